@@ -1,0 +1,181 @@
+/**
+ * Terminology (the seed's vocabulary, used from SQL to UI):
+ * - job: one submission of a job type with validated parameters; id = hash of type + parameters.
+ * - stage: an ordered step of a job; all its tasks run in parallel.
+ * - plan: a stage's function that turns parameters (and the previous stage's results) into tasks.
+ * - task: one unit of work with a stable logical key; its id = hash(job id, stage, key).
+ * - handler: the function that runs one task.
+ * - aggregate: the job's function that turns all task results into the job result.
+ */
+import type { Pool } from 'pg';
+import type { z } from 'zod';
+
+export const PLUGIN_KIND = 'coremachine.job' as const;
+export const CONTRACT_VERSION = 1 as const;
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** A task to create, returned by a stage's `plan`. `key` is stable across re-plans. */
+export interface TaskSpec<I> {
+  key: string;
+  input: I;
+}
+
+export type TaskStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
+export type JobStatus = 'queued' | 'processing' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled';
+export type StageStatus = 'processing' | 'completed' | 'failed' | 'cancelled';
+
+/** A settled task as seen by `plan` (previous stage) and `aggregate`. */
+export interface TaskOutcome<O = unknown> {
+  id: string;
+  key: string;
+  status: TaskStatus;
+  output: O | null;
+  error: { code: string; message: string; detail?: unknown } | null;
+  attempts: number;
+}
+
+export interface PlanContext<P> {
+  jobId: string;
+  jobType: string;
+  params: P;
+  stage: { index: number; name: string };
+  /** The previous stage's settled tasks (empty for the first stage). */
+  previous: TaskOutcome[];
+  db: Pool;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+export interface TaskContext<P> {
+  jobId: string;
+  jobType: string;
+  taskId: string;
+  key: string;
+  stage: { index: number; name: string };
+  /** 1 on the first run, 2 on the first retry, ... */
+  attempt: number;
+  params: P;
+  /** Aborted when the job is cancelled or the worker shuts down. */
+  signal: AbortSignal;
+  log: Logger;
+  db: Pool;
+  /** Reports progress (0..1) with an optional note; shown by the API, CLI and dashboard. */
+  progress(fraction: number, note?: string): void;
+  /** The output of the task with the same key in the previous stage (lineage), or null. */
+  predecessor(): Promise<unknown>;
+}
+
+export interface StageSummary {
+  index: number;
+  name: string;
+  status: StageStatus;
+  total: number;
+  completed: number;
+  failed: number;
+}
+
+export interface AggregateContext<P> {
+  jobId: string;
+  jobType: string;
+  params: P;
+  stages: StageSummary[];
+  /** All settled tasks of a stage, by stage name, ordered by key. */
+  tasks(stageName: string): Promise<TaskOutcome[]>;
+  /** Sum over all tasks of (attempts - 1): how many retries the job spent. */
+  retries: number;
+  db: Pool;
+  log: Logger;
+}
+
+export interface RetryPolicy {
+  /** Total runs allowed, first included. Default from config (CM_TASK_MAX_ATTEMPTS, 4). */
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface StageDefinition<P = any, I = any, O = any> {
+  name: string;
+  description?: string;
+  /** Schema of a task's input; checked when the plan returns. */
+  input: z.ZodType<I>;
+  /** Schema of a task's output; a handler returning anything else fails the task. */
+  output: z.ZodType<O>;
+  plan(ctx: PlanContext<P>): TaskSpec<I>[] | Promise<TaskSpec<I>[]>;
+  handler(input: I, ctx: TaskContext<P>): O | Promise<O>;
+  /** What a task that fails for good does: fail the job (default) or let the stage go on. */
+  onTaskFailure?: 'fail_job' | 'continue';
+  retry?: RetryPolicy;
+  /** Seconds without heartbeat after which a running task is presumed dead and re-run. */
+  leaseSeconds?: number;
+}
+
+export interface QueueOptions {
+  /** Messages a worker fetches at once for this job type. */
+  batchSize?: number;
+  /** Handlers a single worker runs at once for this job type. */
+  concurrency?: number;
+}
+
+export interface JobDefinitionInput<PS extends z.ZodType, R extends z.ZodType> {
+  /** snake_case job type, e.g. `hello_world`. */
+  type: string;
+  version: string;
+  description: string;
+  parameters: PS;
+  /** Parameter keys left out of the job id (hello_world leaves out `failure_rate`). */
+  idExcludeKeys?: readonly string[];
+  /** Overrides the default job id (sha256 of canonical `{type, parameters}`). */
+  generateJobId?: (params: z.output<PS>) => string;
+  stages: readonly StageDefinition<z.output<PS>>[];
+  result: R;
+  aggregate(ctx: AggregateContext<z.output<PS>>): z.input<R> | Promise<z.input<R>>;
+  queue?: QueueOptions;
+}
+
+export interface JobDefinition<PS extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType>
+  extends JobDefinitionInput<PS, R> {
+  kind: typeof PLUGIN_KIND;
+  contractVersion: typeof CONTRACT_VERSION;
+}
+
+export type AnyJobDefinition = JobDefinition<any, any>;
+/** Parameters as a caller writes them (defaults optional). */
+export type JobParamsInput<J> = J extends JobDefinition<infer PS, any> ? z.input<PS> : never;
+/** Parameters after validation (defaults applied). */
+export type JobParams<J> = J extends JobDefinition<infer PS, any> ? z.output<PS> : never;
+export type JobResult<J> = J extends JobDefinition<any, infer R> ? z.output<R> : never;
+export type StageOutput<S> = S extends StageDefinition<any, any, infer O> ? O : never;
+
+/**
+ * Declares a job type. An identity helper: its job is type inference plus the plugin brand
+ * that the loader checks.
+ *
+ * @example
+ *   export default defineJob({ type: 'hello_world', version: '1.0.0', description: '...',
+ *     parameters: z.object({ n: z.number() }), stages: [greeting], result, aggregate });
+ */
+export function defineJob<PS extends z.ZodType, R extends z.ZodType>(def: JobDefinitionInput<PS, R>): JobDefinition<PS, R> {
+  return { ...def, kind: PLUGIN_KIND, contractVersion: CONTRACT_VERSION };
+}
+
+/**
+ * Declares a stage. `P` is the job's validated parameter type; pass it explicitly so the
+ * plan and handler see typed parameters: `defineStage<Params>()({...})`.
+ */
+export function defineStage<P>() {
+  return <I, O>(def: StageDefinition<P, I, O>): StageDefinition<P, I, O> => def;
+}
+
+/** Typed view of the previous stage's outputs: `outputsOf(greeting, ctx.previous)`. */
+export function outputsOf<S extends StageDefinition>(
+  _stage: S,
+  previous: TaskOutcome[],
+): Array<TaskOutcome<StageOutput<S>> & { output: StageOutput<S> }> {
+  return previous.filter((t) => t.status === 'completed') as Array<TaskOutcome<StageOutput<S>> & { output: StageOutput<S> }>;
+}
