@@ -1,1 +1,18 @@
-export {};
+import './services.ts';
+
+export { createStorage, blobUrlFrom, type BlobStorage } from './blob-storage.ts';
+export type { BlobInfo, BlobStat, ListOptions, UploadOptions } from './blob-info.ts';
+export {
+  storageConfigSchema, storageConfigFromEnv, parseStorageConfig, azuriteConnectionString, parseConnectionString,
+  AZURITE_ACCOUNT, AZURITE_DEFAULT_ENDPOINT, type StorageConfig, type StorageConfigInput,
+} from './config.ts';
+export { StorageError, isStorageError, type StorageErrorCode } from './errors.ts';
+export {
+  containerNameProblem, blobPathProblem, assertContainerName, assertBlobPath,
+  containerNameSchema, blobPathSchema, blobPrefixSchema,
+} from './names.ts';
+export { gdalConfigFor, vsiazPath } from './gdal.ts';
+export { ensureAzurite, ensureContainers, probePort, repoRoot, type AzuriteHandle, type EnsureAzuriteOptions } from './azurite.ts';
+export { blobExtension, guessContentType } from './content-type.ts';
+export { blobFilterSchema, compileBlobFilter, NO_EXTENSION, type BlobFilter, type BlobFilterInput, type FilterableEntry } from './filter.ts';
+export { parseIsoInstant, isoInstantSchema } from './iso-instant.ts';

@@ -1,0 +1,28 @@
+/** A blob as seen in a listing or a stat. Dates are JS Dates; sizes are bytes. */
+export interface BlobInfo {
+  name: string;
+  size: number;
+  contentType: string | null;
+  lastModified: Date;
+  etag: string;
+  /** Present when the listing asked for metadata (`includeMetadata`) and on `stat`. */
+  metadata?: Record<string, string>;
+}
+
+export type BlobStat = ({ exists: true } & BlobInfo) | { exists: false; name: string };
+
+export interface ListOptions {
+  /** Only blobs whose name starts with this (validated like a blob path; may end with `/`). */
+  prefix?: string;
+  /** Blobs per page requested from the service (max 5000). */
+  pageSize?: number;
+  includeMetadata?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface UploadOptions {
+  /** Sent as the blob's Content-Type header; guessed from the extension when omitted. */
+  contentType?: string;
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+}

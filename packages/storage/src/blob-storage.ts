@@ -1,0 +1,224 @@
+import { createReadStream } from 'node:fs';
+import { stat as fsStat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import { DefaultAzureCredential } from '@azure/identity';
+import { AZURITE_ACCOUNT, AZURITE_KEY, type StorageConfig } from './config.ts';
+import { StorageError } from './errors.ts';
+import { assertBlobPath, assertContainerName } from './names.ts';
+import { guessContentType } from './content-type.ts';
+import type { BlobInfo, BlobStat, ListOptions, UploadOptions } from './blob-info.ts';
+
+/**
+ * Blob storage as the jobs see it. Every name is validated before any request is made.
+ * Listing streams page by page: memory stays bounded by one page whatever the container size.
+ */
+export interface BlobStorage {
+  readonly config: StorageConfig;
+  /** Blobs in `container` (optionally under a prefix), in lexicographic order, one at a time. */
+  list(container: string, options?: ListOptions): AsyncIterable<BlobInfo>;
+  /** The same listing, one service page at a time. */
+  listPages(container: string, options?: ListOptions): AsyncIterable<BlobInfo[]>;
+  stat(container: string, blob: string, options?: { signal?: AbortSignal }): Promise<BlobStat>;
+  /** A stream of the blob's bytes (optionally a range). */
+  readStream(container: string, blob: string, options?: { offset?: number; count?: number; signal?: AbortSignal }): Promise<Readable>;
+  downloadToFile(container: string, blob: string, file: string, options?: { signal?: AbortSignal }): Promise<number>;
+  uploadStream(container: string, blob: string, stream: Readable, options?: UploadOptions): Promise<void>;
+  uploadFile(container: string, blob: string, file: string, options?: UploadOptions): Promise<number>;
+  uploadData(container: string, blob: string, data: Buffer | string, options?: UploadOptions): Promise<void>;
+  /** Deletes a blob; false when it did not exist. */
+  delete(container: string, blob: string, options?: { signal?: AbortSignal }): Promise<boolean>;
+  containerExists(container: string): Promise<boolean>;
+  /** Creates the container if needed; true when it was created. */
+  ensureContainer(container: string): Promise<boolean>;
+  deleteContainer(container: string): Promise<boolean>;
+  /** Stable URL of a blob, never with a SAS token: safe to store in results and STAC hrefs. */
+  blobUrl(container: string, blob: string): string;
+}
+
+/** Creates a `BlobStorage` for a parsed configuration (`storageConfigFromEnv()`, `parseStorageConfig`). */
+export function createStorage(config: StorageConfig): BlobStorage {
+  return new AzureBlobStorage(config, serviceClientFor(config));
+}
+
+function serviceClientFor(config: StorageConfig): BlobServiceClient {
+  switch (config.kind) {
+    case 'azurite':
+      return new BlobServiceClient(config.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+    case 'connection_string':
+      try {
+        return BlobServiceClient.fromConnectionString(config.connectionString);
+      } catch (err) {
+        // Never echo the connection string: it holds the account key.
+        throw new StorageError('STORAGE_CONFIG_INVALID', `Invalid storage connection string: ${(err as Error).message}`, { cause: err });
+      }
+    case 'account_url':
+      return new BlobServiceClient(config.accountUrl, new DefaultAzureCredential(
+        config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {}));
+  }
+}
+
+function isNotFound(err: unknown): err is RestError {
+  return err instanceof RestError && err.statusCode === 404;
+}
+
+class AzureBlobStorage implements BlobStorage {
+  readonly config: StorageConfig;
+  readonly #service: BlobServiceClient;
+  readonly #baseUrl: string;
+
+  constructor(config: StorageConfig, service: BlobServiceClient) {
+    this.config = config;
+    this.#service = service;
+    // The service URL carries the SAS token when the connection string has one: drop it.
+    const u = new URL(service.url);
+    this.#baseUrl = `${u.origin}${u.pathname.replace(/\/$/, '')}`;
+  }
+
+  #container(container: string): ContainerClient {
+    return this.#service.getContainerClient(assertContainerName(container));
+  }
+
+  #notFound(err: unknown, container: string, blob?: string): never {
+    if (isNotFound(err)) {
+      if (err.code === 'ContainerNotFound' || blob === undefined) {
+        throw new StorageError('CONTAINER_NOT_FOUND', `Container ${JSON.stringify(container)} does not exist`, { cause: err });
+      }
+      throw new StorageError('BLOB_NOT_FOUND', `Blob ${container}/${blob} does not exist`, { cause: err });
+    }
+    throw err;
+  }
+
+  async *listPages(container: string, options: ListOptions = {}): AsyncIterable<BlobInfo[]> {
+    const client = this.#container(container);
+    if (options.prefix) assertBlobPath(options.prefix, { prefix: true });
+    const pages = client
+      .listBlobsFlat({ prefix: options.prefix || undefined, includeMetadata: options.includeMetadata ?? false, abortSignal: options.signal })
+      .byPage({ maxPageSize: Math.min(options.pageSize ?? 5000, 5000) });
+    try {
+      for await (const page of pages) {
+        yield page.segment.blobItems.map((b) => ({
+          name: b.name,
+          size: b.properties.contentLength ?? 0,
+          contentType: b.properties.contentType || null,
+          lastModified: b.properties.lastModified,
+          etag: b.properties.etag,
+          ...(options.includeMetadata ? { metadata: b.metadata ?? {} } : {}),
+        }));
+      }
+    } catch (err) {
+      this.#notFound(err, container);
+    }
+  }
+
+  async *list(container: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
+    for await (const page of this.listPages(container, options)) yield* page;
+  }
+
+  async stat(container: string, blob: string, options: { signal?: AbortSignal } = {}): Promise<BlobStat> {
+    const client = this.#container(container).getBlobClient(assertBlobPath(blob));
+    try {
+      const p = await client.getProperties({ abortSignal: options.signal });
+      return {
+        exists: true,
+        name: blob,
+        size: p.contentLength ?? 0,
+        contentType: p.contentType || null,
+        lastModified: p.lastModified ?? new Date(0),
+        etag: p.etag ?? '',
+        metadata: p.metadata ?? {},
+      };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      if (err.code === 'BlobNotFound') return { exists: false, name: blob };
+      // Without an error code (HEAD has no body) tell a missing container apart explicitly.
+      if (err.code === 'ContainerNotFound' || !(await this.containerExists(container))) this.#notFound(err, container);
+      return { exists: false, name: blob };
+    }
+  }
+
+  async readStream(container: string, blob: string, options: { offset?: number; count?: number; signal?: AbortSignal } = {}): Promise<Readable> {
+    const client = this.#container(container).getBlobClient(assertBlobPath(blob));
+    try {
+      const r = await client.download(options.offset ?? 0, options.count, { abortSignal: options.signal });
+      return r.readableStreamBody as Readable;
+    } catch (err) {
+      this.#notFound(err, container, blob);
+    }
+  }
+
+  async downloadToFile(container: string, blob: string, file: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const client = this.#container(container).getBlobClient(assertBlobPath(blob));
+    try {
+      const r = await client.downloadToFile(file, 0, undefined, { abortSignal: options.signal });
+      return r.contentLength ?? (await fsStat(file)).size;
+    } catch (err) {
+      this.#notFound(err, container, blob);
+    }
+  }
+
+  #uploadOptions(blob: string, options: UploadOptions) {
+    return {
+      blobHTTPHeaders: { blobContentType: options.contentType ?? guessContentType(blob) },
+      metadata: options.metadata,
+      abortSignal: options.signal,
+    };
+  }
+
+  async uploadStream(container: string, blob: string, stream: Readable, options: UploadOptions = {}): Promise<void> {
+    const client = this.#container(container).getBlockBlobClient(assertBlobPath(blob));
+    try {
+      await client.uploadStream(stream, 4 * 1024 * 1024, 4, this.#uploadOptions(blob, options));
+    } catch (err) {
+      this.#notFound(err, container);
+    }
+  }
+
+  async uploadFile(container: string, blob: string, file: string, options: UploadOptions = {}): Promise<number> {
+    const { size } = await fsStat(file);
+    // Streams rather than uploadFile(): the same code path works for any Readable and keeps
+    // memory at a few blocks for multi-GB files.
+    await this.uploadStream(container, blob, createReadStream(file), options);
+    return size;
+  }
+
+  async uploadData(container: string, blob: string, data: Buffer | string, options: UploadOptions = {}): Promise<void> {
+    const client = this.#container(container).getBlockBlobClient(assertBlobPath(blob));
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    try {
+      await client.uploadData(buf, this.#uploadOptions(blob, options));
+    } catch (err) {
+      this.#notFound(err, container);
+    }
+  }
+
+  async delete(container: string, blob: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const client = this.#container(container).getBlobClient(assertBlobPath(blob));
+    const r = await client.deleteIfExists({ abortSignal: options.signal, deleteSnapshots: 'include' });
+    return r.succeeded;
+  }
+
+  async containerExists(container: string): Promise<boolean> {
+    return this.#container(container).exists();
+  }
+
+  async ensureContainer(container: string): Promise<boolean> {
+    const r = await this.#container(container).createIfNotExists();
+    return r.succeeded;
+  }
+
+  async deleteContainer(container: string): Promise<boolean> {
+    const r = await this.#container(container).deleteIfExists();
+    return r.succeeded;
+  }
+
+  blobUrl(container: string, blob: string): string {
+    return blobUrlFrom(this.#baseUrl, container, blob);
+  }
+}
+
+/** `<base>/<container>/<blob>` with each blob segment percent-encoded. */
+export function blobUrlFrom(baseUrl: string, container: string, blob: string): string {
+  const path = assertBlobPath(blob).split('/').map(encodeURIComponent).join('/');
+  return `${baseUrl.replace(/\/$/, '')}/${assertContainerName(container)}/${path}`;
+}

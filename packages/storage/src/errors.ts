@@ -1,0 +1,26 @@
+/** Codes raised by the storage package; job handlers map them to permanent task errors. */
+export type StorageErrorCode =
+  | 'STORAGE_INVALID_NAME'
+  | 'STORAGE_CONFIG_INVALID'
+  | 'CONTAINER_NOT_FOUND'
+  | 'BLOB_NOT_FOUND'
+  | 'AZURITE_START_FAILED';
+
+/**
+ * One error class for storage, with a closed code union. Messages name the offending value.
+ *
+ * @example
+ *   try { await storage.stat('bronze', 'x.tif') } catch (e) { if (isStorageError(e, 'CONTAINER_NOT_FOUND')) ... }
+ */
+export class StorageError extends Error {
+  readonly code: StorageErrorCode;
+  constructor(code: StorageErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}
+
+export function isStorageError(err: unknown, code?: StorageErrorCode): err is StorageError {
+  return err instanceof StorageError && (code === undefined || err.code === code);
+}
