@@ -1,5 +1,4 @@
 import pg from 'pg';
-import type { IDatabase } from 'pg-boss';
 import { CoreMachineError } from './errors.ts';
 
 export type Pool = pg.Pool;
@@ -43,7 +42,12 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 }
 
 /** Adapts a pg client so pg-boss statements run inside the caller's transaction. */
-export function bossDb(client: Queryable): IDatabase {
+/** What pg-boss needs to run its statements on a connection of ours. */
+export interface BossDb {
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+export function bossDb(client: Queryable): BossDb {
   return { executeSql: (text: string, values?: unknown[]) => client.query(text, values as unknown[]) };
 }
 

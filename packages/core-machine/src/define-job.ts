@@ -10,6 +10,15 @@
 import type { Pool } from 'pg';
 import type { z } from 'zod';
 
+/**
+ * Shared services the machine hands to plans, handlers and aggregates (storage client,
+ * schema names, ...). Empty here: packages add their members by module augmentation, e.g.
+ *   declare module '@coremachine/core-machine' { interface Services { storage: BlobStorage } }
+ * and whoever creates the machine (server, test-kit) supplies them.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Services {}
+
 export const PLUGIN_KIND = 'coremachine.job' as const;
 export const CONTRACT_VERSION = 1 as const;
 
@@ -47,6 +56,7 @@ export interface PlanContext<P> {
   /** The previous stage's settled tasks (empty for the first stage). */
   previous: TaskOutcome[];
   db: Pool;
+  services: Services;
   log: Logger;
   signal: AbortSignal;
 }
@@ -64,6 +74,7 @@ export interface TaskContext<P> {
   signal: AbortSignal;
   log: Logger;
   db: Pool;
+  services: Services;
   /** Reports progress (0..1) with an optional note; shown by the API, CLI and dashboard. */
   progress(fraction: number, note?: string): void;
   /** The output of the task with the same key in the previous stage (lineage), or null. */
@@ -89,6 +100,7 @@ export interface AggregateContext<P> {
   /** Sum over all tasks of (attempts - 1): how many retries the job spent. */
   retries: number;
   db: Pool;
+  services: Services;
   log: Logger;
 }
 

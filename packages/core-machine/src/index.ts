@@ -1,1 +1,12 @@
-export {};
+export * from './define-job.ts';
+export * from './errors.ts';
+export * from './compliance.ts';
+export * from './discover.ts';
+export * from './views.ts';
+export { CoreMachine, zodIssues, type CreateMachineOptions, type ListJobsFilter, type ListTasksFilter } from './machine.ts';
+export type { Worker, WorkerOptions } from './worker.ts';
+export { DEFAULT_CONFIG, type MachineConfig } from './config.ts';
+export { createPool, quoteIdent, withTransaction, type Pool } from './db.ts';
+export { migrate, loadMigrations, type Migration } from './migrate.ts';
+export { canonicalJson, defaultJobId, taskId, sha256Hex } from './job-id.ts';
+export { createLogger } from './logger.ts';

@@ -1,0 +1,46 @@
+import type { Logger } from './define-job.ts';
+
+/** Engine settings. Every field has a default; the server parses them from the environment. */
+export interface MachineConfig {
+  /** Schema of the ledger tables; pg-boss lives in `<schema>_queue`. */
+  schema: string;
+  /** Runs a task may get (first included) unless its stage says otherwise. */
+  maxAttempts: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /** Seconds without heartbeat after which a running task is re-run elsewhere. */
+  leaseSeconds: number;
+  /** How often a worker looks for expired leases. */
+  sweepIntervalMs: number;
+  /** Messages fetched per poll, and handlers run at once, per job type (plugins may override). */
+  batchSize: number;
+  concurrency: number;
+  pollingIntervalSeconds: number;
+  poolMax: number;
+}
+
+export const DEFAULT_CONFIG: MachineConfig = {
+  schema: 'coremachine',
+  maxAttempts: 4,
+  retryBaseDelayMs: 2_000,
+  retryMaxDelayMs: 300_000,
+  leaseSeconds: 60,
+  sweepIntervalMs: 5_000,
+  batchSize: 50,
+  concurrency: 10,
+  pollingIntervalSeconds: 0.5,
+  poolMax: 10,
+};
+
+export interface MachineOptions {
+  connectionString: string;
+  config?: Partial<MachineConfig>;
+  log?: Logger;
+  /** Extra migration folders applied with the core's (e.g. the STAC store). */
+  migrationDirs?: string[];
+}
+
+/** Exponential backoff: base × 2^(attempt-1), capped. `attempt` is the run that just failed. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+}

@@ -1,0 +1,330 @@
+import { PgBoss } from 'pg-boss';
+import { z } from 'zod';
+import { backoffMs, DEFAULT_CONFIG, type MachineConfig, type MachineOptions } from './config.ts';
+import { bossDb, createPool, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
+import type { AnyJobDefinition, JobStatus, Logger, Services, TaskStatus } from './define-job.ts';
+import { CoreMachineError } from './errors.ts';
+import { defaultJobId } from './job-id.ts';
+import { addEvent, CONTROL_QUEUE, sendControl, tables, taskQueue, type Tables } from './ledger.ts';
+import { createLogger } from './logger.ts';
+import { loadMigrations, migrate } from './migrate.ts';
+import { toEvent, toJobView, toTaskView, TERMINAL_JOB_STATUSES, type JobEvent, type JobView, type Page, type SubmitResult, type TaskView } from './views.ts';
+import { Worker, type WorkerOptions } from './worker.ts';
+
+export interface CreateMachineOptions extends MachineOptions {
+  plugins: AnyJobDefinition[];
+  services?: Partial<Services>;
+}
+
+export interface ListJobsFilter {
+  status?: JobStatus;
+  type?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  cursor?: string | null;
+  limit?: number;
+}
+
+export interface ListTasksFilter {
+  stage?: number;
+  status?: TaskStatus;
+  cursor?: string | null;
+  limit?: number;
+}
+
+const encodeCursor = (parts: unknown[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
+function decodeCursor(cursor: string | null | undefined): unknown[] | null {
+  if (!cursor) return null;
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v)) return v;
+  } catch { /* fall through */ }
+  throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', `Invalid cursor ${JSON.stringify(cursor)}: pass back the nextCursor of a previous page`, { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
+}
+
+/** Turns zod issues into `params.<path>: message` entries. */
+export function zodIssues(err: z.ZodError, prefix = 'params'): Array<{ path: string; message: string }> {
+  return err.issues.map((i) => {
+    const path = [prefix, ...i.path.map(String)].join('.');
+    const keys = (i as { keys?: string[] }).keys;
+    return { path: keys?.length ? keys.map((k) => `${path}.${k}`).join(', ') : path, message: i.message };
+  });
+}
+
+/**
+ * The orchestrator: the API side (submit, query, cancel, retry) and the factory of workers.
+ * One per process; `start` migrates the ledger and pg-boss, creates the queues and returns it.
+ *
+ * @example
+ *   const machine = await CoreMachine.start({ connectionString, plugins: [helloWorld] });
+ *   const { jobId } = await machine.submit('hello_world', { n: 3 });
+ *   const worker = await machine.startWorker();
+ */
+export class CoreMachine {
+  readonly pool: Pool;
+  readonly boss: PgBoss;
+  readonly config: MachineConfig;
+  readonly log: Logger;
+  readonly services: Services;
+  readonly t: Tables;
+  readonly plugins: ReadonlyMap<string, AnyJobDefinition>;
+  private readonly workers = new Set<Worker>();
+
+  private constructor(pool: Pool, boss: PgBoss, config: MachineConfig, log: Logger, services: Services, plugins: AnyJobDefinition[]) {
+    this.pool = pool;
+    this.boss = boss;
+    this.config = config;
+    this.log = log;
+    this.services = services;
+    this.t = tables(quoteIdent(config.schema), config.schema);
+    this.plugins = new Map(plugins.map((p) => [p.type, p]));
+  }
+
+  static async start(options: CreateMachineOptions): Promise<CoreMachine> {
+    const config = { ...DEFAULT_CONFIG, ...options.config };
+    const log = options.log ?? createLogger((process.env['CM_LOG_LEVEL'] as 'info') ?? 'info');
+    const pool = createPool(options.connectionString, config.poolMax);
+    await preflight(pool, options.connectionString);
+    await migrate(pool, config.schema, await loadMigrations(options.migrationDirs));
+    const boss = new PgBoss({
+      connectionString: options.connectionString,
+      schema: `${config.schema}_queue`,
+      max: Math.max(4, Math.ceil(config.poolMax / 2)),
+      useListenNotify: true,
+      supervise: true,
+      schedule: false,
+      monitorVacuum: false,
+      application_name: 'coremachine-queue',
+    });
+    boss.on('error', (err) => log.error('queue error', { error: (err as Error).message }));
+    await boss.start();
+    // Queue creation is idempotent and races safely; control messages retry on transient errors
+    // (a crashed planner is re-run after its heartbeat lapses). Task messages never retry inside
+    // pg-boss: the ledger decides retries, so a message is only a wake-up call carrying an id.
+    await boss.createQueue(CONTROL_QUEUE, { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, heartbeatSeconds: 10, expireInSeconds: 3600, notify: true } as never);
+    for (const p of options.plugins) {
+      await boss.createQueue(taskQueue(p.type), { retryLimit: 0, expireInSeconds: 86_400, notify: true } as never);
+    }
+    return new CoreMachine(pool, boss, config, log, (options.services ?? {}) as Services, options.plugins);
+  }
+
+  plugin(type: string): AnyJobDefinition {
+    const p = this.plugins.get(type);
+    if (!p) {
+      throw new CoreMachineError('CM_ERR_UNKNOWN_JOB_TYPE', `Unknown job type ${JSON.stringify(type)}; known types: ${[...this.plugins.keys()].join(', ')}`,
+        { issues: [{ path: 'type', message: `unknown job type ${JSON.stringify(type)}` }] });
+    }
+    return p;
+  }
+
+  /** Validates parameters (defaults applied) and computes the job id, without writing anything. */
+  prepare(type: string, rawParams: unknown): { jobId: string; params: Record<string, unknown>; plugin: AnyJobDefinition } {
+    const plugin = this.plugin(type);
+    const parsed = plugin.parameters.safeParse(rawParams ?? {});
+    if (!parsed.success) {
+      const issues = zodIssues(parsed.error);
+      throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', `Invalid parameters for ${type}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues, cause: parsed.error });
+    }
+    const params = parsed.data as Record<string, unknown>;
+    const jobId = plugin.generateJobId ? plugin.generateJobId(params) : defaultJobId(type, params, plugin.idExcludeKeys);
+    return { jobId, params, plugin };
+  }
+
+  /**
+   * Creates the job and queues the planning of its first stage, in one transaction. The same
+   * parameters again return the existing job with `idempotent: true`, however many submit at once.
+   */
+  async submit(type: string, rawParams: unknown): Promise<SubmitResult> {
+    const { jobId, params, plugin } = this.prepare(type, rawParams);
+    return withTransaction(this.pool, async (client) => {
+      const inserted = await client.query(
+        `INSERT INTO ${this.t.jobs} (id, type, plugin_version, parameters, total_stages) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO NOTHING RETURNING status`,
+        [jobId, type, plugin.version, JSON.stringify(params), plugin.stages.length]);
+      if (inserted.rowCount) {
+        await addEvent(client, this.t, jobId, 'job_submitted', { data: { type } });
+        await sendControl(this.boss, client, { jobId, action: 'plan', stage: 1 });
+        return { jobId, type, status: 'queued' as JobStatus, idempotent: false, parameters: params };
+      }
+      const { rows } = await client.query(`SELECT status, parameters FROM ${this.t.jobs} WHERE id = $1`, [jobId]);
+      return { jobId, type, status: rows[0].status as JobStatus, idempotent: true, parameters: rows[0].parameters };
+    });
+  }
+
+  async getJob(jobId: string): Promise<JobView | null> {
+    const { rows } = await this.pool.query(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [jobId]);
+    if (!rows[0]) return null;
+    const stages = await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 ORDER BY stage_index`, [jobId]);
+    return toJobView(rows[0], stages.rows, this.stageNames(rows[0].type));
+  }
+
+  async requireJob(jobId: string): Promise<JobView> {
+    const job = await this.getJob(jobId);
+    if (!job) throw new CoreMachineError('CM_ERR_JOB_NOT_FOUND', `No job with id ${jobId}`);
+    return job;
+  }
+
+  private stageNames(type: string): string[] {
+    return this.plugins.get(type)?.stages.map((s) => s.name) ?? [];
+  }
+
+  /** Jobs, newest first, filtered by status, type and creation time; cursor-paginated. */
+  async listJobs(filter: ListJobsFilter = {}): Promise<Page<JobView>> {
+    const limit = Math.min(Math.max(filter.limit ?? 20, 1), 200);
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const arg = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    if (filter.status) where.push(`status = ${arg(filter.status)}`);
+    if (filter.type) where.push(`type = ${arg(filter.type)}`);
+    if (filter.createdAfter) where.push(`created_at >= ${arg(filter.createdAfter)}`);
+    if (filter.createdBefore) where.push(`created_at < ${arg(filter.createdBefore)}`);
+    const cursor = decodeCursor(filter.cursor);
+    if (cursor) where.push(`(created_at, id) < (${arg(cursor[0])}::timestamptz, ${arg(cursor[1])})`);
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.t.jobs} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`, args);
+    const page = rows.slice(0, limit);
+    const ids = page.map((r) => r.id);
+    const stages = ids.length ? (await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = ANY($1) ORDER BY stage_index`, [ids])).rows : [];
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => toJobView(r, stages.filter((s) => s.job_id === r.id), this.stageNames(r.type))),
+      nextCursor: rows.length > limit && last ? encodeCursor([new Date(last.created_at).toISOString(), last.id]) : null,
+    };
+  }
+
+  /** A job's tasks by stage and status, in (stage, key) order; cursor-paginated. */
+  async listTasks(jobId: string, filter: ListTasksFilter = {}): Promise<Page<TaskView>> {
+    const job = await this.requireJob(jobId);
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
+    const args: unknown[] = [jobId];
+    const arg = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    const where = ['job_id = $1'];
+    if (filter.stage !== undefined) where.push(`stage_index = ${arg(filter.stage)}`);
+    if (filter.status) where.push(`status = ${arg(filter.status)}`);
+    const cursor = decodeCursor(filter.cursor);
+    if (cursor) where.push(`(stage_index, key) > (${arg(cursor[0])}::int, ${arg(cursor[1])})`);
+    const { rows } = await this.pool.query(`SELECT * FROM ${this.t.tasks} WHERE ${where.join(' AND ')} ORDER BY stage_index, key LIMIT ${limit + 1}`, args);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => toTaskView(r, this.stageNames(job.type))),
+      nextCursor: rows.length > limit && last ? encodeCursor([last.stage_index, last.key]) : null,
+    };
+  }
+
+  /** The job's timeline, oldest first, after event id `afterId`. */
+  async events(jobId: string, afterId = 0, limit = 500): Promise<JobEvent[]> {
+    await this.requireJob(jobId);
+    const { rows } = await this.pool.query(`SELECT * FROM ${this.t.events} WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3`, [jobId, afterId, Math.min(limit, 5000)]);
+    return rows.map(toEvent);
+  }
+
+  /** Cancels a running job: queued tasks never run; running handlers see their abort signal. */
+  async cancel(jobId: string): Promise<JobView> {
+    const job = await this.requireJob(jobId);
+    if (TERMINAL_JOB_STATUSES.includes(job.status)) {
+      throw new CoreMachineError('CM_ERR_INVALID_STATE', `Job ${jobId} is already ${job.status}; only queued or processing jobs can be cancelled`);
+    }
+    await withTransaction(this.pool, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE ${this.t.jobs} SET status = 'cancelled', completed_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued','processing')`, [jobId]);
+      if (!rowCount) return;
+      const tasks = await client.query(`UPDATE ${this.t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`, [jobId]);
+      await client.query(`UPDATE ${this.t.stages} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'processing'`, [jobId]);
+      await addEvent(client, this.t, jobId, 'job_cancelled', { message: `cancelled; ${tasks.rowCount} queued task(s) dropped` });
+    });
+    return this.requireJob(jobId);
+  }
+
+  /**
+   * Re-runs a failed (or cancelled) job from where it stopped: only the failed and cancelled
+   * tasks of its current stage are queued again; completed tasks keep their results. A job that
+   * failed while planning or aggregating has that step queued again.
+   */
+  async retry(jobId: string): Promise<JobView> {
+    const job = await this.requireJob(jobId);
+    if (job.status !== 'failed' && job.status !== 'cancelled') {
+      throw new CoreMachineError('CM_ERR_INVALID_STATE', `Job ${jobId} is ${job.status}; only failed or cancelled jobs can be retried`);
+    }
+    const plugin = this.plugin(job.type);
+    await withTransaction(this.pool, async (client) => {
+      const locked = await client.query(`SELECT status, current_stage FROM ${this.t.jobs} WHERE id = $1 FOR UPDATE`, [jobId]);
+      if (locked.rows[0]?.status !== job.status) return; // someone else retried first
+      const stage = locked.rows[0].current_stage as number;
+      await client.query(`UPDATE ${this.t.jobs} SET status = 'processing', error = NULL, result = NULL, completed_at = NULL, updated_at = now() WHERE id = $1`, [jobId]);
+      const stageRow = stage > 0 ? (await client.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [jobId, stage])).rows[0] : undefined;
+      let requeued = 0;
+      if (!stageRow) {
+        await sendControl(this.boss, client, { jobId, action: 'plan', stage: Math.max(stage, 1) });
+      } else if (stageRow.status === 'completed') {
+        await sendControl(this.boss, client, stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' });
+      } else {
+        const { rows } = await client.query(
+          `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, completed_at = NULL
+           WHERE job_id = $1 AND stage_index = $2 AND status IN ('failed', 'cancelled') RETURNING id`, [jobId, stage]);
+        requeued = rows.length;
+        await client.query(`UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
+        if (rows.length) {
+          await this.boss.insert(taskQueue(job.type), rows.map((r) => ({ data: { taskId: r.id } })), { db: bossDb(client) });
+        }
+        // Every task may already have been completed (e.g. cancelled after the last task): advance.
+        const counts = await client.query(`SELECT total, completed FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
+        if (!rows.length && counts.rows[0].completed === counts.rows[0].total) {
+          await client.query(`UPDATE ${this.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
+          await sendControl(this.boss, client, stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' });
+        }
+      }
+      await addEvent(client, this.t, jobId, 'job_retried', { stage, message: `retry requested; ${requeued} task(s) queued again` });
+    });
+    return this.requireJob(jobId);
+  }
+
+  /** Job types with descriptions, stages and the JSON Schema of their parameters. */
+  types(): Array<{ type: string; version: string; description: string; stages: string[]; parametersSchema: unknown }> {
+    return [...this.plugins.values()].map((p) => ({
+      type: p.type,
+      version: p.version,
+      description: p.description,
+      stages: p.stages.map((s) => s.name),
+      parametersSchema: z.toJSONSchema(p.parameters, { io: 'input', unrepresentable: 'any' }),
+    }));
+  }
+
+  async health(): Promise<{ database: { ok: boolean; latencyMs: number; error?: string }; queue: { ok: boolean; error?: string }; workers: number }> {
+    const t0 = performance.now();
+    let database: { ok: boolean; latencyMs: number; error?: string };
+    try {
+      await this.pool.query('select 1');
+      database = { ok: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 };
+    } catch (err) {
+      database = { ok: false, latencyMs: -1, error: (err as Error).message };
+    }
+    let queue: { ok: boolean; error?: string };
+    try {
+      queue = { ok: !!(await this.boss.getQueue(CONTROL_QUEUE)) };
+    } catch (err) {
+      queue = { ok: false, error: (err as Error).message };
+    }
+    return { database, queue, workers: this.workers.size };
+  }
+
+  /** Starts a worker in this process for all job types (or those given). */
+  async startWorker(options: WorkerOptions = {}): Promise<Worker> {
+    const worker = new Worker(this, options);
+    this.workers.add(worker);
+    worker.onStop(() => this.workers.delete(worker));
+    await worker.start();
+    return worker;
+  }
+
+  /** Retry delay for a task that failed on run `attempt`. */
+  retryDelayMs(attempt: number, policy?: { baseDelayMs?: number; maxDelayMs?: number }): number {
+    return backoffMs(attempt, policy?.baseDelayMs ?? this.config.retryBaseDelayMs, policy?.maxDelayMs ?? this.config.retryMaxDelayMs);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.stop()));
+    await this.boss.stop({ graceful: false, close: true, timeout: 5_000 }).catch(() => {});
+    await this.pool.end().catch(() => {});
+  }
+}
