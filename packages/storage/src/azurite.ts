@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -77,6 +78,43 @@ export async function ensureAzurite(options: EnsureAzuriteOptions = {}): Promise
   const endpoint = `http://${host}:${port}/${AZURITE_ACCOUNT}`;
   const notOurs: AzuriteHandle = { endpoint, started: false, pid: null, stop: async () => {} };
   if (await probePort(port, host)) return notOurs;
+  // One starter per port at a time (across processes): the others wait, then find it answering.
+  const release = await lockPort(port, options.timeoutMs ?? 30_000);
+  try {
+    if (await probePort(port, host)) return notOurs;
+    return await spawnAzurite(options, { host, port, location, endpoint, notOurs });
+  } finally {
+    release();
+  }
+}
+
+async function lockPort(port: number, timeoutMs: number): Promise<() => void> {
+  const dir = join(tmpdir(), `coremachine-azurite-${port}.lock`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A lock left by a process that died holding it is stale.
+      let holder = 0;
+      try { holder = Number(readFileSync(join(dir, 'pid'), 'utf8')); } catch { /* being written or removed */ }
+      if (holder && holder !== process.pid && !pidAlive(holder)) rmSync(dir, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new StorageError('AZURITE_START_FAILED', `Timed out waiting for the Azurite start lock ${dir}`);
+      await sleep(50);
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+async function spawnAzurite(
+  options: EnsureAzuriteOptions,
+  { host, port, location, endpoint, notOurs }: { host: string; port: number; location: string; endpoint: string; notOurs: AzuriteHandle },
+): Promise<AzuriteHandle> {
 
   mkdirSync(location, { recursive: true });
   const logFd = openSync(join(location, 'azurite-stderr.log'), 'a');
@@ -123,7 +161,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 
 /** Stops a process by pid (SIGTERM, then SIGKILL after 5 s); for detached instances. */
 export async function stopPid(pid: number): Promise<void> {
-  const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const alive = () => pidAlive(pid);
   if (!alive()) return;
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 50 && alive(); i++) await sleep(100);

@@ -12,7 +12,7 @@ export {
   containerNameSchema, blobPathSchema, blobPrefixSchema,
 } from './names.ts';
 export { gdalConfigFor, vsiazPath } from './gdal.ts';
-export { ensureAzurite, ensureContainers, probePort, repoRoot, type AzuriteHandle, type EnsureAzuriteOptions } from './azurite.ts';
+export { ensureAzurite, ensureContainers, probePort, repoRoot, stopPid, type AzuriteHandle, type EnsureAzuriteOptions } from './azurite.ts';
 export { blobExtension, guessContentType } from './content-type.ts';
 export { blobFilterSchema, compileBlobFilter, NO_EXTENSION, type BlobFilter, type BlobFilterInput, type FilterableEntry } from './filter.ts';
 export { parseIsoInstant, isoInstantSchema } from './iso-instant.ts';
