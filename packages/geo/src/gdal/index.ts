@@ -1,0 +1,2 @@
+export { configureGdal, gdalSettings, gdalThreads } from './setup.ts';
+export type { GdalSetupOptions } from './setup.ts';

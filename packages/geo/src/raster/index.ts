@@ -1,0 +1,28 @@
+/**
+ * Raster validation and Cloud-Optimized GeoTIFF creation on gdal-async. Rasters are read in
+ * place (local paths or /vsiaz/) and streamed through GDAL: no whole raster is held in JS.
+ */
+export { validateRaster } from './validate.ts';
+export type { ValidateRasterOptions } from './validate.ts';
+export { createCog, cogCreationOptions } from './cog.ts';
+export type { CreateCogOptions, CreateCogResult } from './cog.ts';
+export { checkCog } from './cog-check.ts';
+export type { CogCheck } from './cog-check.ts';
+export { describeRaster } from './describe.ts';
+export type { RasterDescription } from './describe.ts';
+export { readTiffStructure } from './tiff-structure.ts';
+export { withTempDir } from './tmp.ts';
+export { openRaster } from './open.ts';
+export { parseCrs, crsLabel, resolveCrs } from './crs.ts';
+export type { RasterWarning, CrsSource } from './crs.ts';
+export { rasterBounds, boundsTo4326, isRotated } from './bounds.ts';
+export type { Bounds } from './bounds.ts';
+export { detectRasterType } from './detect-type.ts';
+export type { Confidence, TypeDetection } from './detect-type.ts';
+export { checkBitDepth } from './bit-depth.ts';
+export { optimalCogSettings, compressionProblem, RASTER_TYPES, COMPRESSIONS, RESAMPLINGS } from './cog-settings.ts';
+export type { RasterType, DetectedType, Compression, Resampling, CogSettings } from './cog-settings.ts';
+export { RASTER_ERROR_CODES, rasterError } from './errors.ts';
+export type { RasterErrorCode } from './errors.ts';
+export { validationResultSchema, cogSettingsSchema, rasterWarningSchema } from './schemas.ts';
+export type { ValidationResult } from './schemas.ts';

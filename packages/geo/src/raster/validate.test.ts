@@ -1,0 +1,128 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { TaskError } from '@coremachine/core-machine';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fx from './fixtures.ts';
+import { validateRaster, type ValidateRasterOptions } from './validate.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'cm-validate-test-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const run = (file: string, extra: Partial<ValidateRasterOptions> = {}) =>
+  validateRaster({ path: file, sourceBlob: path.basename(file), containerName: 'local', ...extra });
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(TaskError);
+    expect((err as TaskError).permanent).toBe(true);
+    return (err as TaskError).code;
+  }
+  throw new Error('expected a TaskError');
+}
+
+describe('validateRaster', () => {
+  it('detects RGB in EPSG:3857 with VERY_HIGH confidence and JPEG settings', async () => {
+    const r = await run(fx.rgb3857(dir));
+    expect(r.source_crs).toBe('EPSG:3857');
+    expect(r.crs_source).toBe('file_metadata');
+    expect(r.shape).toEqual([256, 256]);
+    expect(r.band_count).toBe(3);
+    expect(r.dtype).toBe('Byte');
+    expect(r.bounds).toEqual([1113194, 6446275 - 25600, 1113194 + 25600, 6446275]);
+    expect(r.bounds_4326[0]).toBeCloseTo(10, 2);
+    expect(r.raster_type).toMatchObject({ detected_type: 'rgb', confidence: 'VERY_HIGH', type_source: 'auto_detected' });
+    expect(r.raster_type.optimal_cog_settings).toEqual({ compression: 'jpeg', jpeg_quality: 85, overview_resampling: 'cubic', reproject_resampling: 'cubic' });
+    expect(r.size_mb).toBeGreaterThan(0.18);
+    expect(r.size_mb).toBeLessThan(0.3);
+    expect(r.bit_depth_check.efficient).toBe(true);
+  });
+
+  it('detects RGBA from an alpha-like band 4', async () => {
+    const r = await run(fx.rgba4326(dir));
+    expect(r.raster_type.detected_type).toBe('rgba');
+    expect(r.raster_type.confidence).toBe('HIGH');
+    expect(r.raster_type.optimal_cog_settings.compression).toBe('webp');
+  });
+
+  it('detects a float32 DEM in UTM with nodata, HIGH confidence (smooth)', async () => {
+    const r = await run(fx.demUtm(dir));
+    expect(r.source_crs).toBe('EPSG:32633');
+    expect(r.nodata).toBe(fx.DEM_NODATA);
+    expect(r.dtype).toBe('Float32');
+    expect(r.raster_type).toMatchObject({ detected_type: 'dem', confidence: 'HIGH' });
+    expect(r.raster_type.optimal_cog_settings).toMatchObject({ compression: 'lerc_deflate', overview_resampling: 'average', reproject_resampling: 'bilinear' });
+    expect(r.bit_depth_check.efficient).toBe(true);
+  });
+
+  it('detects categorical data with a colour table', async () => {
+    const r = await run(fx.categorical(dir));
+    expect(r.raster_type).toMatchObject({ detected_type: 'categorical', confidence: 'VERY_HIGH' });
+    expect(r.raster_type.evidence).toContain('band 1 has a colour table');
+    expect(r.raster_type.optimal_cog_settings).toMatchObject({ compression: 'deflate', overview_resampling: 'mode', reproject_resampling: 'nearest' });
+  });
+
+  it('detects 6-band uint16 as multispectral', async () => {
+    const r = await run(fx.multispectral6(dir));
+    expect(r.band_count).toBe(6);
+    expect(r.dtype).toBe('UInt16');
+    expect(r.raster_type).toMatchObject({ detected_type: 'multispectral', confidence: 'MEDIUM' });
+  });
+
+  it('flags float64 as a CRITICAL bit-depth violation, failing only in strict mode', async () => {
+    const file = fx.float64(dir);
+    const r = await run(file);
+    expect(r.bit_depth_check).toMatchObject({ efficient: false, current_dtype: 'Float64', recommended_dtype: 'Float32' });
+    expect(r.warnings.find((w) => w.code === 'BIT_DEPTH_POLICY_VIOLATION')?.severity).toBe('CRITICAL');
+    expect(r.raster_type.detected_type).toBe('dem');
+    expect(await codeOf(run(file, { strictMode: true }))).toBe('BIT_DEPTH_POLICY_VIOLATION');
+  });
+
+  it('fails CRS_MISSING without input_crs and uses input_crs with a MEDIUM warning', async () => {
+    const file = fx.noCrs(dir);
+    expect(await codeOf(run(file))).toBe('CRS_MISSING');
+    const r = await run(file, { inputCrs: 'EPSG:32633' });
+    expect(r.source_crs).toBe('EPSG:32633');
+    expect(r.crs_source).toBe('user_override_required');
+    expect(r.warnings).toContainEqual(expect.objectContaining({ severity: 'MEDIUM', code: 'CRS_FROM_USER' }));
+  });
+
+  it('compares CRSs semantically: a PROJ string equal to the file CRS confirms it', async () => {
+    const file = fx.demUtm(dir);
+    const r = await run(file, { inputCrs: '+proj=utm +zone=33 +datum=WGS84 +units=m +no_defs' });
+    expect(r.crs_source).toBe('user_confirmed');
+    expect(await codeOf(run(file, { inputCrs: 'EPSG:32634' }))).toBe('CRS_MISMATCH');
+  });
+
+  it('computes bounds of a rotated geotransform from its corners and warns', async () => {
+    const r = await run(fx.rotated(dir));
+    expect(r.rotated).toBe(true);
+    const a = (10 * Math.PI) / 180;
+    // corners: (0,0)->(500000,5000000); (256,0)->x+=2560cos, y+=2560sin; (0,256)->x+=2560sin, y-=2560cos
+    expect(r.bounds[0]).toBeCloseTo(500000, 6);
+    expect(r.bounds[2]).toBeCloseTo(500000 + 2560 * Math.cos(a) + 2560 * Math.sin(a), 6);
+    expect(r.bounds[1]).toBeCloseTo(5000000 - 2560 * Math.cos(a), 6);
+    expect(r.bounds[3]).toBeCloseTo(5000000 + 2560 * Math.sin(a), 6);
+    expect(r.warnings.map((w) => w.code)).toContain('ROTATED_GEOTRANSFORM');
+    expect(r.raster_type.detected_type).toBe('rgb');
+  });
+
+  it('rejects a raster_type contradicting the detected type', async () => {
+    expect(await codeOf(run(fx.demUtm(dir), { rasterType: 'rgb' }))).toBe('RASTER_TYPE_MISMATCH');
+    const ok = await run(fx.demUtm(dir), { rasterType: 'dem' });
+    expect(ok.raster_type.type_source).toBe('user_confirmed');
+  });
+
+  it('maps unreadable inputs to permanent codes', async () => {
+    expect(await codeOf(run(await fx.textAsTif(dir)))).toBe('NOT_A_RASTER');
+    expect(await codeOf(run(await fx.truncatedTiff(dir)))).toBe('FILE_UNREADABLE');
+    expect(await codeOf(run(path.join(dir, 'missing.tif')))).toMatch(/FILE_UNREADABLE|NOT_A_RASTER/);
+  });
+});
