@@ -1,0 +1,90 @@
+import gdal from 'gdal-async';
+
+/** Longest side, in pixels, of the decimated read that statistics come from. */
+export const STATS_MAX_SIDE = 1024;
+const HISTOGRAM_BUCKETS = 256;
+
+const DATA_TYPES: Record<string, string> = {
+  Byte: 'uint8', Int8: 'int8', UInt16: 'uint16', Int16: 'int16', UInt32: 'uint32', Int32: 'int32',
+  UInt64: 'uint64', Int64: 'int64', Float32: 'float32', Float64: 'float64',
+  CInt16: 'cint16', CInt32: 'cint32', CFloat32: 'cfloat32', CFloat64: 'cfloat64',
+};
+
+export interface RasterBand {
+  data_type: string;
+  nodata?: number | 'nan' | 'inf' | '-inf';
+  scale: number;
+  offset: number;
+  unit?: string;
+  statistics?: { minimum: number; maximum: number; mean: number; stddev: number; valid_percent: number };
+  histogram?: { count: number; min: number; max: number; buckets: number[] };
+}
+
+function nodataField(v: number | null): RasterBand['nodata'] {
+  if (v === null || v === undefined) return undefined;
+  if (Number.isNaN(v)) return 'nan';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  return v;
+}
+
+/**
+ * `raster:bands` for every band. Statistics and a 256-bucket histogram come from one decimated
+ * read per band (longest side ≤ STATS_MAX_SIDE): GDAL serves such a read from the overviews
+ * when the file has them, so a 10 GB COG costs about as much as a 1 MB one. Values are therefore
+ * approximate for large rasters, as are GDAL's own "approximate statistics".
+ */
+export async function rasterBands(ds: gdal.Dataset, withStatistics = true): Promise<RasterBand[]> {
+  const { x: width, y: height } = ds.rasterSize;
+  const factor = Math.max(1, Math.max(width, height) / STATS_MAX_SIDE);
+  const bw = Math.max(1, Math.round(width / factor));
+  const bh = Math.max(1, Math.round(height / factor));
+  const bands: RasterBand[] = [];
+  for (const band of ds.bands) {
+    const dataType = String(band.dataType ?? 'other');
+    const out: RasterBand = {
+      data_type: DATA_TYPES[dataType] ?? 'other',
+      scale: band.scale ?? 1,
+      offset: band.offset ?? 0,
+    };
+    const nodata = nodataField(band.noDataValue);
+    if (nodata !== undefined) out.nodata = nodata;
+    if (band.unitType) out.unit = band.unitType;
+    if (withStatistics && !dataType.startsWith('C')) {
+      const data = (await band.pixels.readAsync(0, 0, width, height, undefined, {
+        buffer_width: bw, buffer_height: bh, data_type: gdal.GDT_Float64,
+      })) as Float64Array;
+      Object.assign(out, statistics(data, band.noDataValue));
+    }
+    bands.push(out);
+  }
+  return bands;
+}
+
+/** Statistics and histogram over the values that are neither nodata nor NaN. */
+export function statistics(data: ArrayLike<number>, nodata: number | null): Pick<RasterBand, 'statistics' | 'histogram'> {
+  let n = 0, sum = 0, sumSq = 0, min = Infinity, max = -Infinity;
+  const skipNan = nodata === null || Number.isNaN(nodata);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (Number.isNaN(v) || (!skipNan && v === nodata)) continue;
+    n++; sum += v; sumSq += v * v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (n === 0) return {};
+  const mean = sum / n;
+  const stddev = Math.sqrt(Math.max(0, sumSq / n - mean * mean));
+  const buckets = new Array<number>(HISTOGRAM_BUCKETS).fill(0);
+  const width = (max - min) / HISTOGRAM_BUCKETS;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (Number.isNaN(v) || (!skipNan && v === nodata)) continue;
+    const k = width > 0 ? Math.min(HISTOGRAM_BUCKETS - 1, Math.floor((v - min) / width)) : 0;
+    buckets[k]!++;
+  }
+  return {
+    statistics: { minimum: min, maximum: max, mean, stddev, valid_percent: Math.round((n / data.length) * 1e6) / 1e4 },
+    histogram: { count: HISTOGRAM_BUCKETS, min, max, buckets },
+  };
+}

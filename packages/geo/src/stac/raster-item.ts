@@ -1,0 +1,117 @@
+import gdal from 'gdal-async';
+import { StacError } from './errors.ts';
+import { footprintWgs84, outlineRing } from './footprint.ts';
+import { rasterBands } from './raster-bands.ts';
+import { STAC_EXTENSIONS } from './validate.ts';
+import type { StacItem } from './types.ts';
+
+export const GEOTIFF = 'image/tiff; application=geotiff';
+export const COG = 'image/tiff; application=geotiff; profile=cloud-optimized';
+
+/** Where a raster lives and what storage says about it. */
+export interface RasterSource {
+  /** What GDAL opens: `/vsiaz/<container>/<blob>` (configure GDAL with `gdalConfigFor`) or a local path. */
+  gdalPath: string;
+  /** Stable asset URL (`blobUrl(container, blob)`): never a SAS URL. */
+  href: string;
+  /** Blob size in bytes (`file:size`). */
+  size: number;
+  /** Blob last-modified: the item datetime when the file carries no TIFFTAG_DATETIME. */
+  lastModified: Date;
+  /** `file:checksum` (multihash hex, see `multihashSha256`), when computed. */
+  checksum?: string;
+}
+
+export interface RasterItemOptions {
+  id: string;
+  collection: string;
+  /** Extra item properties (e.g. `coremachine:container`). */
+  properties?: Record<string, unknown>;
+  /** Compute raster:bands statistics and histogram (default true). */
+  statistics?: boolean;
+}
+
+/** `2020:05:17 10:30:00` (TIFF) → `2020-05-17T10:30:00Z`; null if absent or malformed. */
+export function tiffDatetime(value: unknown): string | null {
+  const m = typeof value === 'string' ? /^(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})/.exec(value.trim()) : null;
+  if (!m) return null;
+  const iso = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`;
+  return Number.isNaN(Date.parse(iso)) ? null : iso;
+}
+
+/** True when the file is a GeoTIFF laid out as a COG (GDAL reports `LAYOUT=COG` for the COG ghost header) and tiled. */
+export function isCogLayout(ds: gdal.Dataset): boolean {
+  if (ds.driver.description !== 'GTiff') return false;
+  const structure = (ds.getMetadata('IMAGE_STRUCTURE') ?? {}) as Record<string, string>;
+  const first = ds.bands.get(1);
+  const tiled = first.blockSize.x < ds.rasterSize.x || first.blockSize.x === first.blockSize.y;
+  return structure.LAYOUT === 'COG' && tiled;
+}
+
+function crsFields(srs: gdal.SpatialReference): { 'proj:code': string | null; 'proj:wkt2': string | null } {
+  const name = srs.getAuthorityName(null);
+  const code = srs.getAuthorityCode(null);
+  let wkt2: string | null = null;
+  try {
+    wkt2 = srs.toWKT();
+  } catch {
+    wkt2 = null;
+  }
+  return { 'proj:code': name && code ? `${name}:${code}` : null, 'proj:wkt2': wkt2 };
+}
+
+/**
+ * Builds a STAC 1.0.0 item for one raster, read in place through GDAL: WGS84 footprint and
+ * bbox (antimeridian-safe), projection v2.0.0, raster v1.1.0 bands with statistics from a
+ * decimated read, file v2.1.0 size and checksum. The datetime is the file's TIFFTAG_DATETIME,
+ * else the blob's last-modified: re-cataloguing the same bytes gives the same item.
+ * @throws StacError RASTER_NO_CRS / RASTER_NO_GEOTRANSFORM when the file is not georeferenced.
+ */
+export async function buildRasterItem(source: RasterSource, options: RasterItemOptions): Promise<StacItem> {
+  const ds = await gdal.openAsync(source.gdalPath);
+  try {
+    const srs = ds.srs;
+    const gt = ds.geoTransform;
+    if (!srs) throw new StacError('RASTER_NO_CRS', `${source.gdalPath} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`);
+    if (!gt) throw new StacError('RASTER_NO_GEOTRANSFORM', `${source.gdalPath} has no geotransform, so its footprint is unknown`);
+    const { x: width, y: height } = ds.rasterSize;
+    const ring = outlineRing(gt, width, height);
+    const { geometry, bbox } = footprintWgs84(ring, srs);
+    const xs = [gt[0]!, gt[0]! + width * gt[1]!, gt[0]! + height * gt[2]!, gt[0]! + width * gt[1]! + height * gt[2]!];
+    const ys = [gt[3]!, gt[3]! + width * gt[4]!, gt[3]! + height * gt[5]!, gt[3]! + width * gt[4]! + height * gt[5]!];
+    const cog = isCogLayout(ds);
+    const datetime = tiffDatetime((ds.getMetadata() as Record<string, string> | null)?.TIFFTAG_DATETIME) ?? source.lastModified.toISOString();
+    const bands = await rasterBands(ds, options.statistics ?? true);
+    return {
+      type: 'Feature',
+      stac_version: '1.0.0',
+      stac_extensions: [STAC_EXTENSIONS.projection, STAC_EXTENSIONS.raster, STAC_EXTENSIONS.file],
+      id: options.id,
+      collection: options.collection,
+      geometry,
+      bbox,
+      properties: {
+        datetime,
+        ...crsFields(srs),
+        'proj:shape': [height, width],
+        'proj:transform': [gt[1]!, gt[2]!, gt[0]!, gt[4]!, gt[5]!, gt[3]!, 0, 0, 1],
+        'proj:bbox': [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)],
+        ...options.properties,
+      },
+      links: [],
+      assets: {
+        data: {
+          href: source.href,
+          type: cog ? COG : GEOTIFF,
+          title: source.href.split('/').pop() ?? 'data',
+          roles: ['data'],
+          'raster:bands': bands,
+          'file:size': source.size,
+          ...(source.checksum ? { 'file:checksum': source.checksum } : {}),
+        },
+      },
+    };
+  } finally {
+    ds.close();
+  }
+}
