@@ -134,9 +134,9 @@ export interface QueueOptions {
   concurrency?: number;
 }
 
-export interface JobDefinitionInput<PS extends z.ZodType, R extends z.ZodType> {
+export interface JobDefinitionInput<T extends string, PS extends z.ZodType, R extends z.ZodType> {
   /** snake_case job type, e.g. `hello_world`. */
-  type: string;
+  type: T;
   version: string;
   description: string;
   parameters: PS;
@@ -150,18 +150,18 @@ export interface JobDefinitionInput<PS extends z.ZodType, R extends z.ZodType> {
   queue?: QueueOptions;
 }
 
-export interface JobDefinition<PS extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType>
-  extends JobDefinitionInput<PS, R> {
+export interface JobDefinition<T extends string = string, PS extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType>
+  extends JobDefinitionInput<T, PS, R> {
   kind: typeof PLUGIN_KIND;
   contractVersion: typeof CONTRACT_VERSION;
 }
 
-export type AnyJobDefinition = JobDefinition<any, any>;
+export type AnyJobDefinition = JobDefinition<string, any, any>;
 /** Parameters as a caller writes them (defaults optional). */
-export type JobParamsInput<J> = J extends JobDefinition<infer PS, any> ? z.input<PS> : never;
+export type JobParamsInput<J> = J extends JobDefinition<any, infer PS, any> ? z.input<PS> : never;
 /** Parameters after validation (defaults applied). */
-export type JobParams<J> = J extends JobDefinition<infer PS, any> ? z.output<PS> : never;
-export type JobResult<J> = J extends JobDefinition<any, infer R> ? z.output<R> : never;
+export type JobParams<J> = J extends JobDefinition<any, infer PS, any> ? z.output<PS> : never;
+export type JobResult<J> = J extends JobDefinition<any, any, infer R> ? z.output<R> : never;
 export type StageOutput<S> = S extends StageDefinition<any, any, infer O> ? O : never;
 
 /**
@@ -172,7 +172,7 @@ export type StageOutput<S> = S extends StageDefinition<any, any, infer O> ? O : 
  *   export default defineJob({ type: 'hello_world', version: '1.0.0', description: '...',
  *     parameters: z.object({ n: z.number() }), stages: [greeting], result, aggregate });
  */
-export function defineJob<PS extends z.ZodType, R extends z.ZodType>(def: JobDefinitionInput<PS, R>): JobDefinition<PS, R> {
+export function defineJob<const T extends string, PS extends z.ZodType, R extends z.ZodType>(def: JobDefinitionInput<T, PS, R>): JobDefinition<T, PS, R> {
   return { ...def, kind: PLUGIN_KIND, contractVersion: CONTRACT_VERSION };
 }
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AnyJobDefinition } from './define-job.ts';
@@ -23,16 +23,11 @@ export interface DiscoveryResult {
  */
 export async function discoverPlugins(appPackageJson: string): Promise<DiscoveryResult> {
   const app = JSON.parse(await readFile(appPackageJson, 'utf8')) as { dependencies?: Record<string, string> };
-  const require = createRequire(appPackageJson);
   const entries: Array<{ packageName: string; manifest: unknown }> = [];
   const importFailures: ComplianceReport[] = [];
   for (const name of Object.keys(app.dependencies ?? {}).sort()) {
-    let pkgJsonPath: string;
-    try {
-      pkgJsonPath = require.resolve(`${name}/package.json`);
-    } catch {
-      continue; // packages without an exported package.json are not plugins
-    }
+    const pkgJsonPath = findPackageJson(dirname(appPackageJson), name);
+    if (!pkgJsonPath) continue;
     const pkg = JSON.parse(await readFile(pkgJsonPath, 'utf8')) as { coremachine?: { plugin?: boolean }; exports?: unknown; main?: string };
     if (!pkg.coremachine?.plugin) continue;
     const entry = resolveEntry(dirname(pkgJsonPath), pkg);
@@ -48,6 +43,15 @@ export async function discoverPlugins(appPackageJson: string): Promise<Discovery
   }
   const checked = checkPlugins(entries);
   return { plugins: checked.plugins, reports: [...checked.reports, ...importFailures] };
+}
+
+/** node_modules lookup, walking up; package `exports` usually hide package.json from require.resolve. */
+function findPackageJson(fromDir: string, name: string): string | null {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name, 'package.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return null;
+  }
 }
 
 function resolveEntry(dir: string, pkg: { exports?: unknown; main?: string }): string {

@@ -1,0 +1,34 @@
+/**
+ * Configuration, parsed once from the environment. Nothing else reads process.env.
+ * Every setting has an embedded default so `make start` works on a fresh machine.
+ */
+import { z } from 'zod';
+
+const bool = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+
+export const envSchema = z.object({
+  DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/coremachine'),
+  CM_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('coremachine'),
+  CM_API_HOST: z.string().default('127.0.0.1'),
+  CM_API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  CM_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  CM_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  CM_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).optional(),
+  CM_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(0).optional(),
+  CM_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(0).optional(),
+  CM_LEASE_SECONDS: z.coerce.number().int().min(1).optional(),
+  CM_WORKER_JOB_TYPES: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined)),
+  CM_EMBEDDED_AZURITE: bool.default(true),
+  CM_CONTAINERS: z.string().default('bronze,silver,gold').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid CoreMachine configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

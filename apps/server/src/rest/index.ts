@@ -1,0 +1,23 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CoreMachine } from '@coremachine/core-machine';
+import { appRouter } from '../router.ts';
+import type { Context } from '../trpc.ts';
+import { dashboardRoute } from './dashboard.ts';
+
+/** A REST handler: returns true when it answered the request. */
+export type RestRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): true {
+  res.writeHead(status, { 'content-type': contentType, 'access-control-allow-origin': '*' }).end(JSON.stringify(body));
+  return true;
+}
+
+export function restRoutes(deps: { machine: CoreMachine; ctx: Context }): RestRoute[] {
+  const caller = appRouter.createCaller(deps.ctx);
+  const health: RestRoute = async (req, res, url) => {
+    if (url.pathname !== '/health' || req.method !== 'GET') return false;
+    const h = await caller.health();
+    return sendJson(res, h.status === 'healthy' ? 200 : 503, h);
+  };
+  return [health, dashboardRoute()];
+}
