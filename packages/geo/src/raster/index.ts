@@ -26,3 +26,4 @@ export { RASTER_ERROR_CODES, rasterError } from './errors.ts';
 export type { RasterErrorCode } from './errors.ts';
 export { validationResultSchema, cogSettingsSchema, rasterWarningSchema } from './schemas.ts';
 export type { ValidationResult } from './schemas.ts';
+export * as rasterFixtures from './fixtures.ts';
