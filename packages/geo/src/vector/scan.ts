@@ -1,0 +1,78 @@
+import gdal from 'gdal-async';
+import { flatType, typeHasZ } from './geometry-kind.ts';
+
+/** A range of source features, by position in the layer's read order. */
+export interface FeatureRange {
+  index: number;
+  /** Position of the first feature (0-based). */
+  start: number;
+  count: number;
+  /**
+   * FID bounds when the layer's FIDs increase in read order: the chunk is then read with an
+   * attribute filter `FID >= fidMin [AND FID < fidNext]` instead of skipping `start` features.
+   */
+  fidMin?: number | undefined;
+  fidNext?: number | undefined;
+}
+
+export interface LayerScan {
+  featureCount: number;
+  /** Flat OGR geometry types seen (only filled when `readGeometries`). */
+  geometryTypes: number[];
+  anyZ: boolean;
+  /** True when FIDs strictly increase in read order (FID ranges are then usable). */
+  fidMonotonic: boolean;
+  ranges: FeatureRange[];
+}
+
+/**
+ * Reads a layer once, in GDAL's read order, to count features, record the FID at each chunk
+ * boundary and (when the layer does not declare one geometry type) collect the geometry types.
+ * Only one feature is held at a time.
+ */
+export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: boolean): LayerScan {
+  const starts: number[] = [];
+  const types = new Set<number>();
+  let anyZ = false;
+  let count = 0;
+  let lastFid = -Infinity;
+  let monotonic = true;
+  layer.setAttributeFilter(null);
+  for (let f = layer.features.first(); f; f = layer.features.next()) {
+    const fid = f.fid;
+    if (!(fid > lastFid)) monotonic = false;
+    lastFid = fid;
+    if (count % chunkSize === 0) starts.push(fid);
+    if (readGeometries) {
+      const g = f.getGeometry();
+      if (g) {
+        types.add(flatType(g.wkbType));
+        if (!anyZ && typeHasZ(g.wkbType)) anyZ = true;
+      }
+    }
+    count++;
+  }
+  const ranges: FeatureRange[] = [];
+  for (let i = 0, start = 0; start < count; i++, start += chunkSize) {
+    ranges.push({
+      index: i,
+      start,
+      count: Math.min(chunkSize, count - start),
+      ...(monotonic ? { fidMin: starts[i], fidNext: starts[i + 1] } : {}),
+    });
+  }
+  return { featureCount: count, geometryTypes: [...types], anyZ, fidMonotonic: monotonic, ranges };
+}
+
+/**
+ * Default chunk size: ~50,000 points or ~20,000 lines/polygons per task, fewer for wide
+ * attribute tables, clamped to 1,000-100,000.
+ */
+export function autoChunkSize(featureCount: number, columnCount: number, pointsOnly: boolean): number {
+  let size = pointsOnly ? 50_000 : 20_000;
+  if (columnCount > 50) size *= 0.3;
+  else if (columnCount > 20) size *= 0.5;
+  else if (columnCount > 10) size *= 0.7;
+  size = Math.round(size / 1000) * 1000;
+  return Math.max(1000, Math.min(100_000, Math.min(size, Math.max(1000, featureCount))));
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { outputsOf, type AggregateContext } from '@coremachine/core-machine';
+import type { Params } from './params.ts';
+import { prepare } from './stages/prepare.ts';
+import { load } from './stages/load.ts';
+import { finalize } from './stages/finalize.ts';
+
+export const result = z.object({
+  job_type: z.literal('ingest_vector'),
+  table: z.string(),
+  schema: z.string(),
+  table_name: z.string(),
+  source: z.object({ container: z.string(), blob: z.string(), size: z.number(), format: z.string(), driver: z.string(), layer: z.string() }),
+  features_read: z.int().nonnegative(),
+  features_written: z.int().nonnegative(),
+  features_skipped: z.int().nonnegative(),
+  skipped_reasons: z.record(z.string(), z.int().nonnegative()),
+  features_repaired: z.int().nonnegative(),
+  chunks: z.int().nonnegative(),
+  chunk_size: z.int().positive(),
+  bbox: z.tuple([z.number(), z.number(), z.number(), z.number()]).nullable(),
+  geometry_column_type: z.string(),
+  geometry_types: z.record(z.string(), z.int().nonnegative()),
+  source_crs: z.string().nullable(),
+  crs_assumed: z.boolean(),
+  warnings: z.array(z.string()),
+  columns: z.array(z.object({ name: z.string(), source: z.string(), type: z.string() })),
+  duration_s: z.number().nonnegative(),
+});
+
+export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<typeof result>> {
+  const [prep] = outputsOf(prepare, await ctx.tasks('prepare'));
+  const loads = outputsOf(load, await ctx.tasks('load'));
+  const [fin] = outputsOf(finalize, await ctx.tasks('finalize'));
+  if (!prep || !fin) throw new Error('ingest_vector aggregate: prepare or finalize produced no output');
+  const p = prep.output;
+  const skippedReasons: Record<string, number> = {};
+  let read = 0;
+  let repaired = 0;
+  for (const l of loads) {
+    read += l.output.read;
+    repaired += l.output.repaired;
+    for (const [k, v] of Object.entries(l.output.skipped)) skippedReasons[k] = (skippedReasons[k] ?? 0) + v;
+  }
+  const skipped = Object.values(skippedReasons).reduce((a, b) => a + b, 0);
+  return {
+    job_type: 'ingest_vector',
+    table: fin.output.table,
+    schema: ctx.params.schema,
+    table_name: ctx.params.table_name,
+    source: p.source,
+    features_read: read,
+    features_written: fin.output.written,
+    features_skipped: skipped,
+    skipped_reasons: skippedReasons,
+    features_repaired: repaired,
+    chunks: p.ranges.length,
+    chunk_size: p.chunk_size,
+    bbox: fin.output.bbox,
+    geometry_column_type: `${p.geometry.type}${p.geometry.z ? 'Z' : ''}`,
+    geometry_types: fin.output.geometry_types,
+    source_crs: p.source_crs,
+    crs_assumed: p.crs_assumed,
+    warnings: p.warnings,
+    columns: p.columns.map((c) => ({ name: c.name, source: c.source, type: c.pgType })),
+    duration_s: Math.max(0, (Date.now() - Date.parse(p.started_at)) / 1000),
+  };
+}

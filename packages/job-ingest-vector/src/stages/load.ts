@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { defineStage, outputsOf } from '@coremachine/core-machine';
+import { toWgs84 } from '@coremachine/geo/vector';
+import type { Params } from '../params.ts';
+import { openSource } from '../source.ts';
+import { loadChunk } from '../load-chunk.ts';
+import { columnPlan, featureRange, geometryPlan, skipped, tableRef } from '../schemas.ts';
+import { prepare } from './prepare.ts';
+
+export const loadInput = z.object({
+  range: featureRange,
+  staging: tableRef,
+  columns: z.array(columnPlan),
+  geometry: geometryPlan,
+  lon_lat_columns: z.boolean(),
+});
+
+export const loadOutput = z.object({
+  chunk: z.int().nonnegative(),
+  read: z.int().nonnegative(),
+  inserted: z.int().nonnegative(),
+  skipped,
+  repaired: z.int().nonnegative(),
+});
+
+/**
+ * Stage 2, one task per chunk: stream the chunk's feature range through GDAL, reproject to
+ * EPSG:4326, repair, and COPY into the staging table (idempotent per chunk).
+ */
+export const load = defineStage<Params>()({
+  name: 'load',
+  description: 'Stream one feature range through GDAL into the staging table with COPY',
+  input: loadInput,
+  output: loadOutput,
+  plan: (ctx) => {
+    const [prep] = outputsOf(prepare, ctx.previous);
+    if (!prep) return [];
+    const o = prep.output;
+    return o.ranges.map((range) => ({
+      key: `chunk_${String(range.index).padStart(5, '0')}`,
+      input: { range, staging: o.staging, columns: o.columns, geometry: o.geometry, lon_lat_columns: o.lon_lat_columns },
+    }));
+  },
+  handler: async (input, ctx) => {
+    const src = await openSource(ctx.params, ctx.services);
+    try {
+      const stats = await loadChunk(ctx.db, src.layer, input.range, {
+        staging: input.staging,
+        columns: input.columns,
+        geometry: input.geometry,
+        transform: toWgs84(src.layer.srs),
+        checkLonLatRange: input.lon_lat_columns,
+        signal: ctx.signal,
+      });
+      return { chunk: input.range.index, read: stats.read, inserted: stats.inserted, skipped: stats.skipped, repaired: stats.repaired };
+    } finally {
+      src.close();
+    }
+  },
+});

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import gdal from 'gdal-async';
+import { defineStage, permanentError } from '@coremachine/core-machine';
+import { autoChunkSize, columnsOf, describeSrs, flatType, planGeometry, scanLayer, typeHasZ, familyOf } from '@coremachine/geo/vector';
+import type { Params } from '../params.ts';
+import { assertBlobExists, formatFor, openSource } from '../source.ts';
+import { assertSchemaAllowed, createStagingTable, stagingTable, tableExists, tableExistsError } from '../tables.ts';
+import { columnPlan, featureRange, geometryPlan, tableRef } from '../schemas.ts';
+
+export const prepareOutput = z.object({
+  started_at: z.string(),
+  source: z.object({ container: z.string(), blob: z.string(), size: z.number(), format: z.string(), driver: z.string(), layer: z.string() }),
+  staging: tableRef,
+  columns: z.array(columnPlan),
+  geometry: geometryPlan,
+  source_crs: z.string().nullable(),
+  crs_assumed: z.boolean(),
+  lon_lat_columns: z.boolean(),
+  feature_count: z.int().nonnegative(),
+  chunk_size: z.int().positive(),
+  ranges: z.array(featureRange),
+  warnings: z.array(z.string()),
+});
+
+/**
+ * Stage 1, one task: open the source once, read its schema, create the staging table once
+ * (the only DDL before finalize) and plan the chunks as feature ranges.
+ */
+export const prepare = defineStage<Params>()({
+  name: 'prepare',
+  description: 'Open the source, read its schema, create the staging table, plan chunks',
+  input: z.object({}),
+  output: prepareOutput,
+  plan: () => [{ key: 'prepare', input: {} }],
+  handler: async (_input, ctx) => {
+    const startedAt = new Date().toISOString();
+    const { params, services } = ctx;
+    assertSchemaAllowed(params.schema, services);
+    const target = { schema: params.schema, table: params.table_name };
+    if (!params.overwrite && (await tableExists(ctx.db, target))) throw tableExistsError(target);
+    const size = await assertBlobExists(params, services, ctx.signal);
+    const format = formatFor(params);
+    const src = await openSource(params, services);
+    try {
+      const { layer } = src;
+      const columns = columnsOf(layer);
+      const declared = flatType(layer.geomType);
+      // Unknown or collection types say nothing about the features: read them all.
+      const readGeometries = familyOf(declared) === null || declared === gdal.wkbGeometryCollection;
+      const estimate = layer.features.count(true);
+      const chunkSize = params.chunk_size === 'auto'
+        ? autoChunkSize(estimate, columns.length, familyOf(declared) === 'point')
+        : params.chunk_size;
+      ctx.progress(0.1, 'scanning source');
+      const scan = scanLayer(layer, chunkSize, readGeometries);
+      if (scan.featureCount === 0) throw permanentError('NO_FEATURES', `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`);
+      const geometry = planGeometry(readGeometries ? scan.geometryTypes : [declared], typeHasZ(layer.geomType) || scan.anyZ);
+      const sourceCrs = describeSrs(layer.srs);
+      const warnings: string[] = [];
+      // CSV lat/lon columns are WGS 84 by definition (GDAL types them as points; WKT as unknown).
+      const lonLatColumns = format === 'csv' && !params.wkt_column && declared === gdal.wkbPoint;
+      const crsAssumed = sourceCrs === null && !lonLatColumns;
+      if (crsAssumed) warnings.push('The source has no CRS: its coordinates were taken as EPSG:4326 (longitude, latitude)');
+      const staging = stagingTable(params.schema, ctx.jobId);
+      await createStagingTable(ctx.db, staging, columns, geometry);
+      return {
+        started_at: startedAt,
+        source: { container: params.container_name, blob: params.blob_name, size, format, driver: src.driver, layer: layer.name },
+        staging,
+        columns,
+        geometry,
+        source_crs: sourceCrs ?? (crsAssumed ? null : 'EPSG:4326'),
+        crs_assumed: crsAssumed,
+        lon_lat_columns: lonLatColumns,
+        feature_count: scan.featureCount,
+        chunk_size: chunkSize,
+        ranges: scan.ranges,
+        warnings,
+      };
+    } finally {
+      src.close();
+    }
+  },
+});

@@ -1,0 +1,108 @@
+import type { Pool, PoolClient } from 'pg';
+import { permanentError, quoteIdent, type Services } from '@coremachine/core-machine';
+import { FID_COLUMN, GEOM_COLUMN, pgGeometryType, type ColumnPlan, type GeometryPlan } from '@coremachine/geo/vector';
+import { DEFAULT_VECTOR_SCHEMAS } from './services.ts';
+
+/** A table in a schema, both validated identifiers. */
+export interface TableRef { schema: string; table: string }
+
+export const qualified = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+
+/**
+ * The staging table of a job: created by prepare, filled by the load tasks, renamed into place
+ * by finalize. Named after the job so a re-run of the same job finds its own table.
+ */
+export function stagingTable(schema: string, jobId: string): TableRef {
+  return { schema, table: `cm_stage_${jobId.slice(0, 24)}` };
+}
+
+/** Refuses a schema outside the machine's allow-list. */
+export function assertSchemaAllowed(schema: string, services: Services): void {
+  const allowed = services.vector?.schemas ?? DEFAULT_VECTOR_SCHEMAS;
+  if (!allowed.includes(schema)) {
+    throw permanentError('SCHEMA_NOT_ALLOWED', `schema ${JSON.stringify(schema)} is not allowed; allowed: ${allowed.join(', ')}`, { allowed });
+  }
+}
+
+export async function tableExists(db: Pool | PoolClient, t: TableRef): Promise<boolean> {
+  const { rows } = await db.query<{ oid: string | null }>('select to_regclass($1)::text as oid', [`${quoteIdent(t.schema)}.${quoteIdent(t.table)}`]);
+  return rows[0]?.oid != null;
+}
+
+export function tableExistsError(t: TableRef) {
+  return permanentError('TABLE_EXISTS', `Table ${t.schema}.${t.table} already exists; set overwrite: true to replace it`, { schema: t.schema, table: t.table });
+}
+
+/**
+ * Creates the staging table (dropping a leftover of an earlier attempt of the same job). The
+ * only DDL of the load path, run once by the prepare task: parallel load tasks then only
+ * insert, so they cannot deadlock on catalog locks.
+ */
+export async function createStagingTable(pool: Pool, staging: TableRef, columns: readonly ColumnPlan[], geometry: GeometryPlan): Promise<void> {
+  const cols = [
+    `${quoteIdent(FID_COLUMN)} bigint primary key`,
+    ...columns.map((c) => `${quoteIdent(c.name)} ${c.pgType}`),
+    `${quoteIdent(GEOM_COLUMN)} ${pgGeometryType(geometry)} not null`,
+  ];
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    // Two jobs creating the same schema at once would race on the catalog: serialise them.
+    await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_schema:${staging.schema}`]);
+    await client.query(`create schema if not exists ${quoteIdent(staging.schema)}`);
+    await client.query(`drop table if exists ${qualified(staging)}`);
+    await client.query(`create table ${qualified(staging)} (${cols.join(', ')})`);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** `<table><suffix>` within 63 bytes (table names are ASCII): the table part is shortened, never the suffix. */
+const suffixed = (table: string, suffix: string) => `${table.slice(0, 63 - suffix.length)}${suffix}`;
+
+/** Marker left on the final table, so that a re-run finalize knows its swap already happened. */
+export const jobComment = (jobId: string) => `coremachine ingest_vector job ${jobId}`;
+
+export async function tableComment(db: Pool, t: TableRef): Promise<string | null> {
+  const { rows } = await db.query<{ c: string | null }>('select obj_description(to_regclass($1), \'pg_class\') as c', [qualified(t)]);
+  return rows[0]?.c ?? null;
+}
+
+/**
+ * GiST index and ANALYZE on the staging table, then the swap, in one transaction: the target
+ * is replaced only with `overwrite` (else TABLE_EXISTS), and readers see either the old table
+ * or the complete new one.
+ */
+export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableRef, overwrite: boolean, jobId: string): Promise<void> {
+  const indexName = `${staging.table}_geom_idx`;
+  await pool.query(`create index if not exists ${quoteIdent(indexName)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`);
+  await pool.query(`analyze ${qualified(staging)}`);
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_table:${target.schema}.${target.table}`]);
+    if (await tableExists(client, target)) {
+      if (!overwrite) throw tableExistsError(target);
+      await client.query(`drop table ${qualified(target)}`);
+    }
+    await client.query(`alter table ${qualified(staging)} rename to ${quoteIdent(target.table)}`);
+    await client.query(`alter index ${quoteIdent(target.schema)}.${quoteIdent(indexName)} rename to ${quoteIdent(suffixed(target.table, '_geom_idx'))}`);
+    await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(`${staging.table}_pkey`)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
+    await client.query(`comment on table ${qualified(target)} is ${pgLiteral(jobComment(jobId))}`);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A string literal for the rare statements that take no parameters (COMMENT). */
+function pgLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
