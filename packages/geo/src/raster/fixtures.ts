@@ -60,25 +60,25 @@ export function rgba4326(dir: string): string {
 /** DEM_NODATA: the nodata value of {@link demUtm}. */
 export const DEM_NODATA = -9999;
 
-/** Float32 DEM in EPSG:32633 (30 m pixels), a smooth hill, nodata -9999 in the top-left 32x32 block. */
-export function demUtm(dir: string): string {
-  return write(path.join(dir, 'dem_utm33.tif'), 'Float32', 'EPSG:32633', [500000, 30, 0, 5000000, 0, -30], [
+/** Float32 DEM (size x size, default 256) in EPSG:32633 (30 m pixels), a smooth hill, nodata -9999 in the top-left 32x32 block. */
+export function demUtm(dir: string, size = N): string {
+  return write(path.join(dir, size === N ? 'dem_utm33.tif' : `dem_utm33_${size}.tif`), 'Float32', 'EPSG:32633', [500000, 30, 0, 5000000, 0, -30], [
     {
       values: (x, y) => (x < 32 && y < 32 ? DEM_NODATA : 200 + 150 * Math.sin(x / 40) * Math.cos(y / 50) + x * 0.37 + y * 0.11),
       nodata: DEM_NODATA,
     },
-  ]);
+  ], size);
 }
 
 /** The classes of {@link categorical}. */
 export const CATEGORICAL_CLASSES = [1, 2, 3, 5, 8];
 
-/** Byte land-cover classes {1,2,3,5,8} in 32-pixel blocks, with a colour table, EPSG:32633; nodata 0. */
-export function categorical(dir: string): string {
+/** Byte land-cover classes {1,2,3,5,8} in 32-pixel blocks (size x size, default 256), with a colour table, EPSG:32633; nodata 0. */
+export function categorical(dir: string, size = N): string {
   const colours: Array<[number, number, number, number]> = Array.from({ length: 9 }, (_, i) => [i * 28, 255 - i * 28, (i * 60) % 256, 255]);
-  return write(path.join(dir, 'landcover.tif'), 'Byte', 'EPSG:32633', [600000, 20, 0, 5100000, 0, -20], [
+  return write(path.join(dir, size === N ? 'landcover.tif' : `landcover_${size}.tif`), 'Byte', 'EPSG:32633', [600000, 20, 0, 5100000, 0, -20], [
     { values: (x, y) => CATEGORICAL_CLASSES[(Math.floor(x / 32) + Math.floor(y / 32)) % CATEGORICAL_CLASSES.length]!, colorTable: colours, nodata: 0 },
-  ]);
+  ], size);
 }
 
 /** 6-band UInt16 in EPSG:32633 with distinct per-band reflectance-like gradients. */

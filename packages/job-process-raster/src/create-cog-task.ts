@@ -1,0 +1,121 @@
+import type { TaskContext } from '@coremachine/core-machine';
+import { useStorageForGdal } from '@coremachine/geo';
+import {
+  checkCog, COMPRESSIONS, createCog, describeRaster, rasterError, RESAMPLINGS, withTempDir,
+} from '@coremachine/geo/raster';
+import { vsiazPath } from '@coremachine/storage';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Params } from './parameters.ts';
+
+const bounds = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+
+/** Input of the `create_cog` task, planned from the validation result. */
+export const createCogInput = z.object({
+  blob_name: z.string(),
+  container_name: z.string(),
+  source_crs: z.string(),
+  raster_type: z.string(),
+  target_crs: z.string(),
+  compression: z.enum(COMPRESSIONS),
+  jpeg_quality: z.number().int().min(1).max(100).nullable(),
+  overview_resampling: z.enum(RESAMPLINGS),
+  reproject_resampling: z.enum(RESAMPLINGS),
+  output_container: z.string(),
+  output_blob_name: z.string(),
+});
+export type CreateCogInput = z.output<typeof createCogInput>;
+
+export const createCogOutput = z.object({
+  cog_blob: z.string(),
+  cog_container: z.string(),
+  /** Stable blob URL (never a SAS URL). */
+  cog_url: z.string(),
+  source_blob: z.string(),
+  source_container: z.string(),
+  reprojection_performed: z.boolean(),
+  source_crs: z.string(),
+  target_crs: z.string(),
+  bounds,
+  bounds_4326: bounds,
+  shape: z.tuple([z.number().int(), z.number().int()]),
+  band_count: z.number().int(),
+  dtype: z.string(),
+  nodata: z.number().nullable(),
+  size_mb: z.number(),
+  compression: z.string(),
+  jpeg_quality: z.number().nullable(),
+  tile_size: z.tuple([z.number().int(), z.number().int()]),
+  overview_levels: z.array(z.number().int()),
+  overview_resampling: z.string(),
+  reproject_resampling: z.string(),
+  raster_type: z.string(),
+  cog_warnings: z.array(z.string()),
+  processing_time_seconds: z.number(),
+});
+export type CreateCogOutput = z.output<typeof createCogOutput>;
+
+const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+
+/**
+ * Warps (if needed) and writes the COG in a task-private temporary folder, checks its layout
+ * against the COG rules, then uploads it. The upload stages blocks and commits the block list
+ * only at the end, so a crash mid-upload leaves no partial blob visible; a re-run writes the
+ * same blob name.
+ */
+export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log'>): Promise<CreateCogOutput> {
+  const started = performance.now();
+  const { storage } = ctx.services;
+  useStorageForGdal(storage.config);
+  const label = `${input.container_name}/${input.blob_name}`;
+  return withTempDir('cog', async (dir) => {
+    const local = path.join(dir, path.basename(input.output_blob_name));
+    const made = await createCog({
+      source: vsiazPath(input.container_name, input.blob_name),
+      label,
+      destination: local,
+      workDir: dir,
+      sourceCrs: input.source_crs,
+      targetCrs: input.target_crs,
+      compression: input.compression,
+      quality: input.jpeg_quality,
+      overviewResampling: input.overview_resampling,
+      reprojectResampling: input.reproject_resampling,
+      onProgress: (fraction, note) => ctx.progress(fraction * 0.9, note),
+    });
+    const check = await checkCog(local);
+    if (!check.valid) throw rasterError('COG_INVALID', `the COG made from ${label} breaks the COG layout rules: ${check.errors.join('; ')}`, check);
+    const info = await describeRaster(local);
+    if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
+    ctx.progress(0.9, 'uploading');
+    await storage.ensureContainer(input.output_container);
+    const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, { contentType: COG_CONTENT_TYPE });
+    ctx.log.info('COG written', { cog: `${input.output_container}/${input.output_blob_name}`, bytes, options: made.creationOptions });
+    return {
+      cog_blob: input.output_blob_name,
+      cog_container: input.output_container,
+      cog_url: storage.blobUrl(input.output_container, input.output_blob_name),
+      source_blob: input.blob_name,
+      source_container: input.container_name,
+      reprojection_performed: made.reprojected,
+      source_crs: input.source_crs,
+      target_crs: info.crs,
+      bounds: info.bounds,
+      bounds_4326: info.bounds_4326,
+      shape: info.shape,
+      band_count: info.band_count,
+      dtype: info.dtype,
+      nodata: info.nodata,
+      size_mb: Math.round((bytes / (1024 * 1024)) * 1000) / 1000,
+      compression: input.compression,
+      jpeg_quality: input.compression === 'jpeg' || input.compression === 'webp' ? input.jpeg_quality : null,
+      tile_size: check.tileSize ?? info.block_size,
+      overview_levels: check.overviewLevels,
+      overview_resampling: input.overview_resampling,
+      reproject_resampling: input.reproject_resampling,
+      raster_type: input.raster_type,
+      cog_warnings: check.warnings,
+      processing_time_seconds: Math.round(performance.now() - started) / 1000,
+    };
+  });
+}
