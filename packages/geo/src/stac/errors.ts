@@ -9,7 +9,8 @@ export type StacErrorCode =
   | 'TABLE_NOT_FOUND'
   | 'NO_GEOMETRY_COLUMN'
   | 'SRID_MISSING'
-  | 'EMPTY_TABLE';
+  | 'EMPTY_TABLE'
+  | 'BLOB_NOT_FOUND';
 
 /**
  * Raised by the item builders, the STAC store and search: all are the caller's input errors. Job handlers turn it into a permanent task error (same

@@ -61,13 +61,13 @@ export async function rasterBands(ds: gdal.Dataset, withStatistics = true): Prom
   return bands;
 }
 
-/** Statistics and histogram over the values that are neither nodata nor NaN. */
+/** Statistics and histogram over the finite values that are not nodata (NaN and ±Inf cannot be written as JSON numbers). */
 export function statistics(data: ArrayLike<number>, nodata: number | null): Pick<RasterBand, 'statistics' | 'histogram'> {
   let n = 0, sum = 0, sumSq = 0, min = Infinity, max = -Infinity;
   const skipNan = nodata === null || Number.isNaN(nodata);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (Number.isNaN(v) || (!skipNan && v === nodata)) continue;
+    if (!Number.isFinite(v) || (!skipNan && v === nodata)) continue;
     n++; sum += v; sumSq += v * v;
     if (v < min) min = v;
     if (v > max) max = v;
@@ -79,7 +79,7 @@ export function statistics(data: ArrayLike<number>, nodata: number | null): Pick
   const width = (max - min) / HISTOGRAM_BUCKETS;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (Number.isNaN(v) || (!skipNan && v === nodata)) continue;
+    if (!Number.isFinite(v) || (!skipNan && v === nodata)) continue;
     const k = width > 0 ? Math.min(HISTOGRAM_BUCKETS - 1, Math.floor((v - min) / width)) : 0;
     buckets[k]!++;
   }

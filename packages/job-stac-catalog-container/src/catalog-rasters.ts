@@ -1,0 +1,81 @@
+import { defineStage, outputsOf, permanentError } from '@coremachine/core-machine';
+import { assertValidItems, buildBlobRasterItem, formatIssues, StacError, upsertItems, type StacItem } from '@coremachine/geo/stac';
+import { z } from 'zod';
+import { listRasters } from './list-rasters.ts';
+import type { Params } from './parameters.ts';
+
+const stage = defineStage<Params>();
+
+export const blobFailure = z.object({ blob: z.string(), code: z.string(), message: z.string(), issues: z.array(z.unknown()).optional() });
+export type BlobFailure = z.output<typeof blobFailure>;
+
+export const catalogOutput = z.object({
+  items: z.array(z.object({ blob: z.string(), item_id: z.string(), inserted: z.boolean() })),
+  inserted: z.number().int(),
+  updated: z.number().int(),
+});
+
+/** Detail of the permanent error of a batch in which some rasters could not be catalogued. */
+export const batchFailureDetail = catalogOutput.extend({ failed: z.array(blobFailure) });
+
+/** GDAL's message for a file it cannot read as a raster: the blob is not a usable raster, retrying will not help. */
+const UNREADABLE = /not recognized as a supported file format|not a TIFF|TIFFReadDirectory|Cannot open|IReadBlock failed/i;
+
+/**
+ * Stage 2: one task per batch of `batch_size` rasters (keys `batch-000000`, ...). Each builds
+ * the items of its rasters from the blobs in place, validates them and upserts the valid ones
+ * in one statement. Rasters that cannot be catalogued (unreadable, not georeferenced, invalid
+ * item) fail the task permanently, with every failure and the counts of what was written in
+ * the error detail; network and database errors are retried (the upserts make that safe).
+ */
+export const catalogRasters = stage({
+  name: 'catalog_rasters',
+  description: 'Builds, validates and upserts the STAC items of a batch of rasters',
+  input: z.object({ container_name: z.string(), collection_id: z.string(), blobs: z.array(z.string()).min(1) }),
+  output: catalogOutput,
+  onTaskFailure: 'continue',
+  plan: ({ params, previous }) => {
+    const blobs = outputsOf(listRasters, previous).flatMap((t) => t.output.blobs);
+    const tasks = [];
+    for (let i = 0; i < blobs.length; i += params.batch_size) {
+      tasks.push({
+        key: `batch-${String(i / params.batch_size).padStart(6, '0')}`,
+        input: { container_name: params.container_name, collection_id: params.collection_id, blobs: blobs.slice(i, i + params.batch_size) },
+      });
+    }
+    return tasks;
+  },
+  handler: async (input, ctx) => {
+    const storage = ctx.services.storage;
+    const schema = ctx.services.stac.schema;
+    const built: Array<{ blob: string; item: StacItem }> = [];
+    const failed: BlobFailure[] = [];
+    for (const [i, blob] of input.blobs.entries()) {
+      try {
+        const item = await buildBlobRasterItem(storage, input.container_name, blob, { collection: input.collection_id, checksum: ctx.params.checksum, signal: ctx.signal });
+        if (!item) {
+          failed.push({ blob, code: 'BLOB_NOT_FOUND', message: `Blob ${input.container_name}/${blob} no longer exists` });
+          continue;
+        }
+        assertValidItems([item]);
+        built.push({ blob, item });
+      } catch (err) {
+        if (err instanceof StacError) failed.push({ blob, code: err.code, message: err.message, ...(err.issues.length ? { issues: err.issues } : {}) });
+        else if (UNREADABLE.test((err as Error).message ?? '')) failed.push({ blob, code: 'RASTER_UNREADABLE', message: `${input.container_name}/${blob}: ${(err as Error).message}` });
+        else throw err;
+      }
+      ctx.progress((i + 1) / input.blobs.length, blob);
+    }
+    const written = await upsertItems(ctx.db, schema, built.map((b) => b.item));
+    const insertedById = new Map(written.map((w) => [w.id, w.inserted]));
+    const items = built.map((b) => ({ blob: b.blob, item_id: b.item.id, inserted: insertedById.get(b.item.id) ?? false }));
+    const counts = { items, inserted: items.filter((i) => i.inserted).length, updated: items.filter((i) => !i.inserted).length };
+    if (failed.length) {
+      const first = failed[0]!;
+      throw permanentError(failed.length === 1 ? first.code : 'RASTERS_NOT_CATALOGUED',
+        failed.length === 1 ? first.message : `${failed.length} of ${input.blobs.length} rasters could not be catalogued; first: ${first.message}${first.issues ? ` (${formatIssues(first.issues as never)})` : ''}`,
+        { ...counts, failed });
+    }
+    return counts;
+  },
+});
