@@ -4,6 +4,11 @@ import type { StacItem } from './types.ts';
 export interface StacServices {
   /** PostgreSQL schema of the STAC store (default `stac`); tests use their own. */
   schema: string;
+  /**
+   * Schema whose tables the server publishes through OGC API Features at
+   * /features/collections/{table} (default `geo`): vector items of those tables link to it.
+   */
+  featuresSchema?: string;
 }
 
 declare module '@coremachine/core-machine' {
