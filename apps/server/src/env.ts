@@ -19,6 +19,7 @@ export const envSchema = z.object({
   CM_LEASE_SECONDS: z.coerce.number().int().min(1).optional(),
   CM_WORKER_JOB_TYPES: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined)),
   CM_EMBEDDED_AZURITE: bool.default(true),
+  CM_URL: z.string().url().default('http://127.0.0.1:3000'),
   CM_CONTAINERS: z.string().default('bronze,silver,gold').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
 });
 

@@ -12,7 +12,10 @@ export interface MachineConfig {
   leaseSeconds: number;
   /** How often a worker looks for expired leases. */
   sweepIntervalMs: number;
-  /** Messages fetched per poll, and handlers run at once, per job type (plugins may override). */
+  /**
+   * Per job type: messages fetched at once (their handlers run in parallel) and fetch loops per
+   * worker; up to batchSize × concurrency handlers run at once. Plugins may override both.
+   */
   batchSize: number;
   concurrency: number;
   pollingIntervalSeconds: number;
@@ -27,7 +30,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   leaseSeconds: 60,
   sweepIntervalMs: 5_000,
   batchSize: 50,
-  concurrency: 10,
+  concurrency: 2,
   pollingIntervalSeconds: 0.5,
   poolMax: 10,
 };

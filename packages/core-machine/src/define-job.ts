@@ -127,10 +127,11 @@ export interface StageDefinition<P = any, I = any, O = any> {
   leaseSeconds?: number;
 }
 
+/** Up to batchSize × concurrency handlers of a job type run at once in one worker. */
 export interface QueueOptions {
-  /** Messages a worker fetches at once for this job type. */
+  /** Messages fetched at once; their handlers run in parallel. Heavy GDAL work: 1. */
   batchSize?: number;
-  /** Handlers a single worker runs at once for this job type. */
+  /** Fetch loops per worker. */
   concurrency?: number;
 }
 

@@ -1,6 +1,9 @@
 import type { JobStatus, StageStatus, TaskStatus } from './define-job.ts';
 import type { StoredError } from './errors.ts';
 
+/** Any JSON value (parameters, results, task input and output). */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
 /** A job as the API returns it (`jobs.get`). */
 export interface JobView {
   id: string;
@@ -11,7 +14,7 @@ export interface JobView {
   currentStage: number;
   totalStages: number;
   stages: StageView[];
-  result: unknown;
+  result: Json;
   error: StoredError | null;
   createdAt: string;
   updatedAt: string;
@@ -38,8 +41,8 @@ export interface TaskView {
   status: TaskStatus;
   attempts: number;
   maxAttempts: number;
-  input: unknown;
-  output: unknown;
+  input: Json;
+  output: Json;
   error: StoredError | null;
   progress: number | null;
   progressNote: string | null;
@@ -56,7 +59,7 @@ export interface JobEvent {
   stage: number | null;
   taskId: string | null;
   message: string | null;
-  data: unknown;
+  data: Json;
 }
 
 export interface SubmitResult {

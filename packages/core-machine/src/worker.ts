@@ -78,7 +78,7 @@ export class Worker {
   async start(): Promise<void> {
     const { boss, config } = this.machine;
     if (this.options.control !== false) {
-      await boss.work<ControlMessage>(CONTROL_QUEUE, { batchSize: 1, localConcurrency: 2, pollingIntervalSeconds: config.pollingIntervalSeconds } as never,
+      await boss.work<ControlMessage>(CONTROL_QUEUE, { batchSize: 1, localConcurrency: 2, pollingIntervalSeconds: config.pollingIntervalSeconds, notifyPollingIntervalSeconds: config.pollingIntervalSeconds } as never,
         (jobs: Job<ControlMessage>[]) => this.handleControl(jobs));
       this.queues.push(CONTROL_QUEUE);
     }
@@ -89,7 +89,10 @@ export class Worker {
       await boss.work<{ taskId: string }>(name, {
         batchSize: plugin.queue?.batchSize ?? config.batchSize,
         localConcurrency: plugin.queue?.concurrency ?? config.concurrency,
+        // NOTIFY wakes workers for new messages; delayed retries become due silently, so the
+        // backstop poll must stay short.
         pollingIntervalSeconds: config.pollingIntervalSeconds,
+        notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
         burstWhenBatchFull: true,
       } as never, (jobs: Job<{ taskId: string }>[]) => this.handleTasks(plugin, jobs));
       this.queues.push(name);

@@ -1,0 +1,41 @@
+import type { JobView, StageView, TaskView, JobEvent } from '@coremachine/core-machine';
+
+const COLORS: Record<string, string> = {
+  completed: '\x1b[32m', completed_with_errors: '\x1b[33m', failed: '\x1b[31m', cancelled: '\x1b[35m', processing: '\x1b[36m', queued: '\x1b[90m', pending: '\x1b[90m',
+};
+const RESET = '\x1b[0m';
+
+export function status(s: string, color = process.stdout.isTTY): string {
+  return color ? `${COLORS[s] ?? ''}${s}${RESET}` : s;
+}
+
+export function progressBar(stage: StageView, width = 30): string {
+  const total = Math.max(stage.total, 1);
+  const done = Math.round((width * stage.completed) / total);
+  const bad = Math.min(width - done, Math.round((width * stage.failed) / total));
+  const bar = '█'.repeat(done) + '▓'.repeat(bad) + '░'.repeat(Math.max(0, width - done - bad));
+  return `${stage.name.padEnd(16)} [${bar}] ${String(stage.completed).padStart(5)}/${stage.total}${stage.failed ? ` (${stage.failed} failed)` : ''} ${status(stage.status)}`;
+}
+
+export function jobSummary(job: JobView): string {
+  const lines = [
+    `${job.id}  ${job.type}  ${status(job.status)}  stage ${job.currentStage}/${job.totalStages}`,
+    ...job.stages.map((s) => '  ' + progressBar(s)),
+  ];
+  if (job.error) lines.push(`  error: ${job.error.code}: ${job.error.message}${job.error.taskId ? ` (task ${job.error.taskId}${job.error.stage ? `, stage ${job.error.stage}` : ''})` : ''}`);
+  if (job.result !== null && job.result !== undefined) lines.push(`  result: ${JSON.stringify(job.result, null, 2).replace(/\n/g, '\n  ')}`);
+  return lines.join('\n');
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').replace(/\x1b\[\d+m/g, '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - c.replace(/\x1b\[\d+m/g, '').length))).join('  ').trimEnd()).join('\n');
+}
+
+export function taskRow(t: TaskView): string[] {
+  return [t.stageName, t.key, status(t.status), `${t.attempts}/${t.maxAttempts}`, t.error ? `${t.error.code}: ${t.error.message}`.slice(0, 100) : ''];
+}
+
+export function eventRow(e: JobEvent): string[] {
+  return [e.at, e.kind, e.stage ? `stage ${e.stage}` : '', e.message ?? ''];
+}
