@@ -1,4 +1,5 @@
-import type { TaskContext } from '@coremachine/core-machine';
+import { permanentError, type TaskContext } from '@coremachine/core-machine';
+import { registerBlobRaster, StacError } from '@coremachine/geo/stac';
 import { useStorageForGdal } from '@coremachine/geo';
 import {
   checkCog, COMPRESSIONS, createCog, describeRaster, rasterError, RESAMPLINGS, withTempDir,
@@ -52,6 +53,8 @@ export const createCogOutput = z.object({
   raster_type: z.string(),
   cog_warnings: z.array(z.string()),
   processing_time_seconds: z.number(),
+  /** STAC item of the COG in the `cogs` collection; null when the machine has no STAC store (services.stac). */
+  stac_item_id: z.string().nullable(),
 });
 export type CreateCogOutput = z.output<typeof createCogOutput>;
 
@@ -63,7 +66,7 @@ const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimiz
  * only at the end, so a crash mid-upload leaves no partial blob visible; a re-run writes the
  * same blob name.
  */
-export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log'>): Promise<CreateCogOutput> {
+export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db'>): Promise<CreateCogOutput> {
   const started = performance.now();
   const { storage } = ctx.services;
   useStorageForGdal(storage.config);
@@ -91,6 +94,10 @@ export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskCont
     await storage.ensureContainer(input.output_container);
     const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, { contentType: COG_CONTENT_TYPE });
     ctx.log.info('COG written', { cog: `${input.output_container}/${input.output_blob_name}`, bytes, options: made.creationOptions });
+    const stac = ctx.services.stac
+      ? await registerBlobRaster(ctx.db, ctx.services.stac.schema, storage, input.output_container, input.output_blob_name, { collection: 'cogs' })
+          .catch((err: unknown) => { throw err instanceof StacError ? permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined) : err; })
+      : null;
     return {
       cog_blob: input.output_blob_name,
       cog_container: input.output_container,
@@ -116,6 +123,7 @@ export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskCont
       raster_type: input.raster_type,
       cog_warnings: check.warnings,
       processing_time_seconds: Math.round(performance.now() - started) / 1000,
+      stac_item_id: stac?.id ?? null,
     };
   });
 }
