@@ -1,0 +1,89 @@
+/**
+ * Benchmark (not a test): stac_catalog_container over 1,000 rasters in Azurite.
+ *
+ *   cd /work/main && source scripts/env.sh && node bench/stac/run.ts [--count 1000] [--batch 20]
+ *
+ * Input: `count` COGs of 256 x 256 px (Byte, UTM 31N, each at its own place and value), made
+ * in memory with GDAL's COG driver and uploaded to a fresh container. Ours: the whole job on one
+ * in-process worker: listing, then per raster a blob stat, a streamed sha2-256 of the blob, GDAL
+ * reading it in place through /vsiaz/ (footprint, projection, statistics and histogram from a
+ * decimated read), validation against STAC 1.0.0 + 3 extension schemas, and a batched upsert.
+ * Also reported: the store alone (upsert of already-built items), which is what the baseline does.
+ * Baseline (published, not re-run here): pgstac bulk load of pre-built items via \copy,
+ * ~780 items/s (pgstac/pypgstac figures, 2021).
+ */
+import { randomBytes } from 'node:crypto';
+import gdal from 'gdal-async';
+import { createTestMachine } from '@coremachine/test-kit';
+import { ensureStacStore, searchItems, upsertItems, type StacItem } from '@coremachine/geo/stac';
+import { createStorage, ensureAzurite, storageConfigFromEnv } from '../../packages/storage/src/index.ts';
+import catalogContainer from '../../packages/job-stac-catalog-container/src/index.ts';
+
+const BASELINE_ITEMS_PER_S = 780;
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const count = arg('count', 1000);
+const batch = arg('batch', 20);
+
+/** One small COG as bytes: 256 x 256 Byte in UTM 31N, placed on a grid by index. */
+function cogBytes(i: number): Buffer {
+  const mem = gdal.open('mem', 'w', 'MEM', 256, 256, 1, gdal.GDT_Byte);
+  mem.srs = gdal.SpatialReference.fromEPSG(32631);
+  mem.geoTransform = [400000 + (i % 40) * 2560, 10, 0, 5000000 - Math.floor(i / 40) * 2560, 0, -10];
+  const data = new Uint8Array(256 * 256);
+  for (let p = 0; p < data.length; p++) data[p] = (p + i) % 251;
+  mem.bands.get(1).pixels.write(0, 0, 256, 256, data);
+  const path = `/vsimem/bench-${i}.tif`;
+  gdal.drivers.get('COG').createCopy(path, mem, { COMPRESS: 'DEFLATE' }).close();
+  mem.close();
+  return gdal.vsimem.release(path);
+}
+
+const azurite = await ensureAzurite();
+const storage = createStorage(storageConfigFromEnv());
+const container = `bench-stac-${randomBytes(4).toString('hex')}`;
+const stacSchema = `bench_stac_${randomBytes(4).toString('hex')}`;
+await storage.ensureContainer(container);
+
+let t = performance.now();
+const names = Array.from({ length: count }, (_, i) => `tiles/${String(i).padStart(5, '0')}.tif`);
+for (let i = 0; i < count; i += 32) {
+  await Promise.all(names.slice(i, i + 32).map((name, k) => storage.uploadData(container, name, cogBytes(i + k))));
+}
+console.log(`input: ${count} COGs uploaded to ${container} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+const tm = await createTestMachine({ plugins: [catalogContainer], services: { storage, stac: { schema: stacSchema } } });
+try {
+  await ensureStacStore(tm.pool, stacSchema);
+  t = performance.now();
+  const job = await tm.submitAndWait('stac_catalog_container', { container_name: container, batch_size: batch }, { timeoutMs: 30 * 60_000 });
+  const seconds = (performance.now() - t) / 1000;
+  const summary = (job.result as { summary: Record<string, number> }).summary;
+  if (job.status !== 'completed' || summary.inserted !== count) throw new Error(`job ended ${job.status}: ${JSON.stringify(summary)} ${JSON.stringify((job.result as { failures: unknown[] }).failures.slice(0, 3))}`);
+  const ours = count / seconds;
+
+  // The store alone: re-upsert the same items (already built), 500 per statement.
+  const items: StacItem[] = [];
+  let token: string | undefined;
+  do {
+    const page = await searchItems(tm.pool, stacSchema, { limit: 1000, ...(token ? { token } : {}) });
+    items.push(...page.items);
+    token = page.next ?? undefined;
+  } while (token);
+  t = performance.now();
+  for (let i = 0; i < items.length; i += 500) await upsertItems(tm.pool, stacSchema, items.slice(i, i + 500));
+  const storeOnly = items.length / ((performance.now() - t) / 1000);
+
+  const row = (label: string, v: number) => `${label.padEnd(58)} ${v.toFixed(0).padStart(7)} items/s   ratio ${(v / BASELINE_ITEMS_PER_S).toFixed(2)}x`;
+  console.log(`\nstac_catalog_container, ${count} rasters, batch_size ${batch}, one worker (2 cores): ${seconds.toFixed(1)} s`);
+  console.log(row('ours: job end to end (read blobs, build, validate, upsert)', ours));
+  console.log(row('ours: store only (validate + upsert of built items)', storeOnly));
+  console.log(`${'baseline: pgstac bulk load via \\copy (published, 2021)'.padEnd(58)} ${String(BASELINE_ITEMS_PER_S).padStart(7)} items/s`);
+} finally {
+  await tm.pool.query(`DROP SCHEMA IF EXISTS "${stacSchema}" CASCADE`);
+  await tm.close();
+  await storage.deleteContainer(container);
+  await azurite.stop();
+}

@@ -1,4 +1,0 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
-import base from '../../vitest.config.ts';
-
-export default mergeConfig(base, defineConfig({ test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } }));
