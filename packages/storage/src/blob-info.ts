@@ -4,6 +4,7 @@ export interface BlobInfo {
   size: number;
   contentType: string | null;
   lastModified: Date;
+  /** In HTTP form (`"0x8D..."`, quoted), the same from a listing and from a stat. */
   etag: string;
   /** Present when the listing asked for metadata (`includeMetadata`) and on `stat`. */
   metadata?: Record<string, string>;

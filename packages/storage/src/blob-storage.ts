@@ -58,6 +58,11 @@ function serviceClientFor(config: StorageConfig): BlobServiceClient {
   }
 }
 
+/** ETags in their HTTP form (quoted, as If-Match takes them): listings return them bare. */
+function quoteEtag(etag: string): string {
+  return etag === '' || etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
+}
+
 function isNotFound(err: unknown): err is RestError {
   return err instanceof RestError && err.statusCode === 404;
 }
@@ -102,7 +107,7 @@ class AzureBlobStorage implements BlobStorage {
           size: b.properties.contentLength ?? 0,
           contentType: b.properties.contentType || null,
           lastModified: b.properties.lastModified,
-          etag: b.properties.etag,
+          etag: quoteEtag(b.properties.etag),
           ...(options.includeMetadata ? { metadata: b.metadata ?? {} } : {}),
         }));
       }
@@ -125,7 +130,7 @@ class AzureBlobStorage implements BlobStorage {
         size: p.contentLength ?? 0,
         contentType: p.contentType || null,
         lastModified: p.lastModified ?? new Date(0),
-        etag: p.etag ?? '',
+        etag: quoteEtag(p.etag ?? ''),
         metadata: p.metadata ?? {},
       };
     } catch (err) {

@@ -24,3 +24,20 @@ export class StorageError extends Error {
 export function isStorageError(err: unknown, code?: StorageErrorCode): err is StorageError {
   return err instanceof StorageError && (code === undefined || err.code === code);
 }
+
+/** The HTTP status of a failed storage request (a RestError from the SDK), or undefined. */
+export function httpStatusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * Whether retrying a failed storage request may help: network errors (no status), timeouts,
+ * throttling and server errors. Other 4xx answers will not change.
+ */
+export function isTransientStorageError(err: unknown): boolean {
+  if (err instanceof StorageError) return false;
+  if ((err as Error)?.name === 'AbortError') return false;
+  const status = httpStatusOf(err);
+  return status === undefined || status === 408 || status === 429 || status >= 500;
+}
