@@ -6,9 +6,26 @@ const EDGE_POINTS = 21;
 
 const round = (v: number) => Math.round(v * 1e9) / 1e9;
 
+let crs84: gdal.SpatialReference | undefined;
+
 /** WGS84 with longitude first, whatever the GDAL axis-order default. */
 export function wgs84(): gdal.SpatialReference {
-  return gdal.SpatialReference.fromUserInput('OGC:CRS84');
+  crs84 ??= gdal.SpatialReference.fromUserInput('OGC:CRS84');
+  return crs84;
+}
+
+// Creating a transformation costs ~20 ms (PROJ looks the operation up in its database): keep
+// one per source CRS. Catalogues usually hold a handful of CRSs; the cap bounds the odd one.
+const transforms = new Map<string, gdal.CoordinateTransformation>();
+function toWgs84(srs: gdal.SpatialReference): gdal.CoordinateTransformation {
+  const key = srs.toWKT();
+  let ct = transforms.get(key);
+  if (!ct) {
+    if (transforms.size >= 64) transforms.clear();
+    ct = new gdal.CoordinateTransformation(srs, wgs84());
+    transforms.set(key, ct);
+  }
+  return ct;
 }
 
 /** The raster's outline in its own CRS, densified, as a closed ring of [x, y] (pixel → geo through the full geotransform, rotation included). */
@@ -55,7 +72,7 @@ function ringsOf(geom: gdal.Geometry, shift: number): number[][][][] {
  * MultiPolygon, and its bbox has west > east as the STAC and GeoJSON specs require.
  */
 export function footprintWgs84(ring: Array<[number, number]>, srs: gdal.SpatialReference): Footprint {
-  const ct = new gdal.CoordinateTransformation(srs, wgs84());
+  const ct = toWgs84(srs);
   // gdal-async applies the authority axis order (lat/lon for EPSG:4326, northing/easting for
   // some grids), while geotransform coordinates are always x/easting first.
   const swap = srs.EPSGTreatsAsLatLong() || srs.EPSGTreatsAsNorthingEasting();

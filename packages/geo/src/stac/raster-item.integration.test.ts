@@ -27,6 +27,7 @@ describe('buildRasterItem', () => {
 
     expect(item.properties.datetime).toBe('2020-05-17T10:30:00Z');
     expect(item.properties['proj:code']).toBe('EPSG:32631');
+    expect(item.properties['proj:wkt2']).toMatch(/^PROJCRS\["WGS 84 \/ UTM zone 31N"/);
     expect(item.properties['proj:shape']).toEqual([800, 1200]);
     expect(item.properties['proj:transform']).toEqual([10, 0, 500000, 0, -10, 5000000, 0, 0, 1]);
     expect(item.properties['proj:bbox']).toEqual([500000, 4992000, 512000, 5000000]);

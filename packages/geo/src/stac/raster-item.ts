@@ -48,16 +48,23 @@ export function isCogLayout(ds: gdal.Dataset): boolean {
   return structure.LAYOUT === 'COG' && tiled;
 }
 
+/** WKT2 of a CRS: GDAL exports WKT1 unless OSR_WKT_FORMAT says otherwise. */
+function toWkt2(srs: gdal.SpatialReference): string | null {
+  const previous = gdal.config.get('OSR_WKT_FORMAT');
+  gdal.config.set('OSR_WKT_FORMAT', 'WKT2_2019');
+  try {
+    return srs.toWKT();
+  } catch {
+    return null;
+  } finally {
+    gdal.config.set('OSR_WKT_FORMAT', previous);
+  }
+}
+
 function crsFields(srs: gdal.SpatialReference): { 'proj:code': string | null; 'proj:wkt2': string | null } {
   const name = srs.getAuthorityName(null);
   const code = srs.getAuthorityCode(null);
-  let wkt2: string | null = null;
-  try {
-    wkt2 = srs.toWKT();
-  } catch {
-    wkt2 = null;
-  }
-  return { 'proj:code': name && code ? `${name}:${code}` : null, 'proj:wkt2': wkt2 };
+  return { 'proj:code': name && code ? `${name}:${code}` : null, 'proj:wkt2': toWkt2(srs) };
 }
 
 /**
