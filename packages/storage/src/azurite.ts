@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AZURITE_ACCOUNT } from './config.ts';
@@ -16,11 +16,6 @@ export interface EnsureAzuriteOptions {
   host?: string;
   /** How long to wait for the port to answer after spawning. */
   timeoutMs?: number;
-  /**
-   * Start Azurite in its own process group and let it outlive this process (used by the shared
-   * test setup, where the last test run out stops it). Default false: it dies with us.
-   */
-  detached?: boolean;
 }
 
 export interface AzuriteHandle {
@@ -28,8 +23,12 @@ export interface AzuriteHandle {
   endpoint: string;
   /** True when this call spawned Azurite; false when something already answered on the port. */
   started: boolean;
+  /** Pid of the Azurite this call or an earlier ensureAzurite spawned, if any. */
   pid: number | null;
-  /** Stops Azurite if this call started it; a no-op otherwise. */
+  /**
+   * Releases this handle. Azurite stops when the last live handle (in any process) is released
+   * and it was spawned by an ensureAzurite; an instance started by hand is never stopped.
+   */
   stop(): Promise<void>;
 }
 
@@ -55,6 +54,10 @@ export function probePort(port: number, host = '127.0.0.1', timeoutMs = 500): Pr
   });
 }
 
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
 function azuriteBlobEntry(): string {
   const require = createRequire(import.meta.url);
   const pkgJson = require.resolve('azurite/package.json');
@@ -62,10 +65,56 @@ function azuriteBlobEntry(): string {
   return join(dirname(pkgJson), bin);
 }
 
+// Shared state per port, across processes: a lock directory, one file per live handle
+// (`users/<pid>-<n>`) and the pid of the Azurite an ensureAzurite spawned (`owner`).
+const runDir = (port: number) => join(tmpdir(), `coremachine-azurite-${port}`);
+let handleCounter = 0;
+
+async function withPortLock<T>(port: number, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const lock = join(runDir(port), 'lock');
+  mkdirSync(runDir(port), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      // A lock whose holder died is stale; a lock without a pid file yet is being taken.
+      let holder = 0;
+      try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* not written yet */ }
+      if (holder && !pidAlive(holder)) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new StorageError('AZURITE_START_FAILED', `Timed out waiting for the Azurite lock ${lock}`);
+      await sleep(50);
+    }
+  }
+  try { return await fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+}
+
+function liveUsers(port: number): string[] {
+  const dir = join(runDir(port), 'users');
+  mkdirSync(dir, { recursive: true });
+  return readdirSync(dir).filter((f) => {
+    const alive = pidAlive(Number(f.split('-')[0]));
+    if (!alive) rmSync(join(dir, f), { force: true });
+    return alive;
+  });
+}
+
+function readOwner(port: number): number | null {
+  try {
+    const pid = Number(readFileSync(join(runDir(port), 'owner'), 'utf8'));
+    return pid && pidAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Makes sure an Azurite blob service answers on `host:port`, spawning the `azurite-blob` of
- * this workspace only when nothing does. Two callers racing is fine: the loser's Azurite exits
- * with EADDRINUSE, and the loser then finds the winner's instance answering.
+ * this workspace (detached, so it can outlive this process) only when nothing does. Handles are
+ * counted across processes: test runs of several packages, the server and benchmarks can share
+ * one instance, and the last one to `stop()` shuts it down.
  *
  * @example
  *   const azurite = await ensureAzurite();
@@ -75,97 +124,73 @@ export async function ensureAzurite(options: EnsureAzuriteOptions = {}): Promise
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 10000;
   const location = options.location ?? join(repoRoot(), '.data', 'azurite');
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const endpoint = `http://${host}:${port}/${AZURITE_ACCOUNT}`;
-  const notOurs: AzuriteHandle = { endpoint, started: false, pid: null, stop: async () => {} };
-  if (await probePort(port, host)) return notOurs;
-  // One starter per port at a time (across processes): the others wait, then find it answering.
-  const release = await lockPort(port, options.timeoutMs ?? 30_000);
-  try {
-    if (await probePort(port, host)) return notOurs;
-    return await spawnAzurite(options, { host, port, location, endpoint, notOurs });
-  } finally {
-    release();
-  }
-}
+  const user = join(runDir(port), 'users', `${process.pid}-${++handleCounter}`);
 
-async function lockPort(port: number, timeoutMs: number): Promise<() => void> {
-  const dir = join(tmpdir(), `coremachine-azurite-${port}.lock`);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const { started, pid } = await withPortLock(port, timeoutMs, async () => {
+    liveUsers(port);
+    writeFileSync(user, '');
+    if (await probePort(port, host)) return { started: false, pid: readOwner(port) };
+    rmSync(join(runDir(port), 'owner'), { force: true });
     try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, 'pid'), String(process.pid));
-      return () => rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // A lock left by a process that died holding it is stale.
-      let holder = 0;
-      try { holder = Number(readFileSync(join(dir, 'pid'), 'utf8')); } catch { /* being written or removed */ }
-      if (holder && holder !== process.pid && !pidAlive(holder)) rmSync(dir, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new StorageError('AZURITE_START_FAILED', `Timed out waiting for the Azurite start lock ${dir}`);
-      await sleep(50);
+      const spawned = await spawnAzurite(location, host, port, timeoutMs);
+      writeFileSync(join(runDir(port), 'owner'), String(spawned));
+      return { started: true, pid: spawned };
+    } catch (err) {
+      rmSync(user, { force: true });
+      throw err;
     }
-  }
+  });
+
+  let stopped = false;
+  return {
+    endpoint, started, pid,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await withPortLock(port, timeoutMs, async () => {
+        rmSync(user, { force: true });
+        if (liveUsers(port).length > 0) return;
+        const owner = readOwner(port);
+        rmSync(join(runDir(port), 'owner'), { force: true });
+        if (owner) await stopPid(owner);
+      });
+    },
+  };
 }
 
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
-
-async function spawnAzurite(
-  options: EnsureAzuriteOptions,
-  { host, port, location, endpoint, notOurs }: { host: string; port: number; location: string; endpoint: string; notOurs: AzuriteHandle },
-): Promise<AzuriteHandle> {
-
+async function spawnAzurite(location: string, host: string, port: number, timeoutMs: number): Promise<number> {
   mkdirSync(location, { recursive: true });
-  const logFd = openSync(join(location, 'azurite-stderr.log'), 'a');
+  const log = join(location, 'azurite-stderr.log');
+  const logFd = openSync(log, 'a');
   const args = [azuriteBlobEntry(), '--silent', '--skipApiVersionCheck', '--location', location, '--blobHost', host, '--blobPort', String(port)];
-  let child: ChildProcess;
+  let child;
   try {
-    child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', logFd], detached: options.detached ?? false });
+    child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', logFd], detached: true });
   } finally {
     closeSync(logFd);
   }
   let exited = false;
   child.once('exit', () => { exited = true; });
-  if (options.detached) child.unref();
-
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  child.unref();
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await probePort(port, host)) {
-      // Ours, unless it died (EADDRINUSE) and someone else's instance answers.
-      if (exited) return notOurs;
-      return { endpoint, started: true, pid: child.pid ?? null, stop: () => stopProcess(child) };
-    }
-    if (exited) {
-      // Lost a race with another starter, which may not be listening yet: keep probing briefly.
-      for (let i = 0; i < 40 && Date.now() < deadline; i++) {
-        if (await probePort(port, host)) return notOurs;
-        await sleep(100);
-      }
-      throw new StorageError('AZURITE_START_FAILED', `Azurite exited before listening on ${host}:${port}; see ${join(location, 'azurite-stderr.log')}`);
-    }
+    if (exited) throw new StorageError('AZURITE_START_FAILED', `Azurite exited before listening on ${host}:${port} (port taken by something else?); see ${log}`);
+    if (await probePort(port, host)) return child.pid!;
     await sleep(100);
   }
-  await stopProcess(child);
-  throw new StorageError('AZURITE_START_FAILED', `Azurite did not listen on ${host}:${port} within ${options.timeoutMs ?? 30_000} ms; see ${join(location, 'azurite-stderr.log')}`);
+  if (child.pid) await stopPid(child.pid);
+  throw new StorageError('AZURITE_START_FAILED', `Azurite did not listen on ${host}:${port} within ${timeoutMs} ms; see ${log}`);
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Stops a process by pid (SIGTERM, then SIGKILL after 5 s); for detached instances. */
+/** Stops a process by pid (SIGTERM, then SIGKILL after 5 s). */
 export async function stopPid(pid: number): Promise<void> {
-  const alive = () => pidAlive(pid);
-  if (!alive()) return;
+  if (!pidAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 50 && alive(); i++) await sleep(100);
-  if (alive()) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
+  if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 20 && pidAlive(pid); i++) await sleep(50);
 }
 
 /** Creates each container that does not exist yet; returns the ones it created. */

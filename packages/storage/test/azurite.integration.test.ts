@@ -8,7 +8,7 @@ import { createStorage, ensureAzurite, ensureContainers, probePort } from '../sr
 const PORT = 10_000 + 100 + (process.pid % 800);
 
 describe('ensureAzurite', () => {
-  it('starts one instance for concurrent callers, reuses it, and stops only its own', async () => {
+  it('starts one instance for concurrent callers and stops it when the last handle is released', async () => {
     const location = await mkdtemp(join(tmpdir(), 'cm-azurite-'));
     expect(await probePort(PORT)).toBe(false);
     const [a, b] = await Promise.all([ensureAzurite({ port: PORT, location }), ensureAzurite({ port: PORT, location })]);
@@ -16,18 +16,20 @@ describe('ensureAzurite', () => {
     const owner = a.started ? a : b;
     const other = a.started ? b : a;
     expect(owner.endpoint).toBe(`http://127.0.0.1:${PORT}/devstoreaccount1`);
-
-    const again = await ensureAzurite({ port: PORT, location });
-    expect(again.started).toBe(false);
-    await again.stop();
-    await other.stop();
-    expect(await probePort(PORT)).toBe(true);
+    expect(other.pid).toBe(owner.pid);
 
     const storage = createStorage({ kind: 'azurite', endpoint: owner.endpoint });
     expect(await ensureContainers(storage, ['bronze', 'silver'])).toEqual(['bronze', 'silver']);
     expect(await ensureContainers(storage, ['bronze', 'silver', 'gold'])).toEqual(['gold']);
 
+    // The starter leaving first does not pull Azurite from under the others.
     await owner.stop();
+    expect(await probePort(PORT)).toBe(true);
+    const late = await ensureAzurite({ port: PORT, location });
+    expect(late.started).toBe(false);
+    await other.stop();
+    expect(await probePort(PORT)).toBe(true);
+    await late.stop();
     expect(await probePort(PORT)).toBe(false);
   });
 });
