@@ -73,11 +73,11 @@ export async function loadChunk(pool: Pool, layer: gdal.Layer, range: FeatureRan
     stats.inserted = r.inserted;
     stats.repaired = r.repaired;
     if (r.emptied) stats.skipped.empty_after_repair = r.emptied;
+    client.release();
     return stats;
   } catch (err) {
-    await client.query('rollback').catch(() => {});
+    // A failed COPY can leave the connection mid-protocol: discard it (the server rolls back).
+    client.release(err instanceof Error ? err : new Error(String(err)));
     throw err;
-  } finally {
-    client.release();
   }
 }

@@ -1,6 +1,9 @@
-import gdal from 'gdal-async';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { permanentError, type Services } from '@coremachine/core-machine';
 import { extensionOf, formatOf, openVectorLayer, type OpenedLayer, type SourceOptions, type VectorFormat } from '@coremachine/geo/vector';
+import { configureGdal } from '@coremachine/geo';
 import { gdalConfigFor, isStorageError, vsiazPath } from '@coremachine/storage';
 import type { Params } from './params.ts';
 
@@ -29,12 +32,15 @@ let configured: string | undefined;
 /**
  * Points GDAL's /vsiaz/ at the machine's storage. The options are process-wide and never
  * written anywhere (for key auth they hold the key); set again only when the storage changes.
+ * Directory listings are not read on open (they are cached, so a blob uploaded after the
+ * listing would look missing), and /vsiaz/ content is not cached across opens (a blob
+ * replaced under the same name must not be read stale by a long-running worker).
  */
-function configureGdal(services: Services): void {
-  const options = gdalConfigFor(services.storage.config);
+function useStorage(services: Services): void {
+  const options = { ...gdalConfigFor(services.storage.config), CPL_VSIL_CURL_NON_CACHED: '/vsiaz/' };
   const fingerprint = JSON.stringify(options);
   if (configured === fingerprint) return;
-  for (const [k, v] of Object.entries(options)) gdal.config.set(k, v);
+  configureGdal({ options });
   configured = fingerprint;
 }
 
@@ -51,8 +57,32 @@ export async function assertBlobExists(params: Params, services: Services, signa
   }
 }
 
-/** Opens the job's source layer in place through /vsiaz/ (and /vsizip/ for archives). */
-export async function openSource(params: Params, services: Services): Promise<OpenedLayer> {
-  configureGdal(services);
-  return openVectorLayer(vsiazPath(params.container_name, params.blob_name), sourceOptions(params));
+/** Formats GDAL cannot stream from /vsiaz/ (the GML reader finds no features over HTTP). */
+const DOWNLOADED: readonly VectorFormat[] = ['gml'];
+
+/**
+ * Opens the job's source layer in place through /vsiaz/ (and /vsizip/ for archives). GML is
+ * the exception: it is downloaded once to a temporary file (with its .xsd/.gfs sidecars when
+ * present), streamed to disk, and removed on close.
+ */
+export async function openSource(params: Params, services: Services, signal?: AbortSignal): Promise<OpenedLayer> {
+  useStorage(services);
+  const options = sourceOptions(params);
+  if (!DOWNLOADED.includes(options.format)) return openVectorLayer(vsiazPath(params.container_name, params.blob_name), options);
+  const dir = await mkdtemp(join(tmpdir(), 'cm-ingest-vector-'));
+  try {
+    const file = join(dir, basename(params.blob_name));
+    await services.storage.downloadToFile(params.container_name, params.blob_name, file, signal ? { signal } : {});
+    const stem = params.blob_name.replace(/\.[^./]+$/, '');
+    for (const ext of ['xsd', 'gfs']) {
+      const sidecar = `${stem}.${ext}`;
+      const stat = await services.storage.stat(params.container_name, sidecar).catch(() => null);
+      if (stat?.exists) await services.storage.downloadToFile(params.container_name, sidecar, join(dir, basename(sidecar)), signal ? { signal } : {});
+    }
+    const opened = await openVectorLayer(file, options);
+    return { ...opened, close: () => { opened.close(); void rm(dir, { recursive: true, force: true }); } };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -67,11 +67,19 @@ function pickInArchive(archive: string, ext: string, wanted: string | undefined,
   return files.find((f) => f.split('/').pop() === 'doc.kml') ?? files[0]!;
 }
 
+function hasDriver(name: string): boolean {
+  try { return !!gdal.drivers.get(name); } catch { return false; }
+}
+
 /** The path GDAL should open: zipped shapefiles and KMZ are read in place through /vsizip/. */
 export function innerPath(path: string, options: SourceOptions): string {
   if (options.format === 'zip') {
     const archive = `/vsizip/${path}`;
     return `${archive}/${pickInArchive(archive, 'shp', options.shpName, 'shp')}`;
+  }
+  if (options.format === 'kmz' && !options.kmlName && hasDriver('LIBKML')) {
+    // LIBKML reads a KMZ whole: doc.kml and the layer files it links to.
+    return path;
   }
   if (options.format === 'kmz') {
     const archive = `/vsizip/${path}`;
@@ -114,7 +122,8 @@ export async function openVectorLayer(path: string, options: SourceOptions): Pro
     let driver: gdal.Driver;
     try { driver = gdal.drivers.get(name); } catch { continue; }
     try {
-      dataset = await driver.openAsync(target, 'r', openOptions);
+      // Synchronous on purpose: gdal-async 3.12's Driver.openAsync drops the open options.
+      dataset = driver.open(target, 'r', openOptions);
       driverName = name;
       break;
     } catch (err) {

@@ -71,7 +71,7 @@ export async function* copyRowsForRange(layer: gdal.Layer, range: FeatureRange, 
     const values = feature.fields.toArray();
     let line = String(range.start + pos + 1);
     for (let i = 0; i < formatters.length; i++) line += '\t' + formatters[i]!(values[fieldIndex[i]!]);
-    line += '\t' + geom.toWKB('NDR', 'ISO').toString('hex') + '\n';
+    line += '\t' + geom.toWKB('LSB', 'ISO').toString('hex') + '\n';
     rows.push(line);
     if (rows.length >= batchRows) {
       yield rows.join('');

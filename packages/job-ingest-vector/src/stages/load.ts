@@ -42,7 +42,7 @@ export const load = defineStage<Params>()({
     }));
   },
   handler: async (input, ctx) => {
-    const src = await openSource(ctx.params, ctx.services);
+    const src = await openSource(ctx.params, ctx.services, ctx.signal);
     try {
       const stats = await loadChunk(ctx.db, src.layer, input.range, {
         staging: input.staging,

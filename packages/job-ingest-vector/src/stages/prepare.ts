@@ -40,7 +40,7 @@ export const prepare = defineStage<Params>()({
     if (!params.overwrite && (await tableExists(ctx.db, target))) throw tableExistsError(target);
     const size = await assertBlobExists(params, services, ctx.signal);
     const format = formatFor(params);
-    const src = await openSource(params, services);
+    const src = await openSource(params, services, ctx.signal);
     try {
       const { layer } = src;
       const columns = columnsOf(layer);

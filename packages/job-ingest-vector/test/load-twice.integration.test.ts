@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { DATABASE_URL } from '@coremachine/test-kit';
+import { columnsOf, openVectorLayer, planGeometry, scanLayer, toWgs84, flatType } from '@coremachine/geo/vector';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadChunk } from '../src/load-chunk.ts';
+import { createStagingTable } from '../src/tables.ts';
+import { makeFixtures, type Fixtures } from './fixtures.ts';
+
+const schema = `vl_${randomBytes(4).toString('hex')}`;
+let fx: Fixtures;
+let pool: pg.Pool;
+
+beforeAll(() => {
+  fx = makeFixtures();
+  pool = new pg.Pool({ connectionString: DATABASE_URL, max: 6 });
+});
+afterAll(async () => {
+  await pool.query(`drop schema if exists "${schema}" cascade`);
+  await pool.end();
+  fx.cleanup();
+});
+
+describe('loadChunk delivered twice', () => {
+  it('leaves every feature exactly once, sequentially and concurrently', async () => {
+    const src = await openVectorLayer(fx.path('projected.gpkg'), { format: 'gpkg' });
+    const columns = columnsOf(src.layer);
+    const scan = scanLayer(src.layer, 1000, false);
+    expect(scan.ranges.map((r) => [r.start, r.count, r.fidMin, r.fidNext])).toEqual([[0, 1000, 1, 1001], [1000, 1000, 1001, 2001], [2000, 500, 2001, undefined]]);
+    const geometry = planGeometry([flatType(src.layer.geomType)], false);
+    const staging = { schema, table: 'twice' };
+    await pool.query(`create schema if not exists "${schema}"`);
+    await createStagingTable(pool, staging, columns, geometry);
+    const opts = { staging, columns, geometry, transform: toWgs84(src.layer.srs), checkLonLatRange: false };
+    const first = await loadChunk(pool, src.layer, scan.ranges[1]!, opts);
+    const again = await loadChunk(pool, src.layer, scan.ranges[1]!, opts);
+    expect(first).toMatchObject({ read: 1000, inserted: 1000 });
+    expect(again).toMatchObject({ read: 1000, inserted: 0 });
+    // Two concurrent deliveries of each chunk (separate GDAL handles, as two workers would have).
+    const other = await openVectorLayer(fx.path('projected.gpkg'), { format: 'gpkg' });
+    const runs = await Promise.all(scan.ranges.flatMap((r) => [loadChunk(pool, src.layer, r, opts), loadChunk(pool, other.layer, r, opts)]));
+    expect(runs.reduce((a, r) => a + r.inserted, 0)).toBe(1500);
+    const { rows } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
+      count(distinct name)::int names from "${schema}".twice`);
+    expect(rows[0]).toEqual({ n: 2500, d: 2500, lo: 1, hi: 2500, names: 2500 });
+    src.close();
+    other.close();
+  });
+});
