@@ -1,0 +1,136 @@
+/**
+ * bench/containers: list_container_contents over N small blobs (default 100,000) in Azurite,
+ * submit → completed, with the peak RSS of the worker process, next to two plain-SDK
+ * baselines over the same container:
+ *   - "sdk list": a paged listing (what stage 1 must do at least);
+ *   - "sdk list+props": the listing plus getProperties for every blob, 64 in flight (what the
+ *     whole job does, minus orchestration and the inventory table).
+ *
+ *   pnpm --filter @coremachine/bench containers [N=100000]
+ *
+ * It starts its own Azurite on port $CM_BENCH_AZURITE_PORT (10010) with data in
+ * .data/azurite-bench, so a second run skips the seeding.
+ *
+ * Each measurement runs in its own child process so that peak RSS belongs to it alone. The
+ * blobs are created on the first run (in parallel; blobs already present are skipped).
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import listContainerContents, { INVENTORY_TABLE } from '@coremachine/job-list-container-contents';
+import { join } from 'node:path';
+import { createStorage, ensureAzurite, repoRoot, storageConfigFromEnv } from '@coremachine/storage';
+import { sdkContainer } from '@coremachine/storage/testing';
+import { createTestMachine } from '@coremachine/test-kit';
+
+// Its own Azurite (port and data folder) so 100,000 blobs do not weigh on the shared instance.
+const PORT = Number(process.env.CM_BENCH_AZURITE_PORT ?? 10010);
+process.env.CM_AZURITE_ENDPOINT = `http://127.0.0.1:${PORT}/devstoreaccount1`;
+delete process.env.AZURE_STORAGE_CONNECTION_STRING;
+delete process.env.AZURE_STORAGE_ACCOUNT_URL;
+const N = Number(process.argv[3] ?? process.argv[2] ?? 100_000);
+const MODE = process.argv[2] && Number.isNaN(Number(process.argv[2])) ? process.argv[2] : 'main';
+const CONTAINER = `bench-list-${N}`;
+const config = storageConfigFromEnv();
+const name = (i: number) => `d${String(i % 50).padStart(2, '0')}/blob-${String(i).padStart(7, '0')}.txt`;
+const indexOf = (blob: string) => Number(/blob-(\d+)\.txt$/.exec(blob)?.[1] ?? -1);
+
+/** The bare SDK client: the baselines must not go through @coremachine/storage. */
+const container = () => sdkContainer(config, CONTAINER);
+
+async function pool<T>(items: AsyncIterable<T> | Iterable<T>, limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  for await (const x of items) {
+    const p: Promise<void> = fn(x).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= limit) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
+const report = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ ...o, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n');
+
+async function seed(): Promise<void> {
+  const c = container();
+  await c.createIfNotExists();
+  const present = new Uint8Array(N);
+  let have = 0;
+  for await (const page of c.listBlobsFlat().byPage({ maxPageSize: 5000 })) {
+    for (const b of page.segment.blobItems) {
+      const i = indexOf(b.name);
+      if (i >= 0 && i < N && !present[i]) { present[i] = 1; have += 1; }
+    }
+  }
+  const t0 = performance.now();
+  const missing = function* () { for (let i = 0; i < N; i++) if (!present[i]) yield i; };
+  await pool(missing(), 64, async (i) => {
+    await c.getBlockBlobClient(name(i)).uploadData(Buffer.from(`blob ${i}\n`), { blobHTTPHeaders: { blobContentType: 'text/plain' }, metadata: { i: String(i) } });
+  });
+  report({ mode: 'seed', present: have, created: N - have, ms: Math.round(performance.now() - t0) });
+}
+
+async function sdkList(withProps: boolean): Promise<void> {
+  const c = container();
+  const t0 = performance.now();
+  let count = 0, bytes = 0;
+  async function* names() {
+    for await (const page of c.listBlobsFlat().byPage({ maxPageSize: 5000 })) {
+      for (const b of page.segment.blobItems) { count += 1; bytes += b.properties.contentLength ?? 0; yield b.name; }
+    }
+  }
+  if (withProps) {
+    let propBytes = 0;
+    await pool(names(), 64, async (n) => {
+      const p = await c.getBlobClient(n).getProperties();
+      propBytes += p.contentLength ?? 0;
+    });
+    bytes = propBytes;
+  } else {
+    for await (const _ of names()) { /* count only */ }
+  }
+  report({ mode: withProps ? 'sdk-props' : 'sdk-list', blobs: count, bytes, ms: Math.round(performance.now() - t0) });
+}
+
+async function job(): Promise<void> {
+  const tm = await createTestMachine({ plugins: [listContainerContents], services: { storage: createStorage(config) }, config: { leaseSeconds: 60 } });
+  try {
+    const t0 = performance.now();
+    const { jobId } = await tm.submit('list_container_contents', { container_name: CONTAINER });
+    const view = await tm.waitFor(jobId, { timeoutMs: 30 * 60_000 });
+    const ms = Math.round(performance.now() - t0);
+    const r = view.result as { summary: { total_blobs_found: number; successful_analyses: number; total_size_bytes: number } } | null;
+    await tm.pool.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [jobId]);
+    report({ mode: 'job', status: view.status, blobs: r?.summary.total_blobs_found, analysed: r?.summary.successful_analyses, bytes: r?.summary.total_size_bytes, tasks: view.stages.map((s) => s.total), ms });
+  } finally {
+    await tm.close();
+  }
+}
+
+function child(mode: string): Record<string, number | string> {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), mode, String(N)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').at(-1)!);
+}
+
+async function main(): Promise<void> {
+  const azurite = await ensureAzurite({ port: PORT, location: join(repoRoot(), '.data', 'azurite-bench') });
+  try {
+    const s = child('seed');
+    console.log(`container ${CONTAINER}: ${s.present} blobs present, ${s.created} created in ${s.ms} ms`);
+    const list = child('sdk-list');
+    const props = child('sdk-props');
+    const j = child('job');
+    if (j.status !== 'completed' || j.blobs !== N || j.analysed !== N) throw new Error(`job did not analyse all blobs: ${JSON.stringify(j)}`);
+    const row = (label: string, r: Record<string, number | string>) => console.log(`${label.padEnd(34)} ${(Number(r.ms) / 1000).toFixed(2).padStart(8)} s   peak RSS ${String(r.maxRssMb).padStart(5)} MB`);
+    console.log(`\nN = ${N} blobs`);
+    row('list_container_contents (job)', j);
+    row('baseline: sdk list', list);
+    row('baseline: sdk list + getProperties', props);
+    console.log(`\nratio job / sdk list              ${(Number(j.ms) / Number(list.ms)).toFixed(1)}x`);
+    console.log(`ratio job / sdk list + properties ${(Number(j.ms) / Number(props.ms)).toFixed(2)}x`);
+    console.log(`job tasks per stage: ${JSON.stringify(j.tasks)}; bytes: job ${j.bytes}, sdk ${props.bytes}`);
+  } finally {
+    await azurite.stop();
+  }
+}
+
+const modes: Record<string, () => Promise<void>> = { main, seed, 'sdk-list': () => sdkList(false), 'sdk-props': () => sdkList(true), job };
+await modes[MODE]!();
