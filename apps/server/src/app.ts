@@ -15,6 +15,7 @@ import type { Context } from './trpc.ts';
 import type { Env } from './env.ts';
 import { restRoutes, type RestRoute } from './rest/index.ts';
 import { createServices } from './services.ts';
+import { ensureStacStore } from '@coremachine/geo/stac';
 
 export const APP_PACKAGE_JSON = fileURLToPath(new URL('../package.json', import.meta.url));
 export const VERSION = '0.1.0';
@@ -66,13 +67,17 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
     },
   });
 
+  // The STAC store and the vector schemas live beside the ledger; both are created idempotently.
+  await ensureStacStore(machine.pool, services.stac.schema);
+  for (const schema of services.vector?.schemas ?? []) await machine.pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+
   const worker = env.CM_ROLE === 'api' ? null : await machine.startWorker(env.CM_WORKER_JOB_TYPES ? { jobTypes: env.CM_WORKER_JOB_TYPES } : {});
   let server: Server | null = null;
   let url: string | null = null;
   if (env.CM_ROLE !== 'worker') {
     const ctx: Context = { machine, reports, version: VERSION, probes };
     const trpc = createHTTPHandler({ router: appRouter, createContext: () => ctx, basePath: '/trpc/' });
-    const routes: RestRoute[] = restRoutes({ machine, ctx });
+    const routes: RestRoute[] = restRoutes({ machine, ctx, stacSchema: services.stac.schema, featuresSchema: services.vector?.schemas[0] ?? 'geo' });
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const u = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       if (u.pathname.startsWith('/trpc/')) return trpc(req, res);

@@ -19,6 +19,10 @@ export const envSchema = z.object({
   CM_LEASE_SECONDS: z.coerce.number().int().min(1).optional(),
   CM_WORKER_JOB_TYPES: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined)),
   CM_EMBEDDED_AZURITE: bool.default(true),
+  CM_STAC_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('stac'),
+  /** Schemas vector tables may be written to and are published from; the first is the default. */
+  CM_GEO_SCHEMAS: z.string().default('geo').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)).min(1)),
   CM_URL: z.string().url().default('http://127.0.0.1:3000'),
   CM_CONTAINERS: z.string().default('bronze,silver,gold').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
 });

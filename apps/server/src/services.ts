@@ -14,7 +14,12 @@ export async function createServices(env: Env, overrides: Partial<Services> = {}
   const azurite = storageConfig.kind === 'azurite' && env.CM_EMBEDDED_AZURITE ? await ensureAzurite() : null;
   const storage = createStorage(storageConfig);
   if (storageConfig.kind === 'azurite') await ensureContainers(storage, env.CM_CONTAINERS);
-  const services = { storage, ...overrides } as Services;
+  const services = {
+    storage,
+    stac: { schema: env.CM_STAC_SCHEMA, featuresSchema: env.CM_GEO_SCHEMAS[0] },
+    vector: { schemas: env.CM_GEO_SCHEMAS },
+    ...overrides,
+  } as Services;
   const probes: Record<string, Probe> = {
     storage: async () => {
       const t0 = performance.now();

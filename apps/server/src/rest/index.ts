@@ -3,6 +3,8 @@ import type { CoreMachine } from '@coremachine/core-machine';
 import { appRouter } from '../router.ts';
 import type { Context } from '../trpc.ts';
 import { dashboardRoute } from './dashboard.ts';
+import { featuresRoutes } from './features.ts';
+import { stacRoutes } from './stac.ts';
 
 /** A REST handler: returns true when it answered the request. */
 export type RestRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
@@ -12,12 +14,20 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, con
   return true;
 }
 
-export function restRoutes(deps: { machine: CoreMachine; ctx: Context }): RestRoute[] {
+export function restRoutes(deps: { machine: CoreMachine; ctx: Context; stacSchema: string; featuresSchema: string }): RestRoute[] {
   const caller = appRouter.createCaller(deps.ctx);
   const health: RestRoute = async (req, res, url) => {
     if (url.pathname !== '/health' || req.method !== 'GET') return false;
     const h = await caller.health();
     return sendJson(res, h.status === 'healthy' ? 200 : 503, h);
   };
-  return [health, dashboardRoute()];
+  const { pool } = deps.machine;
+  const stac = stacRoutes({ pool, schema: deps.stacSchema });
+  const features = featuresRoutes({ pool, schema: deps.featuresSchema });
+  return [
+    health,
+    (req, res, url) => (url.pathname === '/stac' || url.pathname.startsWith('/stac/') ? stac(req, res, url) : Promise.resolve(false)),
+    (req, res, url) => (url.pathname === '/features' || url.pathname.startsWith('/features/') ? features(req, res, url) : Promise.resolve(false)),
+    dashboardRoute(),
+  ];
 }
