@@ -13,6 +13,9 @@
  * ~780 items/s (pgstac/pypgstac figures, 2021).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import gdal from 'gdal-async';
 import { createTestMachine } from '@coremachine/test-kit';
 import { ensureStacStore, searchItems, upsertItems, type StacItem } from '@coremachine/geo/stac';
@@ -41,8 +44,13 @@ function cogBytes(i: number): Buffer {
   return gdal.vsimem.release(path);
 }
 
-const azurite = await ensureAzurite();
-const storage = createStorage(storageConfigFromEnv());
+// A private Azurite (own port and data folder): the shared one on 10000 is started and stopped
+// by concurrent test runs. Real Azure when AZURE_STORAGE_* is set.
+const port = arg('azurite-port', 10077);
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cm-bench-azurite-'));
+const useAzurite = storageConfigFromEnv().kind === 'azurite';
+const azurite = useAzurite ? await ensureAzurite({ port, location: dataDir }) : null;
+const storage = createStorage(storageConfigFromEnv(useAzurite ? { CM_AZURITE_ENDPOINT: azurite!.endpoint } : process.env));
 const container = `bench-stac-${randomBytes(4).toString('hex')}`;
 const stacSchema = `bench_stac_${randomBytes(4).toString('hex')}`;
 await storage.ensureContainer(container);
@@ -85,5 +93,6 @@ try {
   await tm.pool.query(`DROP SCHEMA IF EXISTS "${stacSchema}" CASCADE`);
   await tm.close();
   await storage.deleteContainer(container);
-  await azurite.stop();
+  await azurite?.stop();
+  await rm(dataDir, { recursive: true, force: true });
 }
