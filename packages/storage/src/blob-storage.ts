@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
 import { AZURITE_ACCOUNT, AZURITE_KEY, type StorageConfig } from './config.ts';
-import { StorageError } from './errors.ts';
+import { redactError, StorageError } from './errors.ts';
 import { assertBlobPath, assertContainerName } from './names.ts';
 import { guessContentType } from './content-type.ts';
 import type { BlobInfo, BlobStat, ListOptions, UploadOptions } from './blob-info.ts';
@@ -91,7 +91,8 @@ class AzureBlobStorage implements BlobStorage {
       }
       throw new StorageError('BLOB_NOT_FOUND', `Blob ${container}/${blob} does not exist`, { cause: err });
     }
-    throw err;
+    // SDK errors can quote request URLs; with a SAS connection string those carry the signature.
+    throw redactError(err);
   }
 
   async *listPages(container: string, options: ListOptions = {}): AsyncIterable<BlobInfo[]> {
@@ -134,7 +135,7 @@ class AzureBlobStorage implements BlobStorage {
         metadata: p.metadata ?? {},
       };
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isNotFound(err)) throw redactError(err);
       if (err.code === 'BlobNotFound') return { exists: false, name: blob };
       // Without an error code (HEAD has no body) tell a missing container apart explicitly.
       if (err.code === 'ContainerNotFound' || !(await this.containerExists(container))) this.#notFound(err, container);

@@ -41,3 +41,19 @@ export function isTransientStorageError(err: unknown): boolean {
   const status = httpStatusOf(err);
   return status === undefined || status === 408 || status === 429 || status >= 500;
 }
+
+const SAS_PARAM = /([?&;](?:sig|SharedAccessSignature|AccountKey)=)[^&;\s"'<>]*/gi;
+
+/** Replaces SAS signatures and account keys in a text (error messages, URLs) with `***`. */
+export function redactSecrets(text: string): string {
+  return text.replace(SAS_PARAM, '$1***');
+}
+
+/** Redacts secrets from an error's message (and stack) in place, and returns it. */
+export function redactError<E>(err: E): E {
+  if (err instanceof Error) {
+    err.message = redactSecrets(err.message);
+    if (err.stack) err.stack = redactSecrets(err.stack);
+  }
+  return err;
+}

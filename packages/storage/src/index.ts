@@ -6,7 +6,7 @@ export {
   storageConfigSchema, storageConfigFromEnv, parseStorageConfig, azuriteConnectionString, parseConnectionString,
   AZURITE_ACCOUNT, AZURITE_DEFAULT_ENDPOINT, type StorageConfig, type StorageConfigInput,
 } from './config.ts';
-export { StorageError, isStorageError, httpStatusOf, isTransientStorageError, type StorageErrorCode } from './errors.ts';
+export { StorageError, isStorageError, httpStatusOf, isTransientStorageError, redactSecrets, redactError, type StorageErrorCode } from './errors.ts';
 export {
   containerNameProblem, blobPathProblem, assertContainerName, assertBlobPath,
   containerNameSchema, blobPathSchema, blobPrefixSchema,
