@@ -6,7 +6,8 @@ export interface GdalSetupOptions {
   /**
    * GDAL block cache in MB (GDAL_CACHEMAX). GDAL's default is 5% of RAM per process, which
    * is not a bound we can reason about; a fixed figure keeps a worker converting a 2 GB
-   * raster well under 1 GB RSS. Default 256.
+   * raster well under 1 GB RSS. Default: the GDAL_CACHEMAX environment variable, else 256.
+   * GDAL only honours it before the first raster read of the process.
    */
   cacheMaxMb?: number;
   /** GDAL configuration options to apply, e.g. the /vsiaz/ settings of the storage config. */
@@ -15,17 +16,26 @@ export interface GdalSetupOptions {
 
 let applied: Record<string, string> = {};
 
+/** Default GDAL block cache (MB) when the operator has not set GDAL_CACHEMAX. */
+export const DEFAULT_GDAL_CACHEMAX_MB = 256;
+
+// GDAL reads GDAL_CACHEMAX once, on the first block-cache use of the process: set a bounded
+// default as soon as this module loads, before any raster is read, unless the operator chose one.
+if (!process.env['GDAL_CACHEMAX'] && !gdal.config.get('GDAL_CACHEMAX')) {
+  gdal.config.set('GDAL_CACHEMAX', String(DEFAULT_GDAL_CACHEMAX_MB));
+}
+
 /**
- * Applies process-wide GDAL settings: a bounded block cache, no directory scans on open (a
- * sidecar lookup on /vsiaz/ costs one HTTP request per guessed name), and the given options.
+ * Applies process-wide GDAL settings: a bounded block cache and the given options. (Directory
+ * scans on open stay on: drivers such as Shapefile find their sidecar files through them, and
+ * these settings are shared by every job in the worker.)
  *
  * @example
  *   configureGdal({ cacheMaxMb: 256, options: gdalConfigFor(storageConfig) });
  */
 export function configureGdal(opts: GdalSetupOptions = {}): void {
   const settings: Record<string, string> = {
-    GDAL_CACHEMAX: String(opts.cacheMaxMb ?? 256),
-    GDAL_DISABLE_READDIR_ON_OPEN: 'EMPTY_DIR',
+    GDAL_CACHEMAX: opts.cacheMaxMb ? String(opts.cacheMaxMb) : process.env['GDAL_CACHEMAX'] || String(DEFAULT_GDAL_CACHEMAX_MB),
   };
   for (const [key, value] of Object.entries(opts.options ?? {})) {
     if (value !== undefined) settings[key] = value;

@@ -79,7 +79,12 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
         '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', '-wm', '128',
         '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=512', '-co', 'BLOCKYSIZE=512', '-co', 'BIGTIFF=IF_SAFER',
       ];
-      warped = await gdal.warpAsync(path.join(opts.workDir, 'warped.tif'), null, [src], warpArgs, progress(0, 0.5, 'reprojecting'));
+      const warpedPath = path.join(opts.workDir, 'warped.tif');
+      const written = await gdal.warpAsync(warpedPath, null, [src], warpArgs, progress(0, 0.5, 'reprojecting'));
+      // Closed and reopened read-only: flushes the warp's dirty blocks out of the shared
+      // block cache before the COG driver reads the file twice (overviews, then full res).
+      written.close();
+      warped = await gdal.openAsync(warpedPath);
       input = warped;
     }
     try {
