@@ -1,0 +1,94 @@
+/**
+ * Benchmark (not a test): ingest_vector against `ogr2ogr -f PostgreSQL --config PG_USE_COPY YES`
+ * on the same files, in the same run: a 1,000,000-point GeoPackage and a 100,000-polygon one,
+ * both generated here. Prints rows/s for each and the ratio (ours / ogr2ogr).
+ *
+ *   cd /work/main && source scripts/env.sh && node bench/ingest/run.ts [--points 1000000] [--polygons 100000]
+ *
+ * Needs PostgreSQL (DATABASE_URL) and Azurite (started if not running).
+ */
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createStorage, ensureAzurite, storageConfigFromEnv } from '@coremachine/storage';
+import { createTestMachine, DATABASE_URL } from '@coremachine/test-kit';
+import ingestVector from '@coremachine/job-ingest-vector';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const POINTS = arg('points', 1_000_000);
+const POLYGONS = arg('polygons', 100_000);
+const dir = mkdtempSync(join(tmpdir(), 'cm-bench-ingest-'));
+
+/** Writes a CSV of WKT rows and converts it to a GeoPackage with ogr2ogr (C speed). */
+async function makeGpkg(name: string, n: number, wkt: (i: number) => string): Promise<string> {
+  const csv = join(dir, `${name}.csv`);
+  const out = createWriteStream(csv);
+  out.write('id,name,value,wkt\n');
+  for (let i = 0; i < n; i++) {
+    if (!out.write(`${i},feature ${i},${(i * 0.37).toFixed(3)},"${wkt(i)}"\n`)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  const gpkg = join(dir, `${name}.gpkg`);
+  execFileSync('ogr2ogr', ['-f', 'GPKG', gpkg, csv, '-oo', 'GEOM_POSSIBLE_NAMES=wkt', '-oo', 'KEEP_GEOM_COLUMNS=NO', '-oo', 'AUTODETECT_TYPE=YES',
+    '-a_srs', 'EPSG:4326', '-nln', name, '-nlt', name === 'points' ? 'POINT' : 'MULTIPOLYGON', '-gt', '100000']);
+  return gpkg;
+}
+
+const pt = (i: number) => `POINT (${(-180 + (i % 3600) * 0.1).toFixed(4)} ${(-80 + Math.floor(i / 3600) * 0.05).toFixed(4)})`;
+const poly = (i: number) => {
+  const x = -170 + (i % 1000) * 0.3;
+  const y = -60 + Math.floor(i / 1000) * 1.2;
+  return `MULTIPOLYGON (((${x} ${y},${x + 0.2} ${y},${x + 0.25} ${y + 0.1},${x + 0.2} ${y + 0.2},${x + 0.1} ${y + 0.25},${x} ${y + 0.2},${x} ${y})))`;
+};
+
+async function main() {
+  const azurite = await ensureAzurite();
+  const storage = createStorage(storageConfigFromEnv());
+  const container = `bench-${randomBytes(3).toString('hex')}`;
+  await storage.ensureContainer(container);
+  const schema = `bench_${randomBytes(3).toString('hex')}`;
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+  await pool.query(`create schema "${schema}"`);
+  const tm = await createTestMachine({ plugins: [ingestVector], services: { vector: { schemas: [schema] } }, });
+  const rows: string[] = [];
+  try {
+    for (const [name, n, wkt] of [['points', POINTS, pt], ['polygons', POLYGONS, poly]] as const) {
+      process.stderr.write(`generating ${n} ${name}...\n`);
+      const file = await makeGpkg(name, n, wkt);
+      await storage.uploadFile(container, `${name}.gpkg`, file);
+
+      let t = performance.now();
+      const job = await tm.submitAndWait('ingest_vector', { container_name: container, blob_name: `${name}.gpkg`, table_name: `cm_${name}`, schema }, { timeoutMs: 1_800_000 });
+      const ours = (performance.now() - t) / 1000;
+      if (job.status !== 'completed') throw new Error(`ingest_vector ${job.status}: ${JSON.stringify(job.error)}`);
+      const written = (job.result as { features_written: number; chunks: number }).features_written;
+
+      t = performance.now();
+      execFileSync('ogr2ogr', ['-f', 'PostgreSQL', `PG:host=127.0.0.1 dbname=coremachine user=postgres`, file, '-nln', `${schema}.ogr_${name}`,
+        '-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326', '-lco', 'GEOMETRY_NAME=geom', '--config', 'PG_USE_COPY', 'YES']);
+      const theirs = (performance.now() - t) / 1000;
+      const ref = (await pool.query(`select count(*)::int n from "${schema}".ogr_${name}`)).rows[0].n as number;
+      rows.push(`${name.padEnd(9)} n=${n}  ingest_vector ${ours.toFixed(1)} s (${Math.round(written / ours)} rows/s, ${(job.result as any).chunks} chunks)`
+        + `  ogr2ogr ${theirs.toFixed(1)} s (${Math.round(ref / theirs)} rows/s)  ratio ours/ogr2ogr = ${((written / ours) / (ref / theirs)).toFixed(2)}`);
+      process.stderr.write(rows.at(-1) + '\n');
+    }
+  } finally {
+    await tm.close();
+    await pool.query(`drop schema if exists "${schema}" cascade`);
+    await pool.end();
+    await storage.deleteContainer(container).catch(() => {});
+      await azurite.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(rows.join('\n'));
+}
+
+await main();
