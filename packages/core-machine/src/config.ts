@@ -13,6 +13,12 @@ export interface MachineConfig {
   /** How often a worker looks for expired leases. */
   sweepIntervalMs: number;
   /**
+   * Seconds after which a queued task, a queued job or a finished stage that nothing picked up
+   * is presumed to have lost its queue message and gets a new one (duplicates are harmless:
+   * every step is a compare-and-set). The backstop behind "no job can hang".
+   */
+  stallSeconds: number;
+  /**
    * Per job type: messages fetched at once (their handlers run in parallel) and fetch loops per
    * worker; up to batchSize × concurrency handlers run at once. Plugins may override both.
    */
@@ -29,6 +35,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   retryMaxDelayMs: 300_000,
   leaseSeconds: 60,
   sweepIntervalMs: 5_000,
+  stallSeconds: 300,
   batchSize: 50,
   concurrency: 2,
   pollingIntervalSeconds: 0.5,

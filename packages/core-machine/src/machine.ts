@@ -103,7 +103,9 @@ export class CoreMachine {
     // pg-boss: the ledger decides retries, so a message is only a wake-up call carrying an id.
     await boss.createQueue(CONTROL_QUEUE, { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, heartbeatSeconds: 10, expireInSeconds: 3600, notify: true } as never);
     for (const p of options.plugins) {
-      await boss.createQueue(taskQueue(p.type), { retryLimit: 0, expireInSeconds: 86_400, notify: true } as never);
+      // A message whose handler failed before claiming (e.g. a lost connection) is redelivered;
+      // redelivery is harmless: a claim only takes a queued task.
+      await boss.createQueue(taskQueue(p.type), { retryLimit: 3, retryDelay: 1, expireInSeconds: 86_400, notify: true } as never);
     }
     return new CoreMachine(pool, boss, config, log, (options.services ?? {}) as Services, options.plugins);
   }
@@ -260,7 +262,7 @@ export class CoreMachine {
         await sendControl(this.boss, client, stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' });
       } else {
         const { rows } = await client.query(
-          `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, completed_at = NULL
+          `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, completed_at = NULL, due_at = now()
            WHERE job_id = $1 AND stage_index = $2 AND status IN ('failed', 'cancelled') RETURNING id`, [jobId, stage]);
         requeued = rows.length;
         await client.query(`UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);

@@ -36,6 +36,7 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
     const { rows } = await client.query(
       `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, lease uuid, error jsonb, delay_ms int, release boolean))
        UPDATE ${t.tasks} tk SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
+              due_at = now() + make_interval(secs => x.delay_ms / 1000.0),
               error = COALESCE(x.error, tk.error), attempts = CASE WHEN x.release THEN tk.attempts - 1 ELSE tk.attempts END
        FROM x, ${t.jobs} j
        WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing' AND j.id = tk.job_id

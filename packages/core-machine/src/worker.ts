@@ -11,6 +11,7 @@ import { toStoredError, type StoredError } from './errors.ts';
 import { addEvent, CONTROL_QUEUE, taskQueue, type ControlMessage } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
 import { settleBatch, type Settlement } from './settle.ts';
+import { recoverStalled } from './stall.ts';
 import { zodIssues } from './machine.ts';
 
 export interface WorkerOptions {
@@ -100,6 +101,8 @@ export class Worker {
     const beat = Math.max(250, Math.floor((config.leaseSeconds * 1000) / 3));
     this.timers.push(setInterval(() => void this.heartbeat().catch((e) => this.machine.log.warn('heartbeat failed', { error: (e as Error).message })), beat));
     this.timers.push(setInterval(() => void this.sweep().catch((e) => this.machine.log.warn('sweep failed', { error: (e as Error).message })), config.sweepIntervalMs));
+    const stallEvery = Math.max(1_000, Math.min(60_000, (config.stallSeconds * 1000) / 2));
+    this.timers.push(setInterval(() => void recoverStalled(this.machine).catch((e) => this.machine.log.warn('stall recovery failed', { error: (e as Error).message })), stallEvery));
   }
 
   /** Stops fetching, gives running tasks back to the queue, and waits for settlements. */
@@ -126,7 +129,6 @@ export class Worker {
   // ---- tasks -------------------------------------------------------------------------------
 
   private async handleTasks(plugin: AnyJobDefinition, jobs: Job<{ taskId: string }>[]): Promise<void> {
-    if (this.stopped) throw new Error('worker stopped');
     const ids = [...new Set(jobs.map((j) => j.data.taskId))];
     const { t } = this.machine;
     // Claim: only queued tasks of running jobs; the row lock makes concurrent claims of the same
@@ -287,7 +289,7 @@ export class Worker {
         else requeue.push(r);
       }
       if (requeue.length) {
-        await client.query(`UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, heartbeat_at = NULL WHERE id = ANY($1)`, [requeue.map((r) => r.id)]);
+        await client.query(`UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, heartbeat_at = NULL, due_at = now() WHERE id = ANY($1)`, [requeue.map((r) => r.id)]);
         for (const r of requeue) {
           await addEvent(client, t, r.job_id, 'task_lease_expired', { stage: r.stage_index, taskId: r.id, message: error(r).message + '; queued again' });
         }
