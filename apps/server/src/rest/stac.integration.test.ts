@@ -169,7 +169,8 @@ describe('STAC API', () => {
     await storage.ensureContainer(container);
     await allowPublicRead(container);
     const dir = mkdtempSync(join(tmpdir(), 'cm-stacit-'));
-    // Two adjacent 256 x 256 COGs of 10 m in UTM 31N, values 50 and 150.
+    // Two adjacent 256 x 256 COGs of 10 m in UTM 31N, values 50 and 150. t1 is uploaded after t0
+    // was opened through /vsiaz/: regression test for GDAL's stale cached listing of tiles/.
     for (const [i, value] of [[0, 50], [1, 150]] as const) {
       const src = join(dir, `t${i}.src.tif`);
       const cog = join(dir, `t${i}.tif`);

@@ -1,3 +1,4 @@
+import gdal from 'gdal-async';
 import type { Pool } from 'pg';
 import { vsiazPath, type BlobStorage } from '@coremachine/storage';
 import { useStorageForGdal } from '../gdal/storage.ts';
@@ -19,6 +20,18 @@ export interface BlobRasterOptions {
 const configured = new WeakSet<object>();
 
 /**
+ * GDAL caches /vsiaz/ directory listings (made when a file is opened with directory scans on)
+ * and then answers "does not exist" for any blob written after the listing: a COG uploaded
+ * after a sibling was opened could not be catalogued. Listing `/vsiaz/` in
+ * CPL_VSIL_CURL_NON_CACHED makes every /vsiaz/ handle drop that cached state when it closes, so
+ * each open sees the container as it is. Costs one more request per open; blobs here change.
+ */
+function keepVsiazFresh(): void {
+  const current = gdal.config.get('CPL_VSIL_CURL_NON_CACHED') ?? '';
+  if (!current.split(':').includes('/vsiaz/')) gdal.config.set('CPL_VSIL_CURL_NON_CACHED', current ? `${current}:/vsiaz/` : '/vsiaz/');
+}
+
+/**
  * Builds the STAC item of a raster blob, read in place through /vsiaz/ (GDAL is pointed at
  * `storage`'s account once). The href is `storage.blobUrl` (stable, no SAS), the id
  * `rasterItemId(container, blob)`.
@@ -27,6 +40,7 @@ const configured = new WeakSet<object>();
 export async function buildBlobRasterItem(storage: BlobStorage, container: string, blob: string, options: BlobRasterOptions): Promise<StacItem | null> {
   if (!configured.has(storage)) {
     useStorageForGdal(storage.config);
+    keepVsiazFresh();
     configured.add(storage);
   }
   const stat = await storage.stat(container, blob, { signal: options.signal });
