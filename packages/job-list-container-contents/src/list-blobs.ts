@@ -59,7 +59,8 @@ export const listBlobs = defineStage<Params>()({
           if (chunk.length >= INSERT_CHUNK) {
             await insertListed(client, ctx.jobId, input.container_name, kept - chunk.length, chunk);
             chunk = [];
-            ctx.progress(0, `${kept} blobs recorded`);
+            // Without a limit the total is unknown until the listing ends.
+            ctx.progress(limit ? kept / limit : 0, `${kept} blobs recorded, ${listed} listed`);
           }
         }
       } catch (err) {
