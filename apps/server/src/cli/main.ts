@@ -31,6 +31,7 @@ const USAGE = `usage: cm <command> [options]
 options: --url <api url> (default $CM_URL or http://127.0.0.1:3000)`;
 
 const out = (s: string) => process.stdout.write(s + '\n');
+let apiUrl = '';
 
 export async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -51,7 +52,8 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   const env = parseEnv();
-  const api = apiClient(values.url ?? env.CM_URL);
+  apiUrl = values.url ?? env.CM_URL;
+  const api = apiClient(apiUrl);
   const print = (data: unknown, human: () => string) => out(values.json ? JSON.stringify(data, null, 2) : human());
   const need = (i: number, what: string) => {
     const v = positionals[i];
@@ -170,6 +172,10 @@ run(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => 
   if (err instanceof UsageError) {
     process.stderr.write(`cm: ${err.message}\n${USAGE}\n`);
     process.exit(2);
+  }
+  if (err instanceof TRPCClientError && !err.data) {
+    process.stderr.write(`cm: cannot reach the CoreMachine API at ${apiUrl}: ${err.message}. Start it with \`make start\` or pass --url.\n`);
+    process.exit(1);
   }
   if (err instanceof TRPCClientError) {
     const issues = (err.data as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
