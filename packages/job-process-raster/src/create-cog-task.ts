@@ -2,7 +2,7 @@ import { permanentError, type TaskContext } from '@coremachine/core-machine';
 import { registerBlobRaster, StacError } from '@coremachine/geo/stac';
 import { useStorageForGdal } from '@coremachine/geo';
 import {
-  checkCog, COMPRESSIONS, createCog, describeRaster, rasterError, RESAMPLINGS, withTempDir,
+  checkCog, COMPRESSIONS, createCog, describeRaster, nodataSchema, rasterError, RESAMPLINGS, withTempDir,
 } from '@coremachine/geo/raster';
 import { vsiazPath } from '@coremachine/storage';
 import path from 'node:path';
@@ -42,7 +42,7 @@ export const createCogOutput = z.object({
   shape: z.tuple([z.number().int(), z.number().int()]),
   band_count: z.number().int(),
   dtype: z.string(),
-  nodata: z.number().nullable(),
+  nodata: nodataSchema,
   size_mb: z.number(),
   compression: z.string(),
   jpeg_quality: z.number().nullable(),

@@ -179,6 +179,16 @@ describe('process_raster job', () => {
     cc.ds.close();
   });
 
+  it("DEM with NaN nodata: the COG keeps NaN as nodata (reported as 'NaN')", async () => {
+    const { blob } = await upload(fx.demNanNodata(dir));
+    const job = await tm.submitAndWait('process_raster', { blob_name: blob, target_crs: 'EPSG:3857' });
+    expect(job.status).toBe('completed');
+    const { ds, cog } = await fetchCog(job);
+    expect(cog).toMatchObject({ nodata: 'NaN', raster_type: 'dem', target_crs: 'EPSG:3857' });
+    expect(Number.isNaN(ds.bands.get(1).noDataValue)).toBe(true);
+    ds.close();
+  });
+
   it('a re-run writes the same blob name and leaves no temporary files', async () => {
     const before = (await readdir(os.tmpdir())).filter((f) => f.startsWith('coremachine-cog-'));
     const { blob } = await upload(fx.rgb3857(dir));

@@ -106,6 +106,20 @@ describe('validate_raster job', () => {
     await expectFailed({ blob_name: 'x.tif', container_name: `nocontainer${randomBytes(3).toString('hex')}` }, 'BLOB_NOT_FOUND');
   });
 
+  it('regression: sees a blob uploaded after its folder was read, and the new content of an overwritten blob', async () => {
+    const sub = `${prefix}/fresh`;
+    await storage.uploadFile('bronze', `${sub}/first.tif`, fx.rgb3857(dir));
+    expect((await tm.submitAndWait('validate_raster', { blob_name: `${sub}/first.tif` })).status).toBe('completed');
+    // GDAL's /vsiaz/ listing cache used to hide this one ("not recognized as a supported file format")
+    await storage.uploadFile('bronze', `${sub}/second.tif`, fx.demUtm(dir));
+    const second = await tm.submitAndWait('validate_raster', { blob_name: `${sub}/second.tif` });
+    expect((second.result as any).validation_result.raster_type.detected_type).toBe('dem');
+    // ... and its content cache served the old bytes of an overwritten blob
+    await storage.uploadFile('bronze', `${sub}/first.tif`, fx.categorical(dir));
+    const again = await tm.submitAndWait('validate_raster', { blob_name: `${sub}/first.tif`, strict_mode: true });
+    expect((again.result as any).validation_result.raster_type.detected_type).toBe('categorical');
+  });
+
   it('rejects wrong parameters naming the field', async () => {
     const bad = async (params: unknown, field: string) => {
       const err = await tm.submit('validate_raster', params).then(() => null, (e: unknown) => e);

@@ -1,6 +1,7 @@
 import gdal from 'gdal-async';
 import { boundsTo4326, rasterBounds, type Bounds } from './bounds.ts';
 import { crsLabel } from './crs.ts';
+import { nodataToJson, type NodataJson } from './schemas.ts';
 
 export interface RasterDescription {
   crs: string | null;
@@ -11,7 +12,7 @@ export interface RasterDescription {
   shape: [number, number];
   band_count: number;
   dtype: string;
-  nodata: number | null;
+  nodata: NodataJson;
   /** [width, height] of band 1's blocks. */
   block_size: [number, number];
   /** Decimation factors of band 1's overviews, e.g. [2, 4]. */
@@ -39,7 +40,7 @@ export async function describeRaster(path: string): Promise<RasterDescription> {
       shape: [height, width],
       band_count: ds.bands.count(),
       dtype: band.dataType ?? 'Unknown',
-      nodata: band.noDataValue,
+      nodata: nodataToJson(band.noDataValue),
       block_size: [band.blockSize.x, band.blockSize.y],
       overview_levels: levels,
       compression: structure.COMPRESSION ?? null,

@@ -81,6 +81,23 @@ export function categorical(dir: string, size = N): string {
   ], size);
 }
 
+/** 4-band Byte in EPSG:32633 whose band 4 is a continuous gradient (near infrared, not alpha). */
+export function nir4(dir: string): string {
+  return write(path.join(dir, 'rgbn.tif'), 'Byte', 'EPSG:32633', [500000, 10, 0, 5000000, 0, -10], [
+    { values: (x) => x },
+    { values: (_x, y) => y },
+    { values: (x, y) => (x + y) & 255 },
+    { values: (x, y) => (x * 3 + y) & 255 },
+  ]);
+}
+
+/** Float32 DEM in EPSG:32633 whose nodata value is NaN (left 16 columns). */
+export function demNanNodata(dir: string): string {
+  return write(path.join(dir, 'dem_nan.tif'), 'Float32', 'EPSG:32633', [500000, 30, 0, 5000000, 0, -30], [
+    { values: (x, y) => (x < 16 ? NaN : 300 + 50 * Math.sin(x / 37) + y * 0.2 + x * 0.013), nodata: NaN },
+  ]);
+}
+
 /** 6-band UInt16 in EPSG:32633 with distinct per-band reflectance-like gradients. */
 export function multispectral6(dir: string): string {
   const bands: BandSpec[] = Array.from({ length: 6 }, (_, b) => ({ values: (x: number, y: number) => 1000 + b * 500 + x * 7 + y * 3 }));

@@ -3,6 +3,19 @@ import { COMPRESSIONS, RASTER_TYPES, RESAMPLINGS } from './cog-settings.ts';
 
 const bounds = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 
+/** A band's nodata value as JSON can hold it: a number, 'NaN', 'Infinity', '-Infinity' or null. */
+export const nodataSchema = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).nullable();
+export type NodataJson = z.infer<typeof nodataSchema>;
+
+/** Maps GDAL's nodata value to {@link nodataSchema} (JSON has no NaN or infinities). */
+export function nodataToJson(value: number | null): NodataJson {
+  if (value === null) return null;
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return value;
+}
+
 export const rasterWarningSchema = z.object({
   severity: z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']),
   code: z.string(),
@@ -30,7 +43,7 @@ export const validationResultSchema = z.object({
   band_count: z.number().int(),
   dtype: z.string(),
   size_mb: z.number(),
-  nodata: z.number().nullable(),
+  nodata: nodataSchema,
   driver: z.string(),
   raster_type: z.object({
     detected_type: z.enum([...RASTER_TYPES, 'unknown']),

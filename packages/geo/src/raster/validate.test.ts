@@ -126,3 +126,19 @@ describe('validateRaster', () => {
     expect(await codeOf(run(path.join(dir, 'missing.tif')))).toMatch(/FILE_UNREADABLE|NOT_A_RASTER/);
   });
 });
+
+describe('validateRaster, more types', () => {
+  it('detects a 4-band raster with a continuous band 4 as nir (MEDIUM)', async () => {
+    const r = await run(fx.nir4(dir));
+    expect(r.raster_type).toMatchObject({ detected_type: 'nir', confidence: 'MEDIUM' });
+    expect(r.raster_type.optimal_cog_settings.compression).toBe('deflate');
+  });
+
+  it("reports a NaN nodata as 'NaN' (JSON has no NaN) and ignores NaN pixels in the sample", async () => {
+    const r = await run(fx.demNanNodata(dir));
+    expect(r.nodata).toBe('NaN');
+    expect(JSON.parse(JSON.stringify(r)).nodata).toBe('NaN');
+    expect(r.raster_type).toMatchObject({ detected_type: 'dem', confidence: 'HIGH' });
+    expect(r.raster_type.evidence.find((e) => e.startsWith('values'))).toMatch(/^values 25\d\.\d+\.\.40\d\.\d+$/);
+  });
+});

@@ -7,7 +7,7 @@ import { detectRasterType } from './detect-type.ts';
 import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
 import { sampleBand } from './sample.ts';
-import type { ValidationResult } from './schemas.ts';
+import { nodataToJson, type ValidationResult } from './schemas.ts';
 
 export interface ValidateRasterOptions {
   /** What GDAL opens: a local path or `/vsiaz/<container>/<blob>`. */
@@ -106,7 +106,7 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
       band_count: bandCount,
       dtype,
       size_mb: Math.round((sizeBytes / (1024 * 1024)) * 1000) / 1000,
-      nodata: band1.noDataValue,
+      nodata: nodataToJson(band1.noDataValue),
       driver: ds.driver.description,
       raster_type: { ...detection, detected_type: finalType, type_source: typeSource, optimal_cog_settings: settings },
       bit_depth_check: {
