@@ -19,7 +19,8 @@ for (const d of dirs) {
   if (!existsSync(file)) continue;
   const r = JSON.parse(readFileSync(file, 'utf8'));
   passed += r.numPassedTests ?? 0;
-  failed += (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0) - (r.testResults ?? []).filter((s) => s.status === 'failed' && (s.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+  // A test file that failed without a failed test (it did not load, a hook threw) counts as one.
+  failed += (r.numFailedTests ?? 0) + (r.testResults ?? []).filter((s) => s.status === 'failed' && !(s.assertionResults ?? []).some((a) => a.status === 'failed')).length;
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   const bad = (r.testResults ?? []).flatMap((s) => (s.assertionResults ?? []).filter((a) => a.status === 'failed').map((a) => `  ✗ ${s.name.replace(root, '')}: ${a.fullName}`));
   if (bad.length) console.log(bad.join('\n'));
