@@ -62,7 +62,8 @@ for (let i = 0; i < count; i += 32) {
 }
 console.log(`input: ${count} COGs uploaded to ${container} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-const tm = await createTestMachine({ plugins: [catalogContainer], services: { storage, stac: { schema: stacSchema } } });
+// Production lease (the test-kit's 5 s lease is for fast crash tests, and a loaded machine misses it).
+const tm = await createTestMachine({ plugins: [catalogContainer], services: { storage, stac: { schema: stacSchema } }, config: { leaseSeconds: 60 } });
 try {
   await ensureStacStore(tm.pool, stacSchema);
   t = performance.now();
