@@ -25,6 +25,7 @@ const PAGE = /* html */ `<!doctype html>
  tr.job{cursor:pointer} tr.job:hover{background:#f0f4ff}
  .st{padding:2px 6px;border-radius:4px;font-size:12px;color:#fff}
  .completed{background:#2e7d32}.completed_with_errors{background:#ef6c00}.failed{background:#c62828}.processing{background:#1565c0}.queued{background:#757575}.cancelled{background:#6d4c41}.pending{background:#bbb}
+ .stage{white-space:nowrap}
  .bar{height:8px;background:#eee;border-radius:4px;overflow:hidden;width:160px;display:inline-block;vertical-align:middle}
  .bar i{display:block;height:100%;background:#1565c0}.bar i.f{background:#c62828;float:left}
  pre{background:#f3f3f3;padding:8px;border-radius:4px;white-space:pre-wrap;font-size:12px}
@@ -52,7 +53,7 @@ async function refresh() {
     const status = $('status').value || undefined;
     const page = await q('jobs.list', { limit: 50, ...(status ? { status } : {}) });
     $('jobs').innerHTML = page.items.map((j) => '<tr class="job" data-id="' + j.id + '"><td><code>' + j.id.slice(0, 12) + '</code></td><td>' + esc(j.type) + '</td><td><span class="st ' + j.status + '">' + j.status + '</span></td><td>' +
-      j.stages.map((s) => esc(s.name) + ' ' + bar(s)).join('<br>') + '</td><td>' + new Date(j.createdAt).toLocaleString() + '</td></tr>').join('');
+      j.stages.map((s) => '<span class="stage">' + esc(s.name) + ' ' + bar(s) + '</span>').join('<br>') + '</td><td>' + new Date(j.createdAt).toLocaleString() + '</td></tr>').join('');
     for (const tr of document.querySelectorAll('tr.job')) tr.onclick = () => { selected = tr.dataset.id; detail(); };
     if (selected) await detail();
   } catch (e) { $('health').textContent = 'error: ' + e.message; }
