@@ -30,12 +30,15 @@ const CACHE_MB = '256';
 /** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (MB) and stdout. */
 async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; rssMb: number; stdout: string }> {
   const timeFile = path.join(os.tmpdir(), `cm-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const t0 = performance.now();
-  const { stdout } = await exec('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], { env, maxBuffer: 1 << 24 });
-  const seconds = (performance.now() - t0) / 1000;
-  const rssKb = Number((await readFile(timeFile, 'utf8')).trim().split('\n').pop());
-  await rm(timeFile, { force: true });
-  return { seconds, rssMb: rssKb / 1024, stdout };
+  try {
+    const t0 = performance.now();
+    const { stdout } = await exec('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], { env, maxBuffer: 1 << 24 });
+    const seconds = (performance.now() - t0) / 1000;
+    const rssKb = Number((await readFile(timeFile, 'utf8')).trim().split('\n').pop());
+    return { seconds, rssMb: rssKb / 1024, stdout };
+  } finally {
+    await rm(timeFile, { force: true });
+  }
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'cm-bench-cog-'));
