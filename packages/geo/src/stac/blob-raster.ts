@@ -1,4 +1,3 @@
-import gdal from 'gdal-async';
 import type { Pool } from 'pg';
 import { vsiazPath, type BlobStorage } from '@coremachine/storage';
 import { useStorageForGdal } from '../gdal/storage.ts';
@@ -20,18 +19,6 @@ export interface BlobRasterOptions {
 const configured = new WeakSet<object>();
 
 /**
- * GDAL caches /vsiaz/ directory listings (made when a file is opened with directory scans on)
- * and then answers "does not exist" for any blob written after the listing: a COG uploaded
- * after a sibling was opened could not be catalogued. Listing `/vsiaz/` in
- * CPL_VSIL_CURL_NON_CACHED makes every /vsiaz/ handle drop that cached state when it closes, so
- * each open sees the container as it is. Costs one more request per open; blobs here change.
- */
-function keepVsiazFresh(): void {
-  const current = gdal.config.get('CPL_VSIL_CURL_NON_CACHED') ?? '';
-  if (!current.split(':').includes('/vsiaz/')) gdal.config.set('CPL_VSIL_CURL_NON_CACHED', current ? `${current}:/vsiaz/` : '/vsiaz/');
-}
-
-/**
  * Builds the STAC item of a raster blob, read in place through /vsiaz/ (GDAL is pointed at
  * `storage`'s account once). The href is `storage.blobUrl` (stable, no SAS), the id
  * `rasterItemId(container, blob)`.
@@ -39,8 +26,9 @@ function keepVsiazFresh(): void {
  */
 export async function buildBlobRasterItem(storage: BlobStorage, container: string, blob: string, options: BlobRasterOptions): Promise<StacItem | null> {
   if (!configured.has(storage)) {
+    // Also turns GDAL's /vsiaz/ caches off: a blob written after a sibling was opened would
+    // otherwise be reported missing from the cached listing (regression test: STACIT test).
     useStorageForGdal(storage.config);
-    keepVsiazFresh();
     configured.add(storage);
   }
   const stat = await storage.stat(container, blob, { signal: options.signal });
