@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
+import { baseUrl, HttpError, sendJson as send } from './http.ts';
 
 const CONFORMANCE = [
   'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core',
@@ -16,22 +17,6 @@ const IDENT = /^[a-z_][a-z0-9_]*$/;
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 interface Collection { table: string; geom: string; id: string }
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'access-control-allow-origin': '*' });
-  res.end(text);
-}
 
 async function listCollections(pool: Pool, schema: string, only?: string): Promise<Collection[]> {
   const { rows } = await pool.query<{ table: string; geom: string; id: string | null }>(
@@ -151,8 +136,7 @@ export function featuresRoutes(deps: { pool: Pool; schema?: string }): (req: Inc
     const path = url.pathname.replace(/\/+$/, '');
     if (path !== '/features' && !path.startsWith('/features/')) return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, 405, { code: 'MethodNotAllowed', description: `${req.method} is not supported` }); return true; }
-    const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
-    const base = `${proto}://${req.headers.host ?? url.host}/features`;
+    const base = baseUrl(req, '/features');
     const parts = path.split('/').slice(2).map(decodeURIComponent);
     try {
       if (parts.length === 0) {

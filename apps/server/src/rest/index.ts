@@ -1,18 +1,12 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CoreMachine } from '@coremachine/core-machine';
 import { appRouter } from '../router.ts';
 import type { Context } from '../trpc.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { featuresRoutes } from './features.ts';
 import { stacRoutes } from './stac.ts';
+import { sendJson, type RestRoute } from './http.ts';
 
-/** A REST handler: returns true when it answered the request. */
-export type RestRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): true {
-  res.writeHead(status, { 'content-type': contentType, 'access-control-allow-origin': '*' }).end(JSON.stringify(body));
-  return true;
-}
+export type { RestRoute } from './http.ts';
 
 export function restRoutes(deps: { machine: CoreMachine; ctx: Context; stacSchema: string; featuresSchema: string }): RestRoute[] {
   const caller = appRouter.createCaller(deps.ctx);

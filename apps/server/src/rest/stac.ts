@@ -9,6 +9,9 @@ import {
   DEFAULT_STAC_SCHEMA, getCollection, getItem, listCollections, parseBbox, parseDatetime, searchItems, StacError,
   upsertCollection, withStacLinks, type ItemSearch, type StacCollection, type StacItem, type StacLink,
 } from '@coremachine/geo/stac';
+import { baseUrl as mountedUrl, HttpError, readJson, sendJson as send } from './http.ts';
+
+const baseUrl = (req: IncomingMessage) => mountedUrl(req, '/stac');
 
 export const CONFORMANCE = [
   'https://api.stacspec.org/v1.0.0/core',
@@ -23,45 +26,6 @@ const JSON_TYPE = 'application/json';
 const PROJECTION_V2 = 'https://stac-extensions.github.io/projection/v2.0.0/schema.json';
 const PROJECTION_V1_1 = 'https://stac-extensions.github.io/projection/v1.1.0/schema.json';
 const GEOJSON = 'application/geo+json';
-const MAX_BODY = 1024 * 1024;
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown, type = JSON_TYPE): true {
-  res.writeHead(status, { 'content-type': type, 'access-control-allow-origin': '*' }).end(JSON.stringify(body));
-  return true;
-}
-
-/** `http(s)://host[:port]/stac` as the client reached us. */
-function baseUrl(req: IncomingMessage): string {
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v)?.split(',')[0]?.trim();
-  const proto = first(req.headers['x-forwarded-proto']) ?? 'http';
-  const host = first(req.headers['x-forwarded-host']) ?? req.headers.host ?? '127.0.0.1';
-  return `${proto === 'https' ? 'https' : 'http'}://${host}/stac`;
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'PayloadTooLarge', `request body is larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-  } catch (err) {
-    throw new HttpError(400, 'InvalidParameterValue', `request body is not JSON: ${(err as Error).message}`);
-  }
-}
 
 /**
  * The item in projection extension v1.1.0 form (`proj:epsg` instead of `proj:code`), for
