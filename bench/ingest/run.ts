@@ -70,6 +70,15 @@ async function main() {
       const ours = (performance.now() - t) / 1000;
       if (job.status !== 'completed') throw new Error(`ingest_vector ${job.status}: ${JSON.stringify(job.error)}`);
       const written = (job.result as { features_written: number; chunks: number }).features_written;
+      // Where the time went: wall time of each stage (first task start to last task end).
+      const tasks = await tm.tasks(job.id);
+      const stages = ['prepare', 'load', 'finalize'].map((name) => {
+        const ts = tasks.filter((x) => x.stageName === name && x.startedAt && x.completedAt);
+        const t0 = Math.min(...ts.map((x) => Date.parse(x.startedAt!)));
+        const t1 = Math.max(...ts.map((x) => Date.parse(x.completedAt!)));
+        return `${name} ${((t1 - t0) / 1000).toFixed(1)} s`;
+      });
+      process.stderr.write(`  ${name}: ${stages.join(', ')}\n`);
 
       t = performance.now();
       execFileSync('ogr2ogr', ['-f', 'PostgreSQL', `PG:host=127.0.0.1 dbname=coremachine user=postgres`, file, '-nln', `${schema}.ogr_${name}`,
@@ -85,7 +94,7 @@ async function main() {
     await pool.query(`drop schema if exists "${schema}" cascade`);
     await pool.end();
     await storage.deleteContainer(container).catch(() => {});
-      await azurite.stop();
+    await azurite.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   console.log(rows.join('\n'));

@@ -25,4 +25,7 @@ export default defineJob({
   stages: [prepare, load, finalize],
   result,
   aggregate,
+  // One GDAL translation per handler; two at once per worker (this is 2-core sized: GDAL
+  // encodes in the worker while PostgreSQL parses in its own process).
+  queue: { batchSize: 1, concurrency: 2 },
 });

@@ -1,22 +1,21 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { Pool } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { randomBytes } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
 import type gdal from 'gdal-async';
 import { quoteIdent } from '@coremachine/core-machine';
 import {
-  castGeometrySql, copyRowsForRange, FID_COLUMN, GEOM_COLUMN,
+  castGeometrySql, CHUNK_FID, CHUNK_GEOM, FID_COLUMN, fidFilter, GEOM_COLUMN, translateChunk,
   type ColumnPlan, type FeatureRange, type GeometryPlan, type RangeStats,
 } from '@coremachine/geo/vector';
-import { qualified, type TableRef } from './tables.ts';
+import { chunkTablePrefix, markersTable, qualified, type TableRef } from './tables.ts';
 
 export interface LoadChunkOptions {
   staging: TableRef;
   columns: readonly ColumnPlan[];
   geometry: GeometryPlan;
-  transform: gdal.CoordinateTransformation | null;
+  /** GDAL `PG:` connection string of the database holding the staging table. */
+  pg: string;
   checkLonLatRange: boolean;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ChunkStats extends RangeStats {
@@ -25,59 +24,115 @@ export interface ChunkStats extends RangeStats {
   repaired: number;
 }
 
+/** Quotes a source field name, which may hold any character (it is not one of our identifiers). */
+const quoteField = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+interface Source { dataset: gdal.Dataset; layer: gdal.Layer }
+
+/** The row key: the source FID or the row number within the chunk, shifted (see FeatureRange). */
+function fidSql(range: FeatureRange): string {
+  const offset = range.preserveFid ? (range.fidOffset ?? 0) : (range.fidOffset ?? range.start);
+  return offset ? `${quoteIdent(CHUNK_FID)} + ${offset}` : quoteIdent(CHUNK_FID);
+}
+
+/**
+ * The geometry as the column wants it. Most rows already fit (right type, dimensions, no
+ * curves) and are taken as they are; the others go through the full cast.
+ */
+function fittedGeometrySql(g: string, plan: GeometryPlan): string {
+  const zm = `st_zmflag(${g}) = ${plan.z ? 2 : 0}`;
+  const fits = plan.type === 'Geometry' ? `${zm} and not st_hasarc(${g})` : `geometrytype(${g}) = '${plan.type.toUpperCase()}' and ${zm}`;
+  return `case when ${fits} then ${g} else ${castGeometrySql(g, plan)} end`;
+}
+
+async function translate(src: Source, table: string, range: FeatureRange, options: LoadChunkOptions): Promise<number> {
+  const where = range.fidMin !== undefined ? fidFilter(src.layer, range.fidMin, range.fidNext) : null;
+  const base = { pg: options.pg, table, where, preserveFid: !!range.preserveFid, z: options.geometry.z, signal: options.signal };
+  try {
+    await translateChunk(src.dataset, src.layer, base);
+    return 0;
+  } catch (err) {
+    if (!/reproject/i.test((err as Error).message)) throw err;
+    // Some features cannot be reprojected: load the others, and count the missing ones.
+    await translateChunk(src.dataset, src.layer, { ...base, skipFailures: true });
+    src.layer.setAttributeFilter(where);
+    const expected = src.layer.features.count(true);
+    src.layer.setAttributeFilter(null);
+    return -expected;
+  }
+}
+
 /**
  * Loads one range of features into the staging table, exactly once whatever the number of
- * deliveries: the rows are COPYed into a temporary table, then inserted with
- * `ON CONFLICT (fid) DO NOTHING` on the source position key, in one transaction. Invalid
- * geometries are repaired with ST_MakeValid; geometries empty after repair are skipped.
+ * deliveries. GDAL writes the range into a fresh unlogged chunk table of this delivery (no row
+ * crosses JavaScript); then, in one transaction holding the chunk's advisory lock, the rows
+ * with a usable geometry are repaired (ST_MakeValid, counted), fitted to the column and
+ * inserted into the staging table, and the chunk's marker row is written with its counts. A
+ * later delivery finds the marker and inserts nothing; a delivery that dies leaves nothing but
+ * its chunk table, which finalize drops.
  */
-export async function loadChunk(pool: Pool, layer: gdal.Layer, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats> {
-  const stats: ChunkStats = { read: 0, skipped: {}, inserted: 0, repaired: 0 };
-  const colNames = options.columns.map((c) => quoteIdent(c.name));
-  const fid = quoteIdent(FID_COLUMN);
-  const geom = quoteIdent(GEOM_COLUMN);
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await client.query("set local timezone = 'UTC'");
-    const tempCols = [`${fid} bigint`, ...options.columns.map((c, i) => `${colNames[i]} ${c.pgType}`), `${geom} geometry`];
-    await client.query(`create temp table cm_chunk (${tempCols.join(', ')}) on commit drop`);
-    const copy = client.query(copyFrom(`copy cm_chunk (${[fid, ...colNames, geom].join(', ')}) from stdin`));
-    await pipeline(Readable.from(copyRowsForRange(layer, range, {
-      columns: options.columns,
-      transform: options.transform,
-      checkLonLatRange: options.checkLonLatRange,
-      ...(options.signal ? { signal: options.signal } : {}),
-    }, stats)), copy);
+export async function loadChunk(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats> {
+  const markers = qualified(markersTable(options.staging));
+  const done = async (db: Pool | PoolClient) => {
+    const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [range.index]);
+    return rows[0] ? { ...rows[0].stats, inserted: 0 } : null;
+  };
+  const earlier = await done(pool);
+  if (earlier) return earlier;
 
-    const attrs = colNames.map((c) => `${c}`).join(', ');
-    const attrList = attrs ? `${attrs}, ` : '';
-    const { rows } = await client.query<{ inserted: number; repaired: number; emptied: number }>(`
-      with src as (
-        select ${fid}, ${attrList}st_setsrid(${geom}, 4326) as g from cm_chunk
-      ), checked as (
-        select ${fid}, ${attrList}g, not st_isvalid(g) as repaired from src
-      ), fitted as materialized (
-        select ${fid}, ${attrList}${castGeometrySql('(case when repaired then st_makevalid(g) else g end)', options.geometry)} as g, repaired from checked
-      ), ins as (
-        insert into ${qualified(options.staging)} (${[fid, ...colNames, geom].join(', ')})
-        select ${fid}, ${attrList}g from fitted where not st_isempty(g)
-        on conflict (${fid}) do nothing
-        returning 1
-      )
-      select (select count(*) from ins)::int as inserted,
-             (select count(*) from fitted where repaired)::int as repaired,
-             (select count(*) from fitted where st_isempty(g))::int as emptied`);
-    await client.query('commit');
-    const r = rows[0]!;
-    stats.inserted = r.inserted;
-    stats.repaired = r.repaired;
-    if (r.emptied) stats.skipped.empty_after_repair = r.emptied;
-    client.release();
-    return stats;
-  } catch (err) {
-    // A failed COPY can leave the connection mid-protocol: discard it (the server rolls back).
-    client.release(err instanceof Error ? err : new Error(String(err)));
-    throw err;
+  const chunk: TableRef = { schema: options.staging.schema, table: `${chunkTablePrefix(options.staging)}${range.index}_${randomBytes(3).toString('hex')}` };
+  const table = qualified(chunk);
+  try {
+    const translated = await translate(src, `${chunk.schema}.${chunk.table}`, range, options);
+    const g = quoteIdent(CHUNK_GEOM);
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_chunk:${options.staging.schema}.${options.staging.table}:${range.index}`]);
+      const again = await done(client);
+      if (again) {
+        await client.query('commit');
+        client.release();
+        return again;
+      }
+      const outOfRange = options.checkLonLatRange ? `st_xmin(${g}) < -180 or st_xmax(${g}) > 180 or st_ymin(${g}) < -90 or st_ymax(${g}) > 90` : 'false';
+      const { rows: [c] } = await client.query<{ n: number; nulls: number; empties: number; out: number }>(
+        `select count(*)::int n, count(*) filter (where ${g} is null)::int nulls,
+                count(*) filter (where st_isempty(${g}))::int empties,
+                count(*) filter (where not st_isempty(${g}) and (${outOfRange}))::int out from ${table}`);
+      const usable = `${g} is not null and not st_isempty(${g}) and not (${outOfRange})`;
+      let repaired = 0;
+      let emptied = 0;
+      if (options.geometry.family !== 'point') {
+        const { rows: [r] } = await client.query<{ n: number; emptied: number }>(
+          `with u as (update ${table} set ${g} = st_makevalid(${g}) where ${usable} and not st_isvalid(${g}) returning st_isempty(${g}) e)
+           select count(*)::int n, count(*) filter (where e)::int emptied from u`);
+        repaired = r!.n;
+        emptied = r!.emptied;
+      }
+      const cols = options.columns.map((col) => quoteIdent(col.name));
+      const values = options.columns.map((col) => `${quoteField(col.source)}::${col.pgType}`);
+      const geom = fittedGeometrySql(`st_setsrid(${g}, 4326)`, options.geometry);
+      const ins = await client.query(
+        `insert into ${qualified(options.staging)} (${[quoteIdent(FID_COLUMN), ...cols, quoteIdent(GEOM_COLUMN)].join(', ')})
+         select ${[fidSql(range), ...values, geom].join(', ')} from ${table} where ${usable}`);
+      const skipped: ChunkStats['skipped'] = {};
+      if (c!.nulls) skipped.null_geometry = c!.nulls;
+      if (c!.empties) skipped.empty_geometry = c!.empties;
+      if (c!.out) skipped.coordinates_out_of_range = c!.out;
+      if (emptied) skipped.empty_after_repair = emptied;
+      if (translated < 0 && -translated > c!.n) skipped.reprojection_failed = -translated - c!.n;
+      const stats: ChunkStats = { read: c!.n + (skipped.reprojection_failed ?? 0), skipped, inserted: ins.rowCount ?? 0, repaired };
+      await client.query(`insert into ${markers} (chunk, stats) values ($1, $2)`, [range.index, stats]);
+      await client.query('commit');
+      client.release();
+      return stats;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      client.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+  } finally {
+    await pool.query(`drop table if exists ${table}`).catch(() => {});
   }
 }

@@ -16,6 +16,8 @@ export const featureRange = z.object({
   count: z.int().positive(),
   fidMin: z.number().optional(),
   fidNext: z.number().optional(),
+  preserveFid: z.boolean().optional(),
+  fidOffset: z.number().optional(),
 });
 
 export const tableRef = z.object({ schema: z.string(), table: z.string() });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { permanentError, type Services } from '@coremachine/core-machine';
 import { extensionOf, formatOf, openVectorLayer, type OpenedLayer, type SourceOptions, type VectorFormat } from '@coremachine/geo/vector';
+import gdal from 'gdal-async';
 import { configureGdal } from '@coremachine/geo';
 import { gdalConfigFor, isStorageError, vsiazPath } from '@coremachine/storage';
 import type { Params } from './params.ts';
@@ -30,18 +31,35 @@ export function sourceOptions(params: Params): SourceOptions {
 let configured: string | undefined;
 
 /**
- * Points GDAL's /vsiaz/ at the machine's storage. The options are process-wide and never
- * written anywhere (for key auth they hold the key); set again only when the storage changes.
- * Directory listings are not read on open (they are cached, so a blob uploaded after the
- * listing would look missing), and /vsiaz/ content is not cached across opens (a blob
- * replaced under the same name must not be read stale by a long-running worker).
+ * Points GDAL's /vsiaz/ at the machine's storage. The options are process-wide (every job
+ * reading /vsiaz/ needs them) and never written anywhere (for key auth they hold the key); set
+ * again only when the storage changes.
  */
 function useStorage(services: Services): void {
-  const options = { ...gdalConfigFor(services.storage.config), CPL_VSIL_CURL_NON_CACHED: '/vsiaz/' };
+  const options = gdalConfigFor(services.storage.config);
   const fingerprint = JSON.stringify(options);
   if (configured === fingerprint) return;
   configureGdal({ options });
   configured = fingerprint;
+}
+
+const NON_CACHED = 'CPL_VSIL_CURL_NON_CACHED';
+
+/**
+ * Runs a synchronous GDAL open with `path` (and its sidecars, which share the prefix) added to
+ * CPL_VSIL_CURL_NON_CACHED, then restores the option. GDAL reads the option when a file is
+ * opened and forgets the file's cached size and content when that handle closes, so a blob
+ * replaced under the same name is never read stale by a long-running worker; other paths, and
+ * other jobs, keep GDAL's cache.
+ */
+function openNonCached<T>(path: string, open: () => T): T {
+  const before = gdal.config.get(NON_CACHED);
+  gdal.config.set(NON_CACHED, before ? `${before}:${path}` : path);
+  try {
+    return open();
+  } finally {
+    gdal.config.set(NON_CACHED, before);
+  }
 }
 
 /** Fails permanently when the blob is missing: no retry can make it appear. */
@@ -61,14 +79,19 @@ export async function assertBlobExists(params: Params, services: Services, signa
 const DOWNLOADED: readonly VectorFormat[] = ['gml'];
 
 /**
- * Opens the job's source layer in place through /vsiaz/ (and /vsizip/ for archives). GML is
+ * Opens the job's source layer in place through /vsiaz/ (and /vsizip/ for archives), uncached
+ * across opens (see openNonCached). GML is
  * the exception: it is downloaded once to a temporary file (with its .xsd/.gfs sidecars when
  * present), streamed to disk, and removed on close.
  */
 export async function openSource(params: Params, services: Services, signal?: AbortSignal): Promise<OpenedLayer> {
   useStorage(services);
   const options = sourceOptions(params);
-  if (!DOWNLOADED.includes(options.format)) return openVectorLayer(vsiazPath(params.container_name, params.blob_name), options);
+  if (!DOWNLOADED.includes(options.format)) {
+    const path = vsiazPath(params.container_name, params.blob_name);
+    // openVectorLayer does its GDAL work synchronously, before its promise settles.
+    return openNonCached(path, () => openVectorLayer(path, options));
+  }
   const dir = await mkdtemp(join(tmpdir(), 'cm-ingest-vector-'));
   try {
     const file = join(dir, basename(params.blob_name));

@@ -16,6 +16,24 @@ export function stagingTable(schema: string, jobId: string): TableRef {
   return { schema, table: `cm_stage_${jobId.slice(0, 24)}` };
 }
 
+/** The staging table's chunk markers: one row per loaded chunk, with its counts. */
+export function markersTable(staging: TableRef): TableRef {
+  return { schema: staging.schema, table: `${staging.table}_chunks` };
+}
+
+/** Prefix of the per-delivery chunk tables of a job (`cm_chunk_<job>_<index>_<random>`). */
+export function chunkTablePrefix(staging: TableRef): string {
+  return `cm_chunk_${staging.table.replace(/^cm_stage_/, '').slice(0, 16)}_`;
+}
+
+/** Drops the job's chunk tables left by deliveries that died, and (unless told not to) its chunk markers. */
+export async function dropLoadLeftovers(db: Pool, staging: TableRef, { markers = true } = {}): Promise<void> {
+  const { rows } = await db.query<{ t: string }>(
+    `select tablename t from pg_tables where schemaname = $1 and starts_with(tablename, $2)`, [staging.schema, chunkTablePrefix(staging)]);
+  for (const r of rows) await db.query(`drop table if exists ${qualified({ schema: staging.schema, table: r.t })}`);
+  if (markers) await db.query(`drop table if exists ${qualified(markersTable(staging))}`);
+}
+
 /** Refuses a schema outside the machine's allow-list. */
 export function assertSchemaAllowed(schema: string, services: Services): void {
   const allowed = services.vector?.schemas ?? DEFAULT_VECTOR_SCHEMAS;
@@ -34,13 +52,14 @@ export function tableExistsError(t: TableRef) {
 }
 
 /**
- * Creates the staging table (dropping a leftover of an earlier attempt of the same job). The
- * only DDL of the load path, run once by the prepare task: parallel load tasks then only
- * insert, so they cannot deadlock on catalog locks.
+ * Creates the staging table and its chunk markers (dropping leftovers of an earlier attempt of
+ * the same job), run once by the prepare task. The staging table gets its primary key in
+ * finalize (one sorted build instead of a B-tree insert per row); exactly-once is kept per
+ * chunk by the markers. Load tasks only create and drop their own chunk tables.
  */
 export async function createStagingTable(pool: Pool, staging: TableRef, columns: readonly ColumnPlan[], geometry: GeometryPlan): Promise<void> {
   const cols = [
-    `${quoteIdent(FID_COLUMN)} bigint primary key`,
+    `${quoteIdent(FID_COLUMN)} bigint not null`,
     ...columns.map((c) => `${quoteIdent(c.name)} ${c.pgType}`),
     `${quoteIdent(GEOM_COLUMN)} ${pgGeometryType(geometry)} not null`,
   ];
@@ -52,6 +71,8 @@ export async function createStagingTable(pool: Pool, staging: TableRef, columns:
     await client.query(`create schema if not exists ${quoteIdent(staging.schema)}`);
     await client.query(`drop table if exists ${qualified(staging)}`);
     await client.query(`create table ${qualified(staging)} (${cols.join(', ')})`);
+    await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
+    await client.query(`create table ${qualified(markersTable(staging))} (chunk integer primary key, stats jsonb not null)`);
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => {});
@@ -79,7 +100,16 @@ export async function tableComment(db: Pool, t: TableRef): Promise<string | null
  */
 export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableRef, overwrite: boolean, jobId: string): Promise<void> {
   const indexName = `${staging.table}_geom_idx`;
-  await pool.query(`create index if not exists ${quoteIdent(indexName)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`);
+  const pkey = `${staging.table}_pkey`;
+  // Both indexes are built at once (CREATE INDEX takes a SHARE lock; two of them do not
+  // conflict), then the unique one becomes the primary key. A duplicate key would mean a chunk
+  // was loaded twice: the build fails rather than hide it.
+  await Promise.all([
+    pool.query(`create unique index if not exists ${quoteIdent(pkey)} on ${qualified(staging)} (${quoteIdent(FID_COLUMN)})`),
+    pool.query(`create index if not exists ${quoteIdent(indexName)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`),
+  ]);
+  await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${pgLiteral(qualified(staging))}::regclass and contype = 'p') then
+    alter table ${qualified(staging)} add constraint ${quoteIdent(pkey)} primary key using index ${quoteIdent(pkey)}; end if; end $$`);
   await pool.query(`analyze ${qualified(staging)}`);
   const client = await pool.connect();
   try {
@@ -93,6 +123,7 @@ export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableR
     await client.query(`alter index ${quoteIdent(target.schema)}.${quoteIdent(indexName)} rename to ${quoteIdent(suffixed(target.table, '_geom_idx'))}`);
     await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(`${staging.table}_pkey`)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
     await client.query(`comment on table ${qualified(target)} is ${pgLiteral(jobComment(jobId))}`);
+    await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => {});

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DATABASE_URL } from '@coremachine/test-kit';
-import { columnsOf, openVectorLayer, planGeometry, scanLayer, toWgs84, flatType } from '@coremachine/geo/vector';
+import { columnsOf, gdalPgConnection, openVectorLayer, planGeometry, scanLayer, flatType } from '@coremachine/geo/vector';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadChunk } from '../src/load-chunk.ts';
 import { createStagingTable } from '../src/tables.ts';
@@ -31,18 +31,20 @@ describe('loadChunk delivered twice', () => {
     const staging = { schema, table: 'twice' };
     await pool.query(`create schema if not exists "${schema}"`);
     await createStagingTable(pool, staging, columns, geometry);
-    const opts = { staging, columns, geometry, transform: toWgs84(src.layer.srs), checkLonLatRange: false };
-    const first = await loadChunk(pool, src.layer, scan.ranges[1]!, opts);
-    const again = await loadChunk(pool, src.layer, scan.ranges[1]!, opts);
+    const opts = { staging, columns, geometry, pg: gdalPgConnection(DATABASE_URL), checkLonLatRange: false };
+    const first = await loadChunk(pool, src, scan.ranges[1]!, opts);
+    const again = await loadChunk(pool, src, scan.ranges[1]!, opts);
     expect(first).toMatchObject({ read: 1000, inserted: 1000 });
     expect(again).toMatchObject({ read: 1000, inserted: 0 });
     // Two concurrent deliveries of each chunk (separate GDAL handles, as two workers would have).
     const other = await openVectorLayer(fx.path('projected.gpkg'), { format: 'gpkg' });
-    const runs = await Promise.all(scan.ranges.flatMap((r) => [loadChunk(pool, src.layer, r, opts), loadChunk(pool, other.layer, r, opts)]));
+    const runs = await Promise.all(scan.ranges.flatMap((r) => [loadChunk(pool, src, r, opts), loadChunk(pool, other, r, opts)]));
     expect(runs.reduce((a, r) => a + r.inserted, 0)).toBe(1500);
     const { rows } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
       count(distinct name)::int names from "${schema}".twice`);
     expect(rows[0]).toEqual({ n: 2500, d: 2500, lo: 1, hi: 2500, names: 2500 });
+    const chunkTables = await pool.query(`select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_chunk_%'`, [schema]);
+    expect(chunkTables.rows[0].n).toBe(0);
     src.close();
     other.close();
   });

@@ -12,3 +12,5 @@ export { planGeometry, pgGeometryType, castGeometrySql, flatType, typeHasZ, fami
 export { scanLayer, autoChunkSize, type FeatureRange, type LayerScan } from './scan.ts';
 export { copyRowsForRange, type RangeStats, type ReadRangeOptions, type SkipReason } from './read-range.ts';
 export { copyEscape, copyArray, COPY_NULL } from './copy-text.ts';
+export { planChunks, type ChunkPlan } from './plan-chunks.ts';
+export { translateChunk, gdalPgConnection, fidFilter, CHUNK_FID, CHUNK_GEOM, type TranslateChunkOptions } from './translate.ts';

@@ -13,6 +13,13 @@ export interface FeatureRange {
    */
   fidMin?: number | undefined;
   fidNext?: number | undefined;
+  /**
+   * How the row key is made: the source FID plus `fidOffset` when `preserveFid`, else the
+   * row's 1-based number within the chunk plus `fidOffset` (the chunk's start position).
+   * Absent: position (`start` + row number).
+   */
+  preserveFid?: boolean | undefined;
+  fidOffset?: number | undefined;
 }
 
 export interface LayerScan {
@@ -65,14 +72,17 @@ export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: 
 }
 
 /**
- * Default chunk size: ~50,000 points or ~20,000 lines/polygons per task, fewer for wide
- * attribute tables, clamped to 1,000-100,000.
+ * Default chunk size, for throughput: each chunk costs a task, a table and a transaction, so
+ * chunks are large (up to ~250,000 points or ~100,000 lines/polygons, less for wide attribute
+ * tables), yet a layer of more than 20,000 features is cut in an even number of chunks of
+ * equal size so that `parallel` load tasks (one worker's slots) finish together. At least 10,000.
  */
-export function autoChunkSize(featureCount: number, columnCount: number, pointsOnly: boolean): number {
-  let size = pointsOnly ? 50_000 : 20_000;
-  if (columnCount > 50) size *= 0.3;
-  else if (columnCount > 20) size *= 0.5;
-  else if (columnCount > 10) size *= 0.7;
-  size = Math.round(size / 1000) * 1000;
-  return Math.max(1000, Math.min(100_000, Math.min(size, Math.max(1000, featureCount))));
+export function autoChunkSize(featureCount: number, columnCount: number, pointsOnly: boolean, parallel = 2): number {
+  let target = pointsOnly ? 250_000 : 100_000;
+  if (columnCount > 50) target *= 0.3;
+  else if (columnCount > 20) target *= 0.5;
+  else if (columnCount > 10) target *= 0.7;
+  if (featureCount <= 20_000) return Math.max(1000, featureCount);
+  const chunks = Math.ceil(Math.max(featureCount / target, parallel) / parallel) * parallel;
+  return Math.max(10_000, Math.ceil(featureCount / chunks));
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineStage, permanentError, quoteIdent } from '@coremachine/core-machine';
 import { GEOM_COLUMN } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
-import { indexAndSwap, jobComment, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
+import { dropLoadLeftovers, indexAndSwap, jobComment, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
 
 export const finalizeOutput = z.object({
   table: z.string(),
@@ -11,17 +11,21 @@ export const finalizeOutput = z.object({
   geometry_types: z.record(z.string(), z.int().nonnegative()),
 });
 
+/** Row count, extent and geometry types of a table, in one scan. */
 async function describeTable(db: import('pg').Pool, t: TableRef) {
   const g = quoteIdent(GEOM_COLUMN);
-  const { rows } = await db.query<{ n: number; xmin: number | null; ymin: number | null; xmax: number | null; ymax: number | null }>(
-    `select n, st_xmin(e) as xmin, st_ymin(e) as ymin, st_xmax(e) as xmax, st_ymax(e) as ymax
-       from (select count(*)::bigint as n, st_extent(${g}) as e from ${qualified(t)}) x`);
-  const types = await db.query<{ t: string; n: number }>(`select geometrytype(${g}) as t, count(*)::bigint as n from ${qualified(t)} group by 1 order by 1`);
-  const r = rows[0];
+  const { rows } = await db.query<{ t: string; n: number; xmin: number; ymin: number; xmax: number; ymax: number }>(
+    `select t, n, st_xmin(e) as xmin, st_ymin(e) as ymin, st_xmax(e) as xmax, st_ymax(e) as ymax
+       from (select geometrytype(${g}) as t, count(*)::bigint as n, st_extent(${g}) as e from ${qualified(t)} group by 1) x order by t`);
+  let bbox: [number, number, number, number] | null = null;
+  for (const r of rows) {
+    if (r.xmin === null) continue;
+    bbox = bbox ? [Math.min(bbox[0], r.xmin), Math.min(bbox[1], r.ymin), Math.max(bbox[2], r.xmax), Math.max(bbox[3], r.ymax)] : [r.xmin, r.ymin, r.xmax, r.ymax];
+  }
   return {
-    written: r?.n ?? 0,
-    bbox: r && r.xmin !== null ? [r.xmin, r.ymin!, r.xmax!, r.ymax!] as [number, number, number, number] : null,
-    geometry_types: Object.fromEntries(types.rows.map((x) => [x.t, x.n])),
+    written: rows.reduce((a, r) => a + Number(r.n), 0),
+    bbox,
+    geometry_types: Object.fromEntries(rows.map((x) => [x.t, Number(x.n)])),
   };
 }
 
@@ -40,6 +44,8 @@ export const finalize = defineStage<Params>()({
     const { params } = ctx;
     const target = { schema: params.schema, table: params.table_name };
     const staging = stagingTable(params.schema, ctx.jobId);
+    // Chunk tables of deliveries that died; every load task has settled by now.
+    await dropLoadLeftovers(ctx.db, staging, { markers: false });
     if (!(await tableExists(ctx.db, staging))) {
       if ((await tableComment(ctx.db, target)) === jobComment(ctx.jobId)) {
         return { table: `${target.schema}.${target.table}`, ...(await describeTable(ctx.db, target)) };
@@ -49,12 +55,16 @@ export const finalize = defineStage<Params>()({
     const stats = await describeTable(ctx.db, staging);
     if (stats.written === 0) {
       await ctx.db.query(`drop table if exists ${qualified(staging)}`);
+      await dropLoadLeftovers(ctx.db, staging);
       throw permanentError('NO_FEATURES_WRITTEN', `No feature of ${params.container_name}/${params.blob_name} had a usable geometry`);
     }
     try {
       await indexAndSwap(ctx.db, staging, target, params.overwrite, ctx.jobId);
     } catch (err) {
-      if ((err as { code?: string }).code === 'TABLE_EXISTS') await ctx.db.query(`drop table if exists ${qualified(staging)}`);
+      if ((err as { code?: string }).code === 'TABLE_EXISTS') {
+        await ctx.db.query(`drop table if exists ${qualified(staging)}`);
+        await dropLoadLeftovers(ctx.db, staging);
+      }
       throw err;
     }
     return { table: `${target.schema}.${target.table}`, ...stats };

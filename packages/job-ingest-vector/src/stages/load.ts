@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineStage, outputsOf } from '@coremachine/core-machine';
-import { toWgs84 } from '@coremachine/geo/vector';
+import { gdalPgConnection } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { openSource } from '../source.ts';
 import { loadChunk } from '../load-chunk.ts';
@@ -24,12 +24,13 @@ export const loadOutput = z.object({
 });
 
 /**
- * Stage 2, one task per chunk: stream the chunk's feature range through GDAL, reproject to
- * EPSG:4326, repair, and COPY into the staging table (idempotent per chunk).
+ * Stage 2, one task per chunk: GDAL copies the chunk's FID range into a chunk table
+ * (reprojected to EPSG:4326), then SQL repairs, fits and moves it into the staging table,
+ * exactly once per chunk.
  */
 export const load = defineStage<Params>()({
   name: 'load',
-  description: 'Stream one feature range through GDAL into the staging table with COPY',
+  description: 'Copy one FID range with GDAL into a chunk table, then move it into the staging table',
   input: loadInput,
   output: loadOutput,
   plan: (ctx) => {
@@ -44,11 +45,11 @@ export const load = defineStage<Params>()({
   handler: async (input, ctx) => {
     const src = await openSource(ctx.params, ctx.services, ctx.signal);
     try {
-      const stats = await loadChunk(ctx.db, src.layer, input.range, {
+      const stats = await loadChunk(ctx.db, src, input.range, {
         staging: input.staging,
         columns: input.columns,
         geometry: input.geometry,
-        transform: toWgs84(src.layer.srs),
+        pg: gdalPgConnection((ctx.db as unknown as { options: { connectionString: string } }).options.connectionString),
         checkLonLatRange: input.lon_lat_columns,
         signal: ctx.signal,
       });

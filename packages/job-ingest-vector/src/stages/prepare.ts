@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import gdal from 'gdal-async';
 import { defineStage, permanentError } from '@coremachine/core-machine';
-import { autoChunkSize, columnsOf, describeSrs, flatType, planGeometry, scanLayer, typeHasZ, familyOf } from '@coremachine/geo/vector';
+import { autoChunkSize, columnsOf, describeSrs, flatType, planChunks, planGeometry, scanLayer, typeHasZ, familyOf } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { assertBlobExists, formatFor, openSource } from '../source.ts';
 import { assertSchemaAllowed, createStagingTable, stagingTable, tableExists, tableExistsError } from '../tables.ts';
@@ -23,8 +23,9 @@ export const prepareOutput = z.object({
 });
 
 /**
- * Stage 1, one task: open the source once, read its schema, create the staging table once
- * (the only DDL before finalize) and plan the chunks as feature ranges.
+ * Stage 1, one task: open the source once, read its schema, create the staging table once and
+ * plan the chunks as FID ranges from the driver's count and FID bounds (no feature is read in
+ * JavaScript, except the geometry types of layers that do not declare one).
  */
 export const prepare = defineStage<Params>()({
   name: 'prepare',
@@ -45,16 +46,17 @@ export const prepare = defineStage<Params>()({
       const { layer } = src;
       const columns = columnsOf(layer);
       const declared = flatType(layer.geomType);
-      // Unknown or collection types say nothing about the features: read them all.
+      // Unknown or collection types say nothing about the features: read their geometry types.
       const readGeometries = familyOf(declared) === null || declared === gdal.wkbGeometryCollection;
-      const estimate = layer.features.count(true);
+      const estimate = layer.features.count(false);
       const chunkSize = params.chunk_size === 'auto'
-        ? autoChunkSize(estimate, columns.length, familyOf(declared) === 'point')
+        ? autoChunkSize(estimate >= 0 ? estimate : layer.features.count(true), columns.length, familyOf(declared) === 'point')
         : params.chunk_size;
-      ctx.progress(0.1, 'scanning source');
-      const scan = scanLayer(layer, chunkSize, readGeometries);
-      if (scan.featureCount === 0) throw permanentError('NO_FEATURES', `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`);
-      const geometry = planGeometry(readGeometries ? scan.geometryTypes : [declared], typeHasZ(layer.geomType) || scan.anyZ);
+      ctx.progress(0.1, 'planning chunks');
+      const plan = planChunks(src.dataset, layer, src.driver, chunkSize);
+      if (plan.featureCount === 0) throw permanentError('NO_FEATURES', `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`);
+      const types = readGeometries ? scanLayer(layer, plan.featureCount, true) : null;
+      const geometry = planGeometry(types ? types.geometryTypes : [declared], typeHasZ(layer.geomType) || !!types?.anyZ);
       const sourceCrs = describeSrs(layer.srs);
       const warnings: string[] = [];
       // CSV lat/lon columns are WGS 84 by definition (GDAL types them as points; WKT as unknown).
@@ -72,9 +74,9 @@ export const prepare = defineStage<Params>()({
         source_crs: sourceCrs ?? (crsAssumed ? null : 'EPSG:4326'),
         crs_assumed: crsAssumed,
         lon_lat_columns: lonLatColumns,
-        feature_count: scan.featureCount,
+        feature_count: plan.featureCount,
         chunk_size: chunkSize,
-        ranges: scan.ranges,
+        ranges: plan.ranges,
         warnings,
       };
     } finally {
