@@ -105,8 +105,12 @@ async function job(): Promise<void> {
   }
 }
 
+// BENCH_MAX_OLD_SPACE_MB caps the V8 heap of the measured processes: peak RSS mostly reflects
+// how lazily V8 collects listing garbage; a run under a small cap shows what is really live.
+const heapCap = process.env.BENCH_MAX_OLD_SPACE_MB ? [`--max-old-space-size=${process.env.BENCH_MAX_OLD_SPACE_MB}`] : [];
+
 function child(mode: string): Record<string, number | string> {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), mode, String(N)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, [...heapCap, '--import', 'tsx', fileURLToPath(import.meta.url), mode, String(N)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
