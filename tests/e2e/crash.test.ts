@@ -33,7 +33,11 @@ describe('a worker killed with SIGKILL mid-job', () => {
 
     const second = await startTs(WORKER, [tm.schema], /ready/, { cwd: join(REPO, 'tests') });
     try {
-      const job = await tm.waitFor(jobId, { timeoutMs: 60_000 });
+      const job = await tm.waitFor(jobId, { timeoutMs: 60_000 }).catch(async (err: Error) => {
+        const { rows } = await tm.pool.query(
+          `SELECT key, status, attempts, now() - heartbeat_at AS silent_for, lease_token FROM "${tm.schema}".tasks WHERE job_id = $1 AND status <> 'completed'`, [jobId]);
+        throw new Error(`${err.message}\nunsettled tasks: ${JSON.stringify(rows)}\nsecond worker output:\n${second.output()}`);
+      });
       expect(job.status).toBe('completed');
       expect(job.result).toEqual({ tasks: 40, outputs: Array.from({ length: 40 }, (_, i) => i * 2) });
       expect(job.stages.map((s) => [s.total, s.completed, s.failed])).toEqual([[40, 40, 0], [0, 0, 0], [1, 1, 0]]);

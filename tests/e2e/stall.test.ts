@@ -35,4 +35,19 @@ describe('no job can hang when its queue messages are lost', () => {
     const events = await tm.machine.events(jobId);
     expect(events.find((e) => e.kind === 'tasks_requeued')?.message).toContain('8 queued task(s)');
   });
+
+  it('messages held by a worker that died before claiming its tasks are delivered again', async () => {
+    tm = await createTestMachine({ plugins: [helloWorld], worker: { jobTypes: [] } });
+    const { jobId } = await tm.submit('hello_world', { n: 4, message: 'held' });
+    await tm.waitFor(jobId, { until: (j) => j.stages[0]!.total === 4 });
+    // A raw fetch takes the messages like a worker would, then never claims nor heartbeats:
+    // exactly what a worker killed between fetch and claim leaves behind.
+    const held = await tm.machine.boss.fetch('cm.task.hello_world', { batchSize: 10 });
+    expect(held).toHaveLength(4);
+    await tm.machine.startWorker({ control: false });
+    const job = await tm.waitFor(jobId, { timeoutMs: 45_000 });
+    expect(job.status).toBe('completed');
+    const greetings = await tm.tasks(jobId, { stage: 1 });
+    expect(greetings.map((t) => t.attempts)).toEqual([1, 1, 1, 1]);
+  });
 });

@@ -19,6 +19,11 @@ export interface MachineConfig {
    */
   stallSeconds: number;
   /**
+   * How often pg-boss looks for messages whose worker stopped heartbeating (it died between
+   * fetching a message and claiming its task) and delivers them again.
+   */
+  queueSuperviseSeconds: number;
+  /**
    * Per job type: messages fetched at once (their handlers run in parallel) and fetch loops per
    * worker; up to batchSize × concurrency handlers run at once. Plugins may override both.
    */
@@ -36,6 +41,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   leaseSeconds: 60,
   sweepIntervalMs: 5_000,
   stallSeconds: 300,
+  queueSuperviseSeconds: 15,
   batchSize: 50,
   concurrency: 2,
   pollingIntervalSeconds: 0.5,

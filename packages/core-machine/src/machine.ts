@@ -92,6 +92,8 @@ export class CoreMachine {
       max: Math.max(4, Math.ceil(config.poolMax / 2)),
       useListenNotify: true,
       supervise: true,
+      superviseIntervalSeconds: config.queueSuperviseSeconds,
+      monitorIntervalSeconds: config.queueSuperviseSeconds,
       schedule: false,
       monitorVacuum: false,
       application_name: 'coremachine-queue',
@@ -103,9 +105,10 @@ export class CoreMachine {
     // pg-boss: the ledger decides retries, so a message is only a wake-up call carrying an id.
     await boss.createQueue(CONTROL_QUEUE, { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, heartbeatSeconds: 10, expireInSeconds: 3600, notify: true } as never);
     for (const p of options.plugins) {
-      // A message whose handler failed before claiming (e.g. a lost connection) is redelivered;
-      // redelivery is harmless: a claim only takes a queued task.
-      await boss.createQueue(taskQueue(p.type), { retryLimit: 3, retryDelay: 1, expireInSeconds: 86_400, notify: true } as never);
+      // A message whose handler failed before claiming (a lost connection), or whose worker died
+      // holding it (no pg-boss heartbeat for 10 s), is delivered again; that is harmless, since a
+      // claim only takes a queued task. Long handlers keep their message alive by heartbeat.
+      await boss.createQueue(taskQueue(p.type), { retryLimit: 5, retryDelay: 1, expireInSeconds: 86_400, heartbeatSeconds: 10, notify: true } as never);
     }
     return new CoreMachine(pool, boss, config, log, (options.services ?? {}) as Services, options.plugins);
   }

@@ -22,6 +22,7 @@ export const TEST_CONFIG: Partial<MachineConfig> = {
   retryMaxDelayMs: 1_000,
   leaseSeconds: 5,
   sweepIntervalMs: 1_000,
+  queueSuperviseSeconds: 2,
   pollingIntervalSeconds: 0.5,
   poolMax: 8,
 };
