@@ -28,7 +28,7 @@ const arg = (name: string, fallback: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const count = arg('count', 1000);
-const batch = arg('batch', 20);
+const batchArg = process.argv.includes('--batch') ? arg('batch', 0) : null;
 
 /** One small COG as bytes: 256 x 256 Byte in UTM 31N, placed on a grid by index. */
 function cogBytes(i: number): Buffer {
@@ -67,7 +67,7 @@ const tm = await createTestMachine({ plugins: [catalogContainer], services: { st
 try {
   await ensureStacStore(tm.pool, stacSchema);
   t = performance.now();
-  const job = await tm.submitAndWait('stac_catalog_container', { container_name: container, batch_size: batch }, { timeoutMs: 30 * 60_000 });
+  const job = await tm.submitAndWait('stac_catalog_container', { container_name: container, ...(batchArg ? { batch_size: batchArg } : {}) }, { timeoutMs: 30 * 60_000 });
   const seconds = (performance.now() - t) / 1000;
   const summary = (job.result as { summary: Record<string, number> }).summary;
   if (job.status !== 'completed' || summary.inserted !== count) throw new Error(`job ended ${job.status}: ${JSON.stringify(summary)} ${JSON.stringify((job.result as { failures: unknown[] }).failures.slice(0, 3))}`);
@@ -86,7 +86,7 @@ try {
   const storeOnly = items.length / ((performance.now() - t) / 1000);
 
   const row = (label: string, v: number) => `${label.padEnd(58)} ${v.toFixed(0).padStart(7)} items/s   ratio ${(v / BASELINE_ITEMS_PER_S).toFixed(2)}x`;
-  console.log(`\nstac_catalog_container, ${count} rasters, batch_size ${batch}, one worker (2 cores): ${seconds.toFixed(1)} s`);
+  console.log(`\nstac_catalog_container, ${count} rasters, batch_size ${batchArg ?? 'default'}, one worker (2 cores): ${seconds.toFixed(1)} s`);
   console.log(row('ours: job end to end (read blobs, build, validate, upsert)', ours));
   console.log(row('ours: store only (validate + upsert of built items)', storeOnly));
   console.log(`${'baseline: pgstac bulk load via \\copy (published, 2021)'.padEnd(58)} ${String(BASELINE_ITEMS_PER_S).padStart(7)} items/s`);

@@ -1,7 +1,7 @@
 import { defineStage, outputsOf, permanentError } from '@coremachine/core-machine';
 import { assertValidItems, buildBlobRasterItem, formatIssues, StacError, upsertItems, type StacItem } from '@coremachine/geo/stac';
 import { z } from 'zod';
-import { listRasters } from './list-rasters.ts';
+import { listedRaster, listRasters } from './list-rasters.ts';
 import type { Params } from './parameters.ts';
 
 const stage = defineStage<Params>();
@@ -18,6 +18,9 @@ export const catalogOutput = z.object({
 /** Detail of the permanent error of a batch in which some rasters could not be catalogued. */
 export const batchFailureDetail = catalogOutput.extend({ failed: z.array(blobFailure) });
 
+/** Rasters of a batch read at once: the work is mostly waiting on storage. */
+export const RASTERS_IN_FLIGHT = 8;
+
 /** GDAL's message for a file it cannot read as a raster: the blob is not a usable raster, retrying will not help. */
 const UNREADABLE = /not recognized as a supported file format|not a TIFF|TIFFReadDirectory|Cannot open|IReadBlock failed/i;
 
@@ -31,7 +34,7 @@ const UNREADABLE = /not recognized as a supported file format|not a TIFF|TIFFRea
 export const catalogRasters = stage({
   name: 'catalog_rasters',
   description: 'Builds, validates and upserts the STAC items of a batch of rasters',
-  input: z.object({ container_name: z.string(), collection_id: z.string(), blobs: z.array(z.string()).min(1) }),
+  input: z.object({ container_name: z.string(), collection_id: z.string(), blobs: z.array(listedRaster).min(1) }),
   output: catalogOutput,
   onTaskFailure: 'continue',
   plan: ({ params, previous }) => {
@@ -48,24 +51,44 @@ export const catalogRasters = stage({
   handler: async (input, ctx) => {
     const storage = ctx.services.storage;
     const schema = ctx.services.stac.schema;
-    const built: Array<{ blob: string; item: StacItem }> = [];
-    const failed: BlobFailure[] = [];
-    for (const [i, blob] of input.blobs.entries()) {
+    const results: Array<{ blob: string; item: StacItem } | BlobFailure> = new Array(input.blobs.length);
+    let done = 0;
+    const catalog = async (i: number) => {
+      const { name: blob, size, last_modified, sidecars } = input.blobs[i]!;
       try {
-        const item = await buildBlobRasterItem(storage, input.container_name, blob, { collection: input.collection_id, checksum: ctx.params.checksum, signal: ctx.signal });
+        const item = await buildBlobRasterItem(storage, input.container_name, blob, {
+          collection: input.collection_id, checksum: ctx.params.checksum, signal: ctx.signal,
+          listed: { size, lastModified: new Date(last_modified), selfContained: !sidecars },
+        });
         if (!item) {
-          failed.push({ blob, code: 'BLOB_NOT_FOUND', message: `Blob ${input.container_name}/${blob} no longer exists` });
-          continue;
+          results[i] = { blob, code: 'BLOB_NOT_FOUND', message: `Blob ${input.container_name}/${blob} no longer exists` };
+        } else {
+          assertValidItems([item]);
+          results[i] = { blob, item };
         }
-        assertValidItems([item]);
-        built.push({ blob, item });
       } catch (err) {
-        if (err instanceof StacError) failed.push({ blob, code: err.code, message: err.message, ...(err.issues.length ? { issues: err.issues } : {}) });
-        else if (UNREADABLE.test((err as Error).message ?? '')) failed.push({ blob, code: 'RASTER_UNREADABLE', message: `${input.container_name}/${blob}: ${(err as Error).message}` });
+        if (err instanceof StacError) results[i] = { blob, code: err.code, message: err.message, ...(err.issues.length ? { issues: err.issues } : {}) };
+        else if (UNREADABLE.test((err as Error).message ?? '')) results[i] = { blob, code: 'RASTER_UNREADABLE', message: `${input.container_name}/${blob}: ${(err as Error).message}` };
         else throw err;
       }
-      ctx.progress((i + 1) / input.blobs.length, blob);
-    }
+      ctx.progress(++done / input.blobs.length, blob);
+    };
+    // A retryable error (network, storage) stops the batch once the rasters in flight are done.
+    let next = 0;
+    let retry: { error: unknown } | null = null;
+    await Promise.all(Array.from({ length: Math.min(RASTERS_IN_FLIGHT, input.blobs.length) }, async () => {
+      while (next < input.blobs.length && !retry && !ctx.signal.aborted) {
+        try {
+          await catalog(next++);
+        } catch (error) {
+          retry ??= { error };
+        }
+      }
+    }));
+    if (retry) throw (retry as { error: unknown }).error;
+    ctx.signal.throwIfAborted();
+    const built = results.filter((r): r is { blob: string; item: StacItem } => 'item' in r);
+    const failed = results.filter((r): r is BlobFailure => !('item' in r));
     const written = await upsertItems(ctx.db, schema, built.map((b) => b.item));
     const insertedById = new Map(written.map((w) => [w.id, w.inserted]));
     const items = built.map((b) => ({ blob: b.blob, item_id: b.item.id, inserted: insertedById.get(b.item.id) ?? false }));

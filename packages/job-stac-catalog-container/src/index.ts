@@ -60,7 +60,7 @@ export default defineJob({
         // A batch that failed for another reason (retries exhausted): all its rasters count as failed.
         // Its rasters are found again from the batch number in its key.
         const n = Number(t.key.replace('batch-', ''));
-        const blobs = list.blobs.slice(n * ctx.params.batch_size, (n + 1) * ctx.params.batch_size);
+        const blobs = list.blobs.slice(n * ctx.params.batch_size, (n + 1) * ctx.params.batch_size).map((b) => b.name);
         failures.push(...(blobs.length ? blobs : [t.key]).map((blob) => ({ blob, code: t.error?.code ?? 'TASK_FAILED', message: t.error?.message ?? 'task failed' })));
       }
     }

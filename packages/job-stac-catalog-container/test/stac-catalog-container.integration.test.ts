@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureStacStore, getItem, type StacItem } from '@coremachine/geo/stac';
+import { buildBlobRasterItem, ensureStacStore, getItem, type StacItem } from '@coremachine/geo/stac';
 import { createStorage, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,9 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'notes.txt'), 'not a raster');
   await storage.uploadFile(container, 'dem/readme.txt', join(dir, 'notes.txt'));
   await storage.uploadFile(container, 'broken/bad.tif', join(dir, 'notes.txt'));
+  // No CRS in the file, but one in its .aux.xml sidecar: only GDAL reading it in place sees it.
+  await storage.uploadFile(container, 'side/s.tif', makeCog(dir, 's.tif', { srs: null }));
+  await storage.uploadData(container, 'side/s.tif.aux.xml', '<PAMDataset><SRS>EPSG:32631</SRS></PAMDataset>');
   tm = await createTestMachine({ plugins: [job], services: { storage, stac: { schema: stacSchema } } });
   await ensureStacStore(tm.pool, stacSchema);
 });
@@ -41,7 +44,7 @@ const rows = async () => (await tm.pool.query<{ id: string; collection: string }
 
 describe('stac_catalog_container', () => {
   it('catalogues the rasters under a prefix, one item each, with stable ids and blob-URL hrefs', async () => {
-    const job1 = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'dem/' });
+    const job1 = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'dem/', batch_size: 1 });
     expect(job1.status).toBe('completed_with_errors');
     expect(job1.stages.map((s) => [s.name, s.total, s.completed, s.failed])).toEqual([['list_rasters', 1, 1, 0], ['catalog_rasters', 4, 3, 1]]);
     expect(job1.result).toMatchObject({
@@ -70,12 +73,37 @@ describe('stac_catalog_container', () => {
     expect(stat.exists && b.properties.datetime).toBe(stat.exists ? stat.lastModified.toISOString() : null);
   });
 
-  it('re-running (batched this time) updates the same items and never duplicates them', async () => {
+  it('re-running (one batch by default this time) updates the same items and never duplicates them', async () => {
     const before = await rows();
-    const job2 = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'dem/', batch_size: 3 });
-    expect(job2.stages[1]).toMatchObject({ total: 2, completed: 1, failed: 1 });
-    expect(job2.result).toMatchObject({ summary: { total_files_found: 4, inserted: 0, updated: 3, failed: 1 } });
+    const a = await getItem(tm.pool, stacSchema, 'dev', `${container}-dem-a.tif`);
+    const job2 = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'dem/' });
+    expect(job2.stages[1]).toMatchObject({ total: 1, completed: 0, failed: 1 });
+    expect(job2.result).toMatchObject({ summary: { total_files_found: 4, inserted: 0, updated: 3, failed: 1 }, failures: [{ blob: 'dem/nocrs.tif', code: 'RASTER_NO_CRS' }] });
     expect(await rows()).toEqual(before);
+    expect(await getItem(tm.pool, stacSchema, 'dev', `${container}-dem-a.tif`)).toEqual(a);
+  });
+
+  it('builds the same item from memory (listed, one GET) as in place through /vsiaz/ (stat, stream, GDAL range reads)', async () => {
+    const stat = await storage.stat(container, 'dem/b.TIF');
+    if (!stat.exists) throw new Error('dem/b.TIF missing');
+    const listed = { size: stat.size, lastModified: stat.lastModified, selfContained: true };
+    const inMemory = await buildBlobRasterItem(storage, container, 'dem/b.TIF', { collection: 'dev', listed });
+    const inPlace = await buildBlobRasterItem(storage, container, 'dem/b.TIF', { collection: 'dev' });
+    expect(inMemory).toEqual(inPlace);
+    expect(inMemory!.assets.data!['file:checksum']).toMatch(/^1220[0-9a-f]{64}$/);
+    // Gone since it was listed: null (BLOB_NOT_FOUND), on both paths.
+    expect(await buildBlobRasterItem(storage, container, 'dem/gone.tif', { collection: 'dev', listed })).toBeNull();
+    expect(await buildBlobRasterItem(storage, container, 'dem/gone.tif', { collection: 'dev', listed: { ...listed, selfContained: false } })).toBeNull();
+    // A failure names the blob, not the in-memory copy.
+    await expect(buildBlobRasterItem(storage, container, 'dem/nocrs.tif', { collection: 'dev', listed: { ...listed, size: 1 } })).rejects.toThrow(`/vsiaz/${container}/dem/nocrs.tif has no CRS`);
+  });
+
+  it('reads a raster with sidecar files in place, so GDAL sees them (CRS from its .aux.xml)', async () => {
+    const job = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'side/' });
+    expect(job.result).toMatchObject({ summary: { total_files_found: 1, inserted: 1, failed: 0 } });
+    const s = (await getItem(tm.pool, stacSchema, 'dev', `${container}-side-s.tif`)) as StacItem;
+    expect(s.properties['proj:code']).toBe('EPSG:32631');
+    expect(s.assets.data!['file:checksum']).toMatch(/^1220[0-9a-f]{64}$/);
   });
 
   it('reports an unreadable .tif as RASTER_UNREADABLE, permanently (one attempt)', async () => {

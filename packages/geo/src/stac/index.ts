@@ -11,7 +11,7 @@ export { footprintWgs84, outlineRing, type Footprint } from './footprint.ts';
 export { rasterBands, statistics, STATS_MAX_SIDE, type RasterBand } from './raster-bands.ts';
 export { multihashSha256 } from './checksum.ts';
 export { buildRasterItem, isCogLayout, tiffDatetime, GEOTIFF, COG, type RasterSource, type RasterItemOptions } from './raster-item.ts';
-export { buildBlobRasterItem, registerBlobRaster, type BlobRasterOptions } from './blob-raster.ts';
+export { buildBlobRasterItem, registerBlobRaster, IN_MEMORY_MAX_BYTES, type BlobRasterOptions, type ListedBlob } from './blob-raster.ts';
 export { buildVectorItem, type VectorItemOptions } from './vector-item.ts';
 export { DEFAULT_COLLECTIONS } from './collections.ts';
 export {

@@ -1,0 +1,84 @@
+/**
+ * Profile (not a test): time per step of cataloguing one batch of small rasters from Azurite.
+ *
+ *   cd /work/main && source scripts/env.sh && node bench/stac/profile.ts [--count 200] [--n 50]
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import gdal from 'gdal-async';
+import { assertValidItems, buildRasterItem, multihashSha256, rasterItemId, type StacItem } from '@coremachine/geo/stac';
+import { useStorageForGdal } from '../../packages/geo/src/gdal/storage.ts';
+import { createStorage, ensureAzurite, storageConfigFromEnv, vsiazPath } from '../../packages/storage/src/index.ts';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const count = arg('count', 200);
+const n = arg('n', 50);
+
+function cogBytes(i: number): Buffer {
+  const mem = gdal.open('mem', 'w', 'MEM', 256, 256, 1, gdal.GDT_Byte);
+  mem.srs = gdal.SpatialReference.fromEPSG(32631);
+  mem.geoTransform = [400000 + (i % 40) * 2560, 10, 0, 5000000 - Math.floor(i / 40) * 2560, 0, -10];
+  const data = new Uint8Array(256 * 256);
+  for (let p = 0; p < data.length; p++) data[p] = (p + i) % 251;
+  mem.bands.get(1).pixels.write(0, 0, 256, 256, data);
+  const p = `/vsimem/bench-${i}.tif`;
+  gdal.drivers.get('COG').createCopy(p, mem, { COMPRESS: 'DEFLATE' }).close();
+  mem.close();
+  return gdal.vsimem.release(p);
+}
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cm-prof-azurite-'));
+const azurite = await ensureAzurite({ port: 10078, location: dataDir });
+const storage = createStorage(storageConfigFromEnv({ CM_AZURITE_ENDPOINT: azurite.endpoint }));
+const container = `prof-stac-${randomBytes(4).toString('hex')}`;
+await storage.ensureContainer(container);
+const names = Array.from({ length: count }, (_, i) => `tiles/${String(i).padStart(5, '0')}.tif`);
+for (let i = 0; i < count; i += 32) await Promise.all(names.slice(i, i + 32).map((name, k) => storage.uploadData(container, name, cogBytes(i + k))));
+useStorageForGdal(storage.config);
+const blobs = names.slice(0, n);
+
+async function timed(label: string, fn: (b: string, i: number) => Promise<unknown>, conc = 1) {
+  const t = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: conc }, async () => { while (next < blobs.length) { const i = next++; await fn(blobs[i]!, i); } }));
+  const ms = performance.now() - t;
+  console.log(`${label.padEnd(48)} conc ${String(conc).padStart(2)}: ${(ms / blobs.length).toFixed(2).padStart(8)} ms/raster  (${(blobs.length / (ms / 1000)).toFixed(0)} /s)`);
+}
+
+try {
+  for (const rep of [1, 2]) {
+    console.log(`--- repetition ${rep}`);
+    let t = performance.now();
+    let listed = 0;
+    for await (const page of storage.listPages(container, { prefix: 'tiles/' })) listed += page.length;
+    console.log(`list ${listed} blobs: ${(performance.now() - t).toFixed(1)} ms`);
+    await timed('stat', (b) => storage.stat(container, b));
+    await timed('checksum stream', async (b) => multihashSha256(await storage.readStream(container, b)));
+    await timed('download to buffer + sha256', async (b) => { const chunks: Buffer[] = []; for await (const c of await storage.readStream(container, b)) chunks.push(c as Buffer); createHash('sha256').update(Buffer.concat(chunks)).digest('hex'); });
+    await timed('gdal open /vsiaz/', async (b) => (await gdal.openAsync(vsiazPath(container, b))).close());
+    gdal.config.set('GDAL_DISABLE_READDIR_ON_OPEN', 'EMPTY_DIR');
+    await timed('gdal open /vsiaz/ (no readdir)', async (b) => (await gdal.openAsync(vsiazPath(container, b))).close());
+    gdal.config.set('GDAL_DISABLE_READDIR_ON_OPEN', null as unknown as string);
+    const items: StacItem[] = [];
+    await timed('buildRasterItem /vsiaz/', async (b) => items.push(await buildRasterItem({ gdalPath: vsiazPath(container, b), href: storage.blobUrl(container, b), size: 1, lastModified: new Date() }, { id: rasterItemId(container, b), collection: 'dev' })));
+    await timed('buildRasterItem /vsiaz/', async (b) => buildRasterItem({ gdalPath: vsiazPath(container, b), href: storage.blobUrl(container, b), size: 1, lastModified: new Date() }, { id: rasterItemId(container, b), collection: 'dev' }), 8);
+    const bufs = new Map<string, Buffer>();
+    await timed('download to buffer', async (b) => { const chunks: Buffer[] = []; for await (const c of await storage.readStream(container, b)) chunks.push(c as Buffer); bufs.set(b, Buffer.concat(chunks)); }, 8);
+    await timed('buildRasterItem /vsimem/', async (b, i) => {
+      const p = `/vsimem/prof-${i}.tif`;
+      gdal.vsimem.set(bufs.get(b)!, p);
+      try { return await buildRasterItem({ gdalPath: p, href: storage.blobUrl(container, b), size: 1, lastModified: new Date() }, { id: rasterItemId(container, b), collection: 'dev' }); }
+      finally { gdal.vsimem.release(p); }
+    });
+    await timed('validate (assertValidItems)', async (_b, i) => assertValidItems([items[i]!]));
+  }
+} finally {
+  await storage.deleteContainer(container);
+  await azurite.stop();
+  await rm(dataDir, { recursive: true, force: true });
+}
