@@ -3,7 +3,7 @@
  * on the same files, in the same run: a 1,000,000-point GeoPackage and a 100,000-polygon one,
  * both generated here. Prints rows/s for each and the ratio (ours / ogr2ogr).
  *
- *   cd /work/main && source scripts/env.sh && node bench/ingest/run.ts [--points 1000000] [--polygons 100000]
+ *   cd /work/main && source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N]
  *
  * Needs PostgreSQL (DATABASE_URL) and Azurite (started if not running).
  */
@@ -24,6 +24,8 @@ const arg = (name: string, def: number) => {
 };
 const POINTS = arg('points', 1_000_000);
 const POLYGONS = arg('polygons', 100_000);
+/** `--chunk-size N` passes chunk_size to the job (default: auto). */
+const CHUNK_SIZE = arg('chunk-size', 0);
 const dir = mkdtempSync(join(tmpdir(), 'cm-bench-ingest-'));
 
 /** Writes a CSV of WKT rows and converts it to a GeoPackage with ogr2ogr (C speed). */
@@ -66,7 +68,7 @@ async function main() {
       await storage.uploadFile(container, `${name}.gpkg`, file);
 
       let t = performance.now();
-      const job = await tm.submitAndWait('ingest_vector', { container_name: container, blob_name: `${name}.gpkg`, table_name: `cm_${name}`, schema }, { timeoutMs: 1_800_000 });
+      const job = await tm.submitAndWait('ingest_vector', { container_name: container, blob_name: `${name}.gpkg`, table_name: `cm_${name}`, schema, ...(CHUNK_SIZE ? { chunk_size: CHUNK_SIZE } : {}) }, { timeoutMs: 1_800_000 });
       const ours = (performance.now() - t) / 1000;
       if (job.status !== 'completed') throw new Error(`ingest_vector ${job.status}: ${JSON.stringify(job.error)}`);
       const written = (job.result as { features_written: number; chunks: number }).features_written;

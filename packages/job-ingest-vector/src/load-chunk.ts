@@ -96,14 +96,18 @@ export async function loadChunk(pool: Pool, src: Source, range: FeatureRange, op
         return again;
       }
       const outOfRange = options.checkLonLatRange ? `st_xmin(${g}) < -180 or st_xmax(${g}) > 180 or st_ymin(${g}) < -90 or st_ymax(${g}) > 90` : 'false';
-      const { rows: [c] } = await client.query<{ n: number; nulls: number; empties: number; out: number }>(
+      const usable = `${g} is not null and not st_isempty(${g}) and not (${outOfRange})`;
+      // One scan counts the skipped rows and the invalid ones (points are always valid); the
+      // repair pass, which rewrites rows, runs only when there is something to repair.
+      const invalid = options.geometry.family === 'point' ? '0' : `count(*) filter (where ${usable} and not st_isvalid(${g}))::int`;
+      const { rows: [c] } = await client.query<{ n: number; nulls: number; empties: number; out: number; invalid: number }>(
         `select count(*)::int n, count(*) filter (where ${g} is null)::int nulls,
                 count(*) filter (where st_isempty(${g}))::int empties,
-                count(*) filter (where not st_isempty(${g}) and (${outOfRange}))::int out from ${table}`);
-      const usable = `${g} is not null and not st_isempty(${g}) and not (${outOfRange})`;
+                count(*) filter (where not st_isempty(${g}) and (${outOfRange}))::int out,
+                ${invalid} invalid from ${table}`);
       let repaired = 0;
       let emptied = 0;
-      if (options.geometry.family !== 'point') {
+      if (c!.invalid > 0) {
         const { rows: [r] } = await client.query<{ n: number; emptied: number }>(
           `with u as (update ${table} set ${g} = st_makevalid(${g}) where ${usable} and not st_isvalid(${g}) returning st_isempty(${g}) e)
            select count(*)::int n, count(*) filter (where e)::int emptied from u`);

@@ -93,8 +93,13 @@ export async function tableComment(db: Pool, t: TableRef): Promise<string | null
   return rows[0]?.c ?? null;
 }
 
+/** ANALYZE: it does not conflict with a concurrent read, so finalize runs it beside its own scan. */
+export async function analyzeTable(db: Pool, t: TableRef): Promise<void> {
+  await db.query(`analyze ${qualified(t)}`);
+}
+
 /**
- * GiST index and ANALYZE on the staging table, then the swap, in one transaction: the target
+ * Primary key and GiST index on the (analyzed) staging table, then the swap, in one transaction: the target
  * is replaced only with `overwrite` (else TABLE_EXISTS), and readers see either the old table
  * or the complete new one.
  */
@@ -110,7 +115,6 @@ export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableR
   ]);
   await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${pgLiteral(qualified(staging))}::regclass and contype = 'p') then
     alter table ${qualified(staging)} add constraint ${quoteIdent(pkey)} primary key using index ${quoteIdent(pkey)}; end if; end $$`);
-  await pool.query(`analyze ${qualified(staging)}`);
   const client = await pool.connect();
   try {
     await client.query('begin');

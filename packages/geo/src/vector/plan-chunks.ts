@@ -25,11 +25,17 @@ function fidRanges(lo: number, hi: number, count: number, chunkSize: number, fid
   return ranges;
 }
 
-/** MIN and MAX of a GeoPackage layer's FID, in one SQLite query (the FID is the rowid). */
+/**
+ * MIN and MAX of a GeoPackage layer's FID (the rowid), each from one end of the table's B-tree.
+ * SQLite answers `SELECT MIN(x), MAX(x)` with a full scan (its shortcut needs a lone MIN or
+ * MAX), which over /vsiaz/ reads the whole file: two ordered subqueries read a few pages.
+ */
 function gpkgFidBounds(dataset: gdal.Dataset, layer: gdal.Layer): [number, number] | null {
   const fid = `"${(layer.fidColumn || 'fid').replace(/"/g, '""')}"`;
   const table = `"${layer.name.replace(/"/g, '""')}"`;
-  const f = dataset.executeSQL(`SELECT MIN(${fid}) AS lo, MAX(${fid}) AS hi FROM ${table}`, undefined, 'SQLITE').features.first();
+  const f = dataset.executeSQL(
+    `SELECT (SELECT ${fid} FROM ${table} ORDER BY ${fid} LIMIT 1) AS lo, (SELECT ${fid} FROM ${table} ORDER BY ${fid} DESC LIMIT 1) AS hi`,
+    undefined, 'SQLITE').features.first();
   const lo = f?.fields.get('lo') as number | null | undefined;
   const hi = f?.fields.get('hi') as number | null | undefined;
   return lo === null || lo === undefined || hi === null || hi === undefined ? null : [lo, hi];

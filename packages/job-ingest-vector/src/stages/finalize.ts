@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineStage, permanentError, quoteIdent } from '@coremachine/core-machine';
 import { GEOM_COLUMN } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
-import { dropLoadLeftovers, indexAndSwap, jobComment, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
+import { analyzeTable, dropLoadLeftovers, indexAndSwap, jobComment, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
 
 export const finalizeOutput = z.object({
   table: z.string(),
@@ -30,7 +30,7 @@ async function describeTable(db: import('pg').Pool, t: TableRef) {
 }
 
 /**
- * Stage 3, one task: GiST index and ANALYZE on the staging table, then the atomic swap into
+ * Stage 3, one task: ANALYZE, primary key and GiST index on the staging table, then the atomic swap into
  * place. Re-running it after a committed swap finds the job's marker on the table and only
  * reports.
  */
@@ -52,7 +52,8 @@ export const finalize = defineStage<Params>()({
       }
       throw permanentError('STAGING_MISSING', `The staging table ${staging.schema}.${staging.table} of this job is gone; submit the job again`);
     }
-    const stats = await describeTable(ctx.db, staging);
+    // The statistics scan and ANALYZE read the table side by side (2 cores); neither blocks the other.
+    const [stats] = await Promise.all([describeTable(ctx.db, staging), analyzeTable(ctx.db, staging)]);
     if (stats.written === 0) {
       await ctx.db.query(`drop table if exists ${qualified(staging)}`);
       await dropLoadLeftovers(ctx.db, staging);
