@@ -98,10 +98,11 @@ export function footprintWgs84(ring: Array<[number, number]>, srs: gdal.SpatialR
   if (maxX - minX >= 360) {
     return { geometry: { type: 'Polygon', coordinates: ringsOf(box(-180, minY, 180, maxY), 0)[0]! }, bbox: [-180, minY, 180, maxY].map(round) as Bbox };
   }
-  const shape = polygonOf(pts);
   if (maxX <= 180) {
-    return { geometry: { type: 'Polygon', coordinates: ringsOf(shape, 0)[0]! }, bbox: [minX, minY, maxX, maxY].map(round) as Bbox };
+    // The ring as it is: no geometry operation needed, so no round trip through OGR.
+    return { geometry: { type: 'Polygon', coordinates: [pts.map(([x, y]) => [round(x), round(y)])] }, bbox: [minX, minY, maxX, maxY].map(round) as Bbox };
   }
+  const shape = polygonOf(pts);
   const west = shape.intersection(box(minX - 1, minY - 1, 180, maxY + 1));
   const east = shape.intersection(box(180, minY - 1, maxX + 1, maxY + 1));
   const coordinates = [...ringsOf(west, 0), ...ringsOf(east, -360)];

@@ -8,7 +8,7 @@ export * from './errors.ts';
 export { rasterItemId, vectorItemId, COLLECTION_ID_PATTERN } from './ids.ts';
 export { validateItem, validateCollection, formatIssues, STAC_EXTENSIONS, type StacValidationIssue } from './validate.ts';
 export { footprintWgs84, outlineRing, type Footprint } from './footprint.ts';
-export { rasterBands, statistics, STATS_MAX_SIDE, type RasterBand } from './raster-bands.ts';
+export { rasterBands, statistics, integerStatistics, STATS_MAX_SIDE, type RasterBand } from './raster-bands.ts';
 export { multihashSha256 } from './checksum.ts';
 export { buildRasterItem, isCogLayout, tiffDatetime, GEOTIFF, COG, type RasterSource, type RasterItemOptions } from './raster-item.ts';
 export { buildBlobRasterItem, registerBlobRaster, IN_MEMORY_MAX_BYTES, type BlobRasterOptions, type ListedBlob } from './blob-raster.ts';

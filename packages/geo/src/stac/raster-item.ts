@@ -77,8 +77,9 @@ function crsFields(srs: gdal.SpatialReference): { 'proj:code': string | null; 'p
 export async function buildRasterItem(source: RasterSource, options: RasterItemOptions): Promise<StacItem> {
   const ds = await gdal.openAsync(source.gdalPath);
   try {
-    const srs = ds.srs;
-    const gt = ds.geoTransform;
+    // Async getters: building the CRS from the GeoTIFF keys (a PROJ database lookup) is the
+    // costliest step of a small raster, and runs off the event loop this way.
+    const [srs, gt] = await Promise.all([ds.srsAsync, ds.geoTransformAsync]);
     if (!srs) throw new StacError('RASTER_NO_CRS', `${source.gdalPath} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`);
     if (!gt) throw new StacError('RASTER_NO_GEOTRANSFORM', `${source.gdalPath} has no geotransform, so its footprint is unknown`);
     const { x: width, y: height } = ds.rasterSize;
