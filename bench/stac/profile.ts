@@ -55,7 +55,7 @@ try {
   // The whole per-raster path as the catalogue task runs it (listed, in memory), at several concurrencies.
   const listing = new Map<string, { size: number; lastModified: Date }>();
   for await (const b of storage.list(container, { prefix: 'tiles/' })) listing.set(b.name, b);
-  for (const conc of [1, 4, 8, 16, 32]) {
+  for (const conc of (process.argv.includes("--conc") ? [Number(process.argv[process.argv.indexOf("--conc") + 1])] : [1, 4, 8, 16, 32, 80])) {
     const all = names;
     const t = performance.now();
     const cpu = process.cpuUsage();
