@@ -24,6 +24,12 @@ export const envSchema = z.object({
   CM_GEO_SCHEMAS: z.string().default('geo').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)).min(1)),
   CM_URL: z.string().url().default('http://127.0.0.1:3000'),
+  /**
+   * Containers readable anonymously over HTTP, so COG hrefs in STAC open in any client. With the
+   * embedded Azurite the output container `silver` is public by default; on real Azure nothing is
+   * unless listed here.
+   */
+  CM_PUBLIC_CONTAINERS: z.string().optional().transform((v) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean))),
   CM_CONTAINERS: z.string().default('bronze,silver,gold').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
 });
 

@@ -14,6 +14,8 @@ export async function createServices(env: Env, overrides: Partial<Services> = {}
   const azurite = storageConfig.kind === 'azurite' && env.CM_EMBEDDED_AZURITE ? await ensureAzurite() : null;
   const storage = createStorage(storageConfig);
   if (storageConfig.kind === 'azurite') await ensureContainers(storage, env.CM_CONTAINERS);
+  const publicContainers = env.CM_PUBLIC_CONTAINERS ?? (storageConfig.kind === 'azurite' ? ['silver'] : []);
+  for (const container of publicContainers) await storage.setPublicRead(container, true);
   const services = {
     storage,
     stac: { schema: env.CM_STAC_SCHEMA, featuresSchema: env.CM_GEO_SCHEMAS[0] },

@@ -31,6 +31,12 @@ export interface BlobStorage {
   containerExists(container: string): Promise<boolean>;
   /** Creates the container if needed; true when it was created. */
   ensureContainer(container: string): Promise<boolean>;
+  /**
+   * Lets anyone read the container's blobs over HTTP (blob-level public access), so clients
+   * such as GDAL's /vsicurl/, STACIT or a browser can read COG hrefs without credentials.
+   * `false` makes it private again. The account must allow public access.
+   */
+  setPublicRead(container: string, publicRead: boolean): Promise<void>;
   deleteContainer(container: string): Promise<boolean>;
   /** Stable URL of a blob, never with a SAS token: safe to store in results and STAC hrefs. */
   blobUrl(container: string, blob: string): string;
@@ -211,6 +217,10 @@ class AzureBlobStorage implements BlobStorage {
   async ensureContainer(container: string): Promise<boolean> {
     const r = await this.#container(container).createIfNotExists();
     return r.succeeded;
+  }
+
+  async setPublicRead(container: string, publicRead: boolean): Promise<void> {
+    await this.#container(container).setAccessPolicy(publicRead ? 'blob' : undefined);
   }
 
   async deleteContainer(container: string): Promise<boolean> {

@@ -1,7 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { createRequire } from 'node:module';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,18 +27,6 @@ function item(id: string, lon: number, lat: number, datetime: string, collection
     bbox: [lon, lat, lon + 1, lat + 1], properties: { datetime }, links: [],
     assets: { features: { href: `/features/collections/${id}`, type: 'application/geo+json', roles: ['data'] } },
   };
-}
-
-/** Makes a container anonymously readable (blob level), so HTTP clients such as GDAL's /vsicurl/ read the asset hrefs. */
-async function allowPublicRead(name: string): Promise<void> {
-  // @azure/storage-blob is a dependency of @coremachine/storage; borrowed here for one test-only call.
-  const require = createRequire(import.meta.resolve('@coremachine/storage'));
-  const { BlobServiceClient, StorageSharedKeyCredential } = require('@azure/storage-blob');
-  const key = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
-  const cfg = storageConfigFromEnv();
-  const endpoint = cfg.kind === 'azurite' ? cfg.endpoint : '';
-  const service = new BlobServiceClient(endpoint, new StorageSharedKeyCredential('devstoreaccount1', key));
-  await service.getContainerClient(name).setAccessPolicy('blob');
 }
 
 const get = async (path: string) => {
@@ -167,7 +154,7 @@ describe('STAC API', () => {
 
   it('GDAL STACIT opens a mosaic of catalogued COGs straight from /stac/search', async () => {
     await storage.ensureContainer(container);
-    await allowPublicRead(container);
+    await storage.setPublicRead(container, true);
     const dir = mkdtempSync(join(tmpdir(), 'cm-stacit-'));
     // Two adjacent 256 x 256 COGs of 10 m in UTM 31N, values 50 and 150. t1 is uploaded after t0
     // was opened through /vsiaz/: regression test for GDAL's stale cached listing of tiles/.
