@@ -8,29 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
+import { arg, cogBytes } from './fixtures.ts';
 import { assertValidItems, buildBlobRasterItem, buildRasterItem, multihashSha256, rasterItemId, type StacItem } from '@coremachine/geo/stac';
 import { useStorageForGdal } from '../../packages/geo/src/gdal/storage.ts';
 import { createStorage, ensureAzurite, storageConfigFromEnv, vsiazPath } from '../../packages/storage/src/index.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const count = arg('count', 200);
 const n = arg('n', 50);
 
-function cogBytes(i: number): Buffer {
-  const mem = gdal.open('mem', 'w', 'MEM', 256, 256, 1, gdal.GDT_Byte);
-  mem.srs = gdal.SpatialReference.fromEPSG(32631);
-  mem.geoTransform = [400000 + (i % 40) * 2560, 10, 0, 5000000 - Math.floor(i / 40) * 2560, 0, -10];
-  const data = new Uint8Array(256 * 256);
-  for (let p = 0; p < data.length; p++) data[p] = (p + i) % 251;
-  mem.bands.get(1).pixels.write(0, 0, 256, 256, data);
-  const p = `/vsimem/bench-${i}.tif`;
-  gdal.drivers.get('COG').createCopy(p, mem, { COMPRESS: 'DEFLATE' }).close();
-  mem.close();
-  return gdal.vsimem.release(p);
-}
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cm-prof-azurite-'));
 const azurite = await ensureAzurite({ port: 10078, location: dataDir });

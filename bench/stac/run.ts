@@ -17,33 +17,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import gdal from 'gdal-async';
+import { arg, cogBytes } from './fixtures.ts';
 import { createTestMachine } from '@coremachine/test-kit';
 import { ensureStacStore, searchItems, upsertItems, type StacItem } from '@coremachine/geo/stac';
 import { createStorage, ensureAzurite, storageConfigFromEnv } from '../../packages/storage/src/index.ts';
 import catalogContainer from '../../packages/job-stac-catalog-container/src/index.ts';
 
 const BASELINE_ITEMS_PER_S = 780;
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const count = arg('count', 1000);
 const batchArg = process.argv.includes('--batch') ? arg('batch', 0) : null;
 
-/** One small COG as bytes: 256 x 256 Byte in UTM 31N, placed on a grid by index. */
-function cogBytes(i: number): Buffer {
-  const mem = gdal.open('mem', 'w', 'MEM', 256, 256, 1, gdal.GDT_Byte);
-  mem.srs = gdal.SpatialReference.fromEPSG(32631);
-  mem.geoTransform = [400000 + (i % 40) * 2560, 10, 0, 5000000 - Math.floor(i / 40) * 2560, 0, -10];
-  const data = new Uint8Array(256 * 256);
-  for (let p = 0; p < data.length; p++) data[p] = (p + i) % 251;
-  mem.bands.get(1).pixels.write(0, 0, 256, 256, data);
-  const path = `/vsimem/bench-${i}.tif`;
-  gdal.drivers.get('COG').createCopy(path, mem, { COMPRESS: 'DEFLATE' }).close();
-  mem.close();
-  return gdal.vsimem.release(path);
-}
 
 // A private Azurite (own port and data folder): the shared one on 10000 is started and stopped
 // by concurrent test runs. Real Azure when AZURE_STORAGE_* is set.
