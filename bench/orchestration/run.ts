@@ -2,7 +2,7 @@
  * bench/orchestration: N no-op tasks in one stage, submit → completed, next to raw pg-boss
  * moving N jobs through `insert` + `work` on the same database in the same run.
  *
- *   pnpm --filter @coremachine/bench orchestration [N=10000]
+ *   pnpm --filter @coremachine/bench orchestration [--n 10000] [--repeat 3]
  *
  * Prints both times and the ratio (target: CoreMachine within 2× of raw pg-boss), then the
  * time per task at N/4, N/2 and N to show settling costs O(N) in total.
@@ -12,7 +12,10 @@ import { DATABASE_URL, dropSchemas, uniqueSchema } from '@coremachine/test-kit';
 import { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 
-const N = Number(process.argv[2] ?? 10_000);
+const flag = (name: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : undefined; };
+const N = flag('n') ?? 10_000;
+/** Rounds, alternating the two sides; medians are compared (the machine is shared). */
+const REPEAT = flag('repeat') ?? 3;
 const BATCH = 100;
 const LOOPS = 2;
 
@@ -87,11 +90,19 @@ async function rawPgBoss(n: number): Promise<number> {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 console.log(`bench/orchestration: ${N} no-op tasks, batch ${BATCH}, ${LOOPS} fetch loops, one worker process, PostgreSQL at ${DATABASE_URL.replace(/\/\/.*@/, '//')}`);
 await coreMachine(200); // warm-up (module load, plan caches)
-const raw = await rawPgBoss(N);
-const ours = await coreMachine(N);
-console.log(`raw pg-boss insert+work : ${fmt(raw)}  (${Math.round(N / (raw / 1000))} jobs/s)`);
-console.log(`CoreMachine submit→done : ${fmt(ours)}  (${Math.round(N / (ours / 1000))} tasks/s, ledger + exactly-once settle + aggregate)`);
-console.log(`ratio CoreMachine / raw pg-boss: ${(ours / raw).toFixed(2)}× (target ≤ 2×)`);
+const raws: number[] = [];
+const ourRuns: number[] = [];
+for (let r = 0; r < REPEAT; r++) {
+  if (r % 2 === 0) { raws.push(await rawPgBoss(N)); ourRuns.push(await coreMachine(N)); }
+  else { ourRuns.push(await coreMachine(N)); raws.push(await rawPgBoss(N)); }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const raw = median(raws);
+const ours = median(ourRuns);
+const list = (xs: number[]) => `[${xs.map((x) => (x / 1000).toFixed(2)).join(', ')}]`;
+console.log(`raw pg-boss insert+work : median ${fmt(raw)} of ${list(raws)}  (${Math.round(N / (raw / 1000))} jobs/s)`);
+console.log(`CoreMachine submit→done : median ${fmt(ours)} of ${list(ourRuns)}  (${Math.round(N / (ours / 1000))} tasks/s, ledger + exactly-once settle + aggregate)`);
+console.log(`ratio CoreMachine / raw pg-boss: ${(ours / raw).toFixed(2)}× (target ≤ 2×); load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 console.log('scaling (settling is O(N) in total: time per task should stay flat):');
 for (const n of [N / 4, N / 2, N].map(Math.round)) {
   const ms = n === N ? ours : await coreMachine(n);
