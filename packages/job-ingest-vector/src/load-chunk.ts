@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import type gdal from 'gdal-async';
 import { quoteIdent } from '@coremachine/core-machine';
 import {
-  castGeometrySql, CHUNK_FID, CHUNK_GEOM, FID_COLUMN, fidFilter, GEOM_COLUMN, translateChunk,
+  appendRows, castGeometrySql, CHUNK_FID, CHUNK_GEOM, execPg, FID_COLUMN, fidFilter, GEOM_COLUMN, gpkgRangeSql, openPgTransaction, translateChunk,
   type ColumnPlan, type FeatureRange, type GeometryPlan, type RangeStats,
 } from '@coremachine/geo/vector';
 import { chunkTablePrefix, markersTable, qualified, type TableRef } from './tables.ts';
@@ -27,7 +27,7 @@ export interface ChunkStats extends RangeStats {
 /** Quotes a source field name, which may hold any character (it is not one of our identifiers). */
 const quoteField = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-interface Source { dataset: gdal.Dataset; layer: gdal.Layer }
+interface Source { dataset: gdal.Dataset; layer: gdal.Layer; driver?: string }
 
 /** The row key: the source FID or the row number within the chunk, shifted (see FeatureRange). */
 function fidSql(range: FeatureRange): string {
@@ -62,16 +62,106 @@ async function translate(src: Source, table: string, range: FeatureRange, option
   }
 }
 
+/** The chunk's marker stats, if it is loaded (`inserted` 0: this delivery inserted nothing). */
+async function loadedStats(db: Pool | PoolClient, markers: string, index: number): Promise<ChunkStats | null> {
+  const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [index]);
+  return rows[0] ? { ...rows[0].stats, inserted: 0 } : null;
+}
+
 /**
  * Loads one range of features into the staging table, exactly once whatever the number of
- * deliveries. GDAL writes the range into a fresh unlogged chunk table of this delivery (no row
- * crosses JavaScript); then, in one transaction holding the chunk's advisory lock, the rows
- * with a usable geometry are repaired (ST_MakeValid, counted), fitted to the column and
- * inserted into the staging table, and the chunk's marker row is written with its counts. A
- * later delivery finds the marker and inserts nothing; a delivery that dies leaves nothing but
- * its chunk table, which finalize drops.
+ * deliveries. GeoPackage FID ranges go straight into the staging table (see loadDirect); any
+ * other range, or one whose rows do not all fit the table as GDAL writes them, goes through a
+ * chunk table (see loadViaChunkTable).
  */
 export async function loadChunk(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats> {
+  if (src.driver === 'GPKG' && range.preserveFid && range.fidMin !== undefined && !options.checkLonLatRange) {
+    const direct = await loadDirect(pool, src, range, options);
+    if (direct) return direct;
+  }
+  return loadViaChunkTable(pool, src, range, options);
+}
+
+/** How long a delivery waits, inside GDAL's synchronous open, for another delivery's marker. */
+const GUARD_LOCK_TIMEOUT = '100ms';
+
+/**
+ * GDAL appends the range to the staging table itself, in one transaction this code owns: it
+ * begins by inserting the chunk's marker (a unique key: a chunk already loaded fails the open;
+ * a delivery in flight holds the key, and this one waits for it outside GDAL), GDAL's COPY
+ * runs inside it, and only after the translation succeeded are the marker's counts set and
+ * the transaction committed. A delivery killed or failed at any point commits nothing. Null,
+ * empty and invalid geometries are left to finalize (one scan of the whole table); a row GDAL
+ * cannot write as the column wants (null geometry, another type) fails the translation, and the
+ * range is then loaded through a chunk table instead (null returned).
+ */
+async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats | null> {
+  const markers = qualified(markersTable(options.staging));
+  const staging = qualified(options.staging);
+  const guard = `SET LOCAL lock_timeout = '${GUARD_LOCK_TIMEOUT}';INSERT INTO ${markers} (chunk, stats) VALUES (${range.index}, '{}');SET LOCAL lock_timeout = 0`;
+  for (;;) {
+    const earlier = await loadedStats(pool, markers, range.index);
+    if (earlier) return earlier;
+    let dest: gdal.Dataset;
+    try {
+      dest = openPgTransaction({ pg: options.pg, table: `${options.staging.schema}.${options.staging.table}`, guard });
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/duplicate key/i.test(message)) continue;
+      if (/lock timeout/i.test(message)) {
+        // Another delivery holds the marker: wait for its outcome on a pool connection (the
+        // insert blocks until it commits or rolls back), then look again.
+        const client = await pool.connect();
+        try {
+          await client.query('begin');
+          await client.query(`insert into ${markers} (chunk, stats) values ($1, '{}') on conflict do nothing`, [range.index]);
+        } finally {
+          await client.query('rollback').catch(() => {});
+          client.release();
+        }
+        continue;
+      }
+      throw err;
+    }
+    try {
+      try {
+        await appendRows(dest, src.dataset, {
+          table: `${options.staging.schema}.${options.staging.table}`,
+          sql: gpkgRangeSql(src.layer, options.columns, range.fidMin!, range.fidNext, range.fidOffset ?? 0),
+          geometry: options.geometry,
+          layer: src.layer,
+          signal: options.signal,
+        });
+      } catch {
+        return null;
+      }
+      // Rows this transaction inserted: counted by PostgreSQL, no scan.
+      execPg(dest, `UPDATE ${markers} SET stats = jsonb_build_object('read', n, 'inserted', n, 'skipped', '{}'::jsonb, 'repaired', 0)
+        FROM (SELECT pg_stat_get_xact_tuples_inserted(${pgText(staging)}::regclass) AS n) x WHERE chunk = ${range.index}`);
+      execPg(dest, 'COMMIT');
+    } finally {
+      dest.close();
+    }
+    const { rows } = await pool.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [range.index]);
+    if (!rows[0]?.stats || typeof rows[0].stats.read !== 'number') {
+      throw new Error(`chunk ${range.index} of ${options.staging.schema}.${options.staging.table}: the load transaction did not commit`);
+    }
+    return rows[0].stats;
+  }
+}
+
+/** A string literal for statements sent through GDAL (no parameters there). */
+const pgText = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * Loads one range through a chunk table of this delivery. GDAL writes the range into a fresh
+ * unlogged chunk table (no row crosses JavaScript); then, in one transaction holding the
+ * chunk's advisory lock, the rows with a usable geometry are repaired (ST_MakeValid, counted),
+ * fitted to the column and inserted into the staging table, and the chunk's marker row is
+ * written with its counts. A later delivery finds the marker and inserts nothing; a delivery
+ * that dies leaves nothing but its chunk table, which finalize drops.
+ */
+async function loadViaChunkTable(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats> {
   const markers = qualified(markersTable(options.staging));
   const done = async (db: Pool | PoolClient) => {
     const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [range.index]);
@@ -88,6 +178,8 @@ export async function loadChunk(pool: Pool, src: Source, range: FeatureRange, op
     const client = await pool.connect();
     try {
       await client.query('begin');
+      // PostGIS cost estimates make PostgreSQL JIT-compile these scans, which costs more than running them.
+      await client.query('set local jit = off');
       await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_chunk:${options.staging.schema}.${options.staging.table}:${range.index}`]);
       const again = await done(client);
       if (again) {
@@ -127,7 +219,13 @@ export async function loadChunk(pool: Pool, src: Source, range: FeatureRange, op
       if (emptied) skipped.empty_after_repair = emptied;
       if (translated < 0 && -translated > c!.n) skipped.reprojection_failed = -translated - c!.n;
       const stats: ChunkStats = { read: c!.n + (skipped.reprojection_failed ?? 0), skipped, inserted: ins.rowCount ?? 0, repaired };
-      await client.query(`insert into ${markers} (chunk, stats) values ($1, $2)`, [range.index, stats]);
+      // A direct delivery (loadDirect) does not take the advisory lock: the marker's key decides.
+      const marked = await client.query(`insert into ${markers} (chunk, stats) values ($1, $2) on conflict do nothing`, [range.index, stats]);
+      if (marked.rowCount === 0) {
+        await client.query('rollback');
+        client.release();
+        return (await done(pool))!;
+      }
       await client.query('commit');
       client.release();
       return stats;

@@ -42,6 +42,9 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
     repaired += l.output.repaired;
     for (const [k, v] of Object.entries(l.output.skipped)) skippedReasons[k] = (skippedReasons[k] ?? 0) + v;
   }
+  // Rows loaded straight into the staging table are checked (empty, invalid) by finalize.
+  repaired += fin.output.repaired;
+  for (const [k, v] of Object.entries(fin.output.skipped)) skippedReasons[k] = (skippedReasons[k] ?? 0) + v;
   const skipped = Object.values(skippedReasons).reduce((a, b) => a + b, 0);
   return {
     job_type: 'ingest_vector',

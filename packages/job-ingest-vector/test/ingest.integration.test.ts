@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
 import { createTestMachine, DATABASE_URL, type TestMachine } from '@coremachine/test-kit';
@@ -150,6 +152,34 @@ describe('ingest_vector: formats, compared with ogr2ogr -nlt PROMOTE_TO_MULTI -t
     expect(result.geometry_column_type).toBe('MultiLineStringZ');
     const { rows } = await pool.query(`select st_zmax(geom) z from "${vschema}"."${table}" order by fid`);
     expect(rows.map((r) => r.z)).toEqual([20, 40]);
+  });
+
+  it('GeoPackage in FID-range chunks written straight to the table: empty, invalid and null geometries, odd field names', async () => {
+    // 2,500 polygons in 3 chunks: one invalid (bow-tie) and one empty in the first two (loaded
+    // straight into the staging table, checked by finalize), one null in the last (which GDAL
+    // cannot write to the NOT NULL column: that chunk goes through a chunk table).
+    const sq = (x: number, y: number, d: number) => `POLYGON ((${x} ${y},${x + d} ${y},${x + d} ${y + d},${x} ${y + d},${x} ${y}))`;
+    const rows = Array.from({ length: 2500 }, (_, i) => {
+      const x = (i % 50) * 0.01;
+      const y = Math.floor(i / 50) * 0.01;
+      const wkt = i === 10 ? `POLYGON ((${x} ${y},${x + 0.02} ${y + 0.02},${x + 0.02} ${y},${x} ${y + 0.02},${x} ${y}))`
+        : i === 1500 ? 'POLYGON EMPTY' : i === 2200 ? '' : sq(x, y, 0.005);
+      return `Zoë ${i},${i / 2},"${wkt}"`;
+    });
+    writeFileSync(fx.path('chunked.csv'), `Name Full,Surface (m²),wkt\n${rows.join('\n')}\n`);
+    execFileSync('ogr2ogr', ['-f', 'GPKG', fx.path('chunked.gpkg'), fx.path('chunked.csv'), '-oo', 'GEOM_POSSIBLE_NAMES=wkt', '-oo', 'KEEP_GEOM_COLUMNS=NO',
+      '-oo', 'AUTODETECT_TYPE=YES', '-nln', 'chunked', '-nlt', 'MULTIPOLYGON', '-a_srs', 'EPSG:4326']);
+    expect(execFileSync('ogrinfo', ['-q', '-sql', 'SELECT COUNT(*) FROM chunked WHERE ST_IsEmpty(geom)', fx.path('chunked.gpkg')]).toString()).toMatch(/= 1\b/);
+    const { result, table } = await ingestAndCompare('chunked.gpkg', { chunk_size: 1000 });
+    expect(result).toMatchObject({
+      chunks: 3, features_read: 2500, features_written: 2498, features_skipped: 2, features_repaired: 1,
+      skipped_reasons: { null_geometry: 1, empty_geometry: 1 },
+    });
+    const { rows: [t] } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
+      bool_and(st_isvalid(geom)) valid, count(*) filter (where name_full = 'Zoë 10')::int bowtie, sum(surface_m2)::float s from "${vschema}"."${table}"`);
+    expect(t).toEqual({ n: 2498, d: 2498, lo: 1, hi: 2500, valid: true, bowtie: 1, s: (2499 * 2500) / 4 - 1500 / 2 - 2200 / 2 });
+    const leftovers = await pool.query(`select tablename from pg_tables where schemaname = $1 and tablename like 'cm\\_%'`, [vschema]);
+    expect(leftovers.rows).toEqual([]);
   });
 });
 

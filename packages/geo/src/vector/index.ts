@@ -14,3 +14,4 @@ export { copyRowsForRange, type RangeStats, type ReadRangeOptions, type SkipReas
 export { copyEscape, copyArray, COPY_NULL } from './copy-text.ts';
 export { planChunks, type ChunkPlan } from './plan-chunks.ts';
 export { translateChunk, gdalPgConnection, fidFilter, CHUNK_FID, CHUNK_GEOM, type TranslateChunkOptions } from './translate.ts';
+export { gpkgRangeSql, openPgTransaction, execPg, appendRows, type PgTransactionOptions, type AppendRowsOptions } from './append.ts';

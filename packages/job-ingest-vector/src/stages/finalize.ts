@@ -1,32 +1,149 @@
 import { z } from 'zod';
 import { defineStage, permanentError, quoteIdent } from '@coremachine/core-machine';
-import { GEOM_COLUMN } from '@coremachine/geo/vector';
+import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
-import { analyzeTable, dropLoadLeftovers, indexAndSwap, jobComment, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
+import { skipped } from '../schemas.ts';
+import { analyzeTable, dropLoadLeftovers, indexAndSwap, jobComment, markersTable, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
 
 export const finalizeOutput = z.object({
   table: z.string(),
   written: z.int().nonnegative(),
   bbox: z.tuple([z.number(), z.number(), z.number(), z.number()]).nullable(),
   geometry_types: z.record(z.string(), z.int().nonnegative()),
+  /** Rows loaded straight into the staging table and removed or repaired here. */
+  repaired: z.int().nonnegative().default(0),
+  skipped: skipped.default({}),
 });
 
-/** Row count, extent and geometry types of a table, in one scan. */
-async function describeTable(db: import('pg').Pool, t: TableRef) {
+type TableStats = { written: number; bbox: [number, number, number, number] | null; geometry_types: Record<string, number>; empties: number; invalid: number };
+
+/** Parallel parts of the finalize scan (block ranges read side by side). */
+const SCAN_PARTS = 2;
+
+/**
+ * Row count, extent, geometry types, and the empty and invalid geometries of a table, in one
+ * scan split into block ranges read side by side (TID range scans); invalid ones only when
+ * `validity` (points are always valid).
+ */
+async function describeTable(db: import('pg').Pool, t: TableRef, validity = false): Promise<TableStats> {
   const g = quoteIdent(GEOM_COLUMN);
-  const { rows } = await db.query<{ t: string; n: number; xmin: number; ymin: number; xmax: number; ymax: number }>(
-    `select t, n, st_xmin(e) as xmin, st_ymin(e) as ymin, st_xmax(e) as xmax, st_ymax(e) as ymax
-       from (select geometrytype(${g}) as t, count(*)::bigint as n, st_extent(${g}) as e from ${qualified(t)} group by 1) x order by t`);
+  const { rows: [size] } = await db.query<{ blocks: number }>(
+    `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as blocks`, [qualified(t)]);
+  const step = Math.max(1, Math.ceil((size!.blocks + 1) / SCAN_PARTS));
+  const parts = Array.from({ length: SCAN_PARTS }, (_, i) => i === SCAN_PARTS - 1
+    ? `ctid >= '(${i * step},0)'::tid`
+    : `ctid >= '(${i * step},0)'::tid and ctid < '(${(i + 1) * step},0)'::tid`);
+  const invalid = validity ? `not st_isempty(${g}) and not st_isvalid(${g})` : 'false';
+  // Per row only small values reach the grouping (not the geometries, which a sort would spill).
+  const results = await Promise.all(parts.map((where) => withoutJit(db, (c) => c.query<{ t: string; n: number; xmin: number; ymin: number; xmax: number; ymax: number; empties: number; invalid: number }>(
+    `select t, n, empties, invalid, st_xmin(e) as xmin, st_ymin(e) as ymin, st_xmax(e) as xmax, st_ymax(e) as ymax
+       from (select t, count(*)::bigint as n, st_extent(b) as e, count(*) filter (where em)::int as empties, count(*) filter (where inv)::int as invalid
+               from (select geometrytype(${g}) as t, box2d(${g}) as b, st_isempty(${g}) as em, ${invalid} as inv
+                       from ${qualified(t)} where ${where} offset 0) r group by 1) x`))));
   let bbox: [number, number, number, number] | null = null;
-  for (const r of rows) {
+  const types: Record<string, number> = {};
+  let written = 0;
+  let empties = 0;
+  let invalidCount = 0;
+  for (const r of results.flatMap((x) => x.rows)) {
+    types[r.t] = (types[r.t] ?? 0) + Number(r.n);
+    written += Number(r.n);
+    empties += r.empties;
+    invalidCount += r.invalid;
     if (r.xmin === null) continue;
     bbox = bbox ? [Math.min(bbox[0], r.xmin), Math.min(bbox[1], r.ymin), Math.max(bbox[2], r.xmax), Math.max(bbox[3], r.ymax)] : [r.xmin, r.ymin, r.xmax, r.ymax];
   }
-  return {
-    written: rows.reduce((a, r) => a + Number(r.n), 0),
-    bbox,
-    geometry_types: Object.fromEntries(rows.map((x) => [x.t, Number(x.n)])),
+  const geometryTypes = Object.fromEntries(Object.keys(types).sort().map((k) => [k, types[k]!]));
+  return { written, bbox, geometry_types: geometryTypes, empties, invalid: invalidCount };
+}
+
+/**
+ * Runs `fn` on one connection with JIT compilation and parallel workers off: the PostGIS
+ * functions' high cost estimates make PostgreSQL spend longer compiling a scan than running it,
+ * and the scans are already split across connections.
+ */
+export async function withoutJit<T>(db: import('pg').Pool, fn: (c: import('pg').PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('begin');
+    await client.query('set local jit = off');
+    await client.query('set local max_parallel_workers_per_gather = 0');
+    await client.query("set local work_mem = '64MB'");
+    const out = await fn(client);
+    await client.query('commit');
+    return out;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** The staging table's geometry column as a plan (for fitting repaired geometries to it). */
+async function columnPlanOf(db: import('pg').Pool, t: TableRef): Promise<GeometryPlan> {
+  const { rows: [c] } = await db.query<{ type: string; dims: number }>(
+    `select type, coord_dimension as dims from geometry_columns where f_table_schema = $1 and f_table_name = $2 and f_geometry_column = $3`,
+    [t.schema, t.table, GEOM_COLUMN]);
+  const type = (c?.type ?? 'GEOMETRY').toUpperCase();
+  const z = (c?.dims ?? 2) >= 3;
+  const plans: Record<string, Omit<GeometryPlan, 'z'>> = {
+    POINT: { type: 'Point', family: 'point', multi: false },
+    MULTIPOINT: { type: 'MultiPoint', family: 'point', multi: true },
+    MULTILINESTRING: { type: 'MultiLineString', family: 'line', multi: true },
+    MULTIPOLYGON: { type: 'MultiPolygon', family: 'polygon', multi: true },
+    GEOMETRYCOLLECTION: { type: 'GeometryCollection', family: 'collection', multi: false },
   };
+  return { ...(plans[type] ?? { type: 'Geometry', family: null, multi: false }), z };
+}
+
+/** Chunk number of finalize's own counts in the markers table (chunks are numbered from 0). */
+const FINALIZE_MARKER = -1;
+type Cleanup = { repaired: number; skipped: Record<string, number> };
+
+/**
+ * Removes the empty geometries and repairs the invalid ones (ST_MakeValid, fitted to the
+ * column; those it empties are removed) of rows loaded straight into the staging table, in one
+ * transaction that also records the counts, so that a re-run finalize reports them again.
+ */
+async function cleanUp(db: import('pg').Pool, staging: TableRef, stats: TableStats): Promise<Cleanup> {
+  const markers = qualified(markersTable(staging));
+  const earlier = async () => {
+    const { rows } = await db.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1`, [FINALIZE_MARKER]);
+    return rows[0]?.stats ?? { repaired: 0, skipped: {} };
+  };
+  if (stats.empties === 0 && stats.invalid === 0) return earlier();
+  const g = quoteIdent(GEOM_COLUMN);
+  const t = qualified(staging);
+  const plan = await columnPlanOf(db, staging);
+  const client = await db.connect();
+  try {
+    await client.query('begin');
+    await client.query('set local jit = off');
+    const { rows: [prior] } = await client.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1 for update`, [FINALIZE_MARKER]);
+    const out: Cleanup = prior?.stats ?? { repaired: 0, skipped: {} };
+    const add = (k: string, n: number) => { if (n) out.skipped[k] = (out.skipped[k] ?? 0) + n; };
+    const { rows: [e] } = await client.query<{ n: number }>(`with d as (delete from ${t} where st_isempty(${g}) returning 1) select count(*)::int n from d`);
+    add('empty_geometry', e!.n);
+    if (stats.invalid > 0) {
+      const { rows: [r] } = await client.query<{ n: number; emptied: number }>(
+        `with u as (update ${t} set ${g} = ${castGeometrySql(`st_makevalid(${g})`, plan)} where not st_isvalid(${g}) returning st_isempty(${g}) e)
+         select count(*)::int n, count(*) filter (where e)::int emptied from u`);
+      out.repaired += r!.n;
+      if (r!.emptied) {
+        await client.query(`delete from ${t} where st_isempty(${g})`);
+        add('empty_after_repair', r!.emptied);
+      }
+    }
+    await client.query(`insert into ${markers} (chunk, stats) values ($1, $2) on conflict (chunk) do update set stats = excluded.stats`, [FINALIZE_MARKER, out]);
+    await client.query('commit');
+    return out;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /**
@@ -48,12 +165,18 @@ export const finalize = defineStage<Params>()({
     await dropLoadLeftovers(ctx.db, staging, { markers: false });
     if (!(await tableExists(ctx.db, staging))) {
       if ((await tableComment(ctx.db, target)) === jobComment(ctx.jobId)) {
-        return { table: `${target.schema}.${target.table}`, ...(await describeTable(ctx.db, target)) };
+        const t = await describeTable(ctx.db, target);
+        return { table: `${target.schema}.${target.table}`, written: t.written, bbox: t.bbox, geometry_types: t.geometry_types, repaired: 0, skipped: {} };
       }
       throw permanentError('STAGING_MISSING', `The staging table ${staging.schema}.${staging.table} of this job is gone; submit the job again`);
     }
-    // The statistics scan and ANALYZE read the table side by side (2 cores); neither blocks the other.
-    const [stats] = await Promise.all([describeTable(ctx.db, staging), analyzeTable(ctx.db, staging)]);
+    // The statistics scan (which also finds the empty and invalid geometries of rows GDAL wrote
+    // straight into the table) and ANALYZE read the table side by side; neither blocks the other.
+    const plan = await columnPlanOf(ctx.db, staging);
+    const validity = plan.family !== 'point';
+    let [stats] = await Promise.all([describeTable(ctx.db, staging, validity), analyzeTable(ctx.db, staging)]);
+    const cleanup = await cleanUp(ctx.db, staging, stats);
+    if (stats.empties > 0 || stats.invalid > 0) stats = await describeTable(ctx.db, staging);
     if (stats.written === 0) {
       await ctx.db.query(`drop table if exists ${qualified(staging)}`);
       await dropLoadLeftovers(ctx.db, staging);
@@ -68,6 +191,6 @@ export const finalize = defineStage<Params>()({
       }
       throw err;
     }
-    return { table: `${target.schema}.${target.table}`, ...stats };
+    return { table: `${target.schema}.${target.table}`, written: stats.written, bbox: stats.bbox, geometry_types: stats.geometry_types, ...cleanup };
   },
 });
