@@ -33,7 +33,9 @@ const noop = defineJob({
   })],
   result: z.object({ tasks: z.number() }),
   aggregate: (ctx) => ({ tasks: ctx.stages[0]!.completed }),
-  queue: { batchSize: BATCH, concurrency: LOOPS },
+  // A message carries task ids: one fetch (2 messages) takes BATCH tasks, as one raw fetch
+  // below takes BATCH jobs.
+  queue: { batchSize: BATCH, concurrency: LOOPS, tasksPerMessage: BATCH / 2 },
 });
 
 async function coreMachine(n: number): Promise<number> {

@@ -25,8 +25,9 @@ describe('no job can hang when its queue messages are lost', () => {
     tm = await createTestMachine({ plugins: [helloWorld], worker: { jobTypes: [] }, config: { stallSeconds: 1 } });
     const { jobId } = await tm.submit('hello_world', { n: 8, message: 'lost tasks' });
     await tm.waitFor(jobId, { until: (j) => j.stages[0]!.total === 8 });
-    const purged = await tm.pool.query(`DELETE FROM "${tm.schema}_queue".job WHERE name = 'cm.task.hello_world'`);
-    expect(purged.rowCount).toBe(8);
+    // hello_world groups up to 25 task ids per message: one message carries all eight.
+    const purged = await tm.pool.query(`DELETE FROM "${tm.schema}_queue".job WHERE name = 'cm.task.hello_world' RETURNING data`);
+    expect(purged.rows.flatMap((r) => r.data.taskIds)).toHaveLength(8);
     await tm.pool.query(`UPDATE "${tm.schema}".tasks SET due_at = now() - interval '1 hour' WHERE job_id = $1`, [jobId]);
     await tm.machine.startWorker({ control: false });
     const job = await tm.waitFor(jobId, { timeoutMs: 30_000 });
@@ -42,8 +43,8 @@ describe('no job can hang when its queue messages are lost', () => {
     await tm.waitFor(jobId, { until: (j) => j.stages[0]!.total === 4 });
     // A raw fetch takes the messages like a worker would, then never claims nor heartbeats:
     // exactly what a worker killed between fetch and claim leaves behind.
-    const held = await tm.machine.boss.fetch('cm.task.hello_world', { batchSize: 10 });
-    expect(held).toHaveLength(4);
+    const held = await tm.machine.boss.fetch<{ taskIds: string[] }>('cm.task.hello_world', { batchSize: 10 });
+    expect(held.flatMap((m) => m.data.taskIds)).toHaveLength(4);
     await tm.machine.startWorker({ control: false });
     const job = await tm.waitFor(jobId, { timeoutMs: 45_000 });
     expect(job.status).toBe('completed');

@@ -5,11 +5,11 @@
  * A plugin's plan or aggregate that throws fails the job with its message; only infrastructure
  * errors escape, and pg-boss retries those.
  */
-import { bossDb, withTransaction } from './db.ts';
+import { withTransaction } from './db.ts';
 import type { AnyJobDefinition, Logger, TaskOutcome } from './define-job.ts';
 import { toStoredError } from './errors.ts';
 import { taskId as makeTaskId } from './job-id.ts';
-import { addEvent, failJob, taskQueue } from './ledger.ts';
+import { addEvent, failJob, sendTasks } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
 import { completeStage } from './settle.ts';
 import { zodIssues } from './machine.ts';
@@ -81,7 +81,7 @@ export async function planStage(machine: CoreMachine, jobId: string, stageIndex:
         `INSERT INTO ${t.tasks} (id, job_id, stage_index, key, input, max_attempts, lease_seconds)
          SELECT id, $1, $2, key, input, $3, $4 FROM unnest($5::text[], $6::text[], $7::jsonb[]) AS u(id, key, input)`,
         [jobId, stageIndex, maxAttempts, lease, ids, chunk.map((s) => s.key), chunk.map((s) => JSON.stringify(s.input ?? null))]);
-      await machine.boss.insert(taskQueue(job.type), ids.map((id) => ({ data: { taskId: id } })), { db: bossDb(client) });
+      await sendTasks(machine.boss, client, job.type, ids, { perMessage: plugin.queue?.tasksPerMessage ?? 1 });
     }
     if (specs.length === 0) {
       await completeStage(client, machine, jobId, stageIndex, plugin.stages.length, 0);

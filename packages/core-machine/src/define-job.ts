@@ -129,10 +129,15 @@ export interface StageDefinition<P = any, I = any, O = any> {
 
 /** Up to batchSize × concurrency handlers of a job type run at once in one worker. */
 export interface QueueOptions {
-  /** Messages fetched at once; their handlers run in parallel. Heavy GDAL work: 1. */
+  /** Tasks fetched at once; their handlers run in parallel. Heavy GDAL work: 1. */
   batchSize?: number;
   /** Fetch loops per worker. */
   concurrency?: number;
+  /**
+   * Task ids per queue message when a stage is planned (default 1). Light tasks travel in groups
+   * (one message wakes a worker for many), heavy ones one per message so every worker gets a share.
+   */
+  tasksPerMessage?: number;
 }
 
 export interface JobDefinitionInput<T extends string, PS extends z.ZodType, R extends z.ZodType> {

@@ -36,6 +36,28 @@ export async function addEvent(
     [jobId, kind, extra.stage ?? null, extra.taskId ?? null, extra.message ?? null, extra.data === undefined ? null : JSON.stringify(extra.data)]);
 }
 
+/** A task message: the ids of queued tasks to claim. Payloads stay in the ledger. */
+export interface TaskMessage {
+  taskIds: string[];
+}
+
+/**
+ * Queues wake-up messages for tasks, `perMessage` task ids per message (light tasks travel in
+ * groups; heavy ones one per message so that every worker gets a share), in the caller's
+ * transaction.
+ */
+export async function sendTasks(
+  boss: PgBoss, db: Queryable, jobType: string, taskIds: string[], options: { perMessage?: number; startAfter?: Date } = {},
+): Promise<void> {
+  if (!taskIds.length) return;
+  const per = Math.max(1, options.perMessage ?? 1);
+  const messages: Array<{ data: TaskMessage; startAfter?: Date }> = [];
+  for (let i = 0; i < taskIds.length; i += per) {
+    messages.push({ data: { taskIds: taskIds.slice(i, i + per) }, ...(options.startAfter ? { startAfter: options.startAfter } : {}) });
+  }
+  await boss.insert(taskQueue(jobType), messages, { db: bossDb(db) });
+}
+
 export async function sendControl(boss: PgBoss, db: Queryable, msg: ControlMessage): Promise<void> {
   await boss.send(CONTROL_QUEUE, msg as unknown as object, { db: bossDb(db) });
 }

@@ -5,7 +5,7 @@ import { bossDb, createPool, preflight, quoteIdent, withTransaction, type Pool }
 import type { AnyJobDefinition, JobStatus, Logger, Services, TaskStatus } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 import { defaultJobId } from './job-id.ts';
-import { addEvent, CONTROL_QUEUE, sendControl, tables, taskQueue, type Tables } from './ledger.ts';
+import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, type Tables } from './ledger.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
 import { toEvent, toJobView, toTaskView, TERMINAL_JOB_STATUSES, type JobEvent, type JobView, type Page, type SubmitResult, type TaskView } from './views.ts';
@@ -270,7 +270,7 @@ export class CoreMachine {
         requeued = rows.length;
         await client.query(`UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
         if (rows.length) {
-          await this.boss.insert(taskQueue(job.type), rows.map((r) => ({ data: { taskId: r.id } })), { db: bossDb(client) });
+          await sendTasks(this.boss, client, job.type, rows.map((r) => r.id as string), { perMessage: plugin.queue?.tasksPerMessage ?? 1 });
         }
         // Every task may already have been completed (e.g. cancelled after the last task): advance.
         const counts = await client.query(`SELECT total, completed FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);

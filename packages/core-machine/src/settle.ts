@@ -9,10 +9,10 @@
  * stage row, so completion is decided without counting task rows (O(1) per batch, O(N) in all).
  */
 import type { PgBoss } from 'pg-boss';
-import { bossDb, type PoolClient } from './db.ts';
+import type { PoolClient } from './db.ts';
 import type { AnyJobDefinition } from './define-job.ts';
 import type { StoredError } from './errors.ts';
-import { addEvent, failJob, sendControl, taskQueue, type Tables } from './ledger.ts';
+import { addEvent, failJob, sendControl, sendTasks, type Tables } from './ledger.ts';
 
 export type Settlement =
   | { kind: 'completed'; taskId: string; lease: string; output: unknown }
@@ -42,17 +42,13 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
        WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing' AND j.id = tk.job_id
        RETURNING tk.id, tk.job_id, tk.stage_index, tk.attempts, j.type, x.delay_ms, x.release, x.error`,
       [JSON.stringify(requeue.map((e) => ({ id: e.taskId, lease: e.lease, error: e.kind === 'retry' ? e.error : null, delay_ms: e.kind === 'retry' ? e.delayMs : 0, release: e.kind === 'release' })))]);
-    const byType = new Map<string, Array<{ data: object; startAfter?: Date }>>();
     for (const r of rows) {
-      const list = byType.get(r.type) ?? [];
-      list.push({ data: { taskId: r.id }, ...(r.delay_ms > 0 ? { startAfter: new Date(Date.now() + r.delay_ms) } : {}) });
-      byType.set(r.type, list);
+      await sendTasks(boss, client, r.type, [r.id], r.delay_ms > 0 ? { startAfter: new Date(Date.now() + r.delay_ms) } : {});
       if (!r.release) {
         await addEvent(client, t, r.job_id, 'task_retried', { stage: r.stage_index, taskId: r.id,
           message: `attempt ${r.attempts} failed (${r.error?.code}: ${r.error?.message}); retrying in ${r.delay_ms} ms` });
       }
     }
-    for (const [type, jobs] of byType) await boss.insert(taskQueue(type), jobs, { db: bossDb(client) });
   }
 
   const finals = entries.filter((e) => e.kind === 'completed' || e.kind === 'failed' || e.kind === 'cancelled');

@@ -4,8 +4,8 @@
  * Safe to run from every worker at once: every step it triggers is a compare-and-set, so a
  * duplicate message does nothing, and SKIP LOCKED keeps two sweeps off the same rows.
  */
-import { bossDb, withTransaction } from './db.ts';
-import { addEvent, sendControl, taskQueue } from './ledger.ts';
+import { withTransaction } from './db.ts';
+import { addEvent, sendControl, sendTasks } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
 
 export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: number; jobs: number }> {
@@ -21,7 +21,7 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
       await client.query(`UPDATE ${t.tasks} SET due_at = now() WHERE id = ANY($1)`, [tasks.map((r) => r.id)]);
       const byType = new Map<string, string[]>();
       for (const r of tasks) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
-      for (const [type, ids] of byType) await machine.boss.insert(taskQueue(type), ids.map((id) => ({ data: { taskId: id } })), { db: bossDb(client) });
+      for (const [type, ids] of byType) await sendTasks(machine.boss, client, type, ids, { perMessage: machine.plugins.get(type)?.queue?.tasksPerMessage ?? 1 });
       const jobs = [...new Set(tasks.map((r) => r.job_id as string))];
       for (const jobId of jobs) {
         await addEvent(client, t, jobId, 'tasks_requeued', { message: `${tasks.filter((r) => r.job_id === jobId).length} queued task(s) had no message for ${stall} s; sent again` });

@@ -5,10 +5,10 @@
  * number of processes, can run against one database.
  */
 import { aggregateJob, planStage } from './advance.ts';
-import { bossDb, withTransaction } from './db.ts';
+import { withTransaction } from './db.ts';
 import type { AnyJobDefinition, StageDefinition } from './define-job.ts';
 import { toStoredError, type StoredError } from './errors.ts';
-import { addEvent, CONTROL_QUEUE, taskQueue, type ControlMessage } from './ledger.ts';
+import { addEvent, CONTROL_QUEUE, sendTasks, taskQueue, type ControlMessage, type TaskMessage } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
 import { settleBatch, type Settlement } from './settle.ts';
 import { recoverStalled } from './stall.ts';
@@ -49,6 +49,11 @@ interface Job<T> {
 }
 
 const SETTLE_BATCH = 500;
+
+export function messagesPerFetch(tasks: number, tasksPerMessage: number): number {
+  const messages = Math.max(1, Math.floor(tasks / tasksPerMessage));
+  return tasksPerMessage > 1 ? Math.max(2, messages) : messages;
+}
 const DEADLOCK = '40P01';
 const SERIALIZATION = '40001';
 
@@ -87,15 +92,17 @@ export class Worker {
     for (const type of types) {
       const plugin = this.machine.plugin(type);
       const name = taskQueue(type);
-      await boss.work<{ taskId: string }>(name, {
-        batchSize: plugin.queue?.batchSize ?? config.batchSize,
+      await boss.work<TaskMessage>(name, {
+        // batchSize counts tasks; a message may carry several. pg-boss bursts (fetches again at
+        // once after a full batch) only for batches of 2 or more messages.
+        batchSize: messagesPerFetch(plugin.queue?.batchSize ?? config.batchSize, plugin.queue?.tasksPerMessage ?? 1),
         localConcurrency: plugin.queue?.concurrency ?? config.concurrency,
         // NOTIFY wakes workers for new messages; delayed retries become due silently, so the
         // backstop poll must stay short.
         pollingIntervalSeconds: config.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
         burstWhenBatchFull: true,
-      } as never, (jobs: Job<{ taskId: string }>[]) => this.handleTasks(plugin, jobs));
+      } as never, (jobs: Job<TaskMessage>[]) => this.handleTasks(plugin, jobs));
       this.queues.push(name);
     }
     const beat = Math.max(250, Math.floor((config.leaseSeconds * 1000) / 3));
@@ -128,8 +135,8 @@ export class Worker {
 
   // ---- tasks -------------------------------------------------------------------------------
 
-  private async handleTasks(plugin: AnyJobDefinition, jobs: Job<{ taskId: string }>[]): Promise<void> {
-    const ids = [...new Set(jobs.map((j) => j.data.taskId))];
+  private async handleTasks(plugin: AnyJobDefinition, jobs: Job<TaskMessage>[]): Promise<void> {
+    const ids = [...new Set(jobs.flatMap((j) => j.data.taskIds ?? []))];
     const { t } = this.machine;
     // Claim: only queued tasks of running jobs; the row lock makes concurrent claims of the same
     // task (duplicate messages) exclusive, and the fresh lease token fences out older runs.
@@ -295,7 +302,7 @@ export class Worker {
         }
         const byType = new Map<string, string[]>();
         for (const r of requeue) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
-        for (const [type, ids] of byType) await this.machine.boss.insert(taskQueue(type), ids.map((id) => ({ data: { taskId: id } })), { db: bossDb(client) });
+        for (const [type, ids] of byType) await sendTasks(this.machine.boss, client, type, ids);
       }
       if (entries.length) await settleBatch(client, this.machine, entries);
     });

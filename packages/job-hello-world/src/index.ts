@@ -53,7 +53,7 @@ export default defineJob({
       total_tasks_executed: greetings.length + replies.length,
     };
   },
-  queue: { batchSize: 100 },
+  queue: { batchSize: 100, tasksPerMessage: 25 },
 });
 
 export { parameters, greeting, reply };
