@@ -5,7 +5,7 @@
  * /vsiaz/ (same Azurite, GDAL configured from the storage settings), which is what the job
  * reads. Prints rows/s for each and both ratios (ours / ogr2ogr).
  *
- *   cd /work/main && source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N]
+ *   cd /work/main && source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N] [--rounds N]
  *
  * Needs PostgreSQL (DATABASE_URL) and Azurite (started if not running).
  */
@@ -28,6 +28,13 @@ const POINTS = arg('points', 1_000_000);
 const POLYGONS = arg('polygons', 100_000);
 /** `--chunk-size N` passes chunk_size to the job (default: auto). */
 const CHUNK_SIZE = arg('chunk-size', 0);
+/** `--rounds N`: N alternating rounds of the three loads, medians reported (default 1). */
+const ROUNDS = Math.max(1, arg('rounds', 1));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 const dir = mkdtempSync(join(tmpdir(), 'cm-bench-ingest-'));
 
 /** Writes a CSV of WKT rows and converts it to a GeoPackage with ogr2ogr (C speed). */
@@ -69,38 +76,50 @@ async function main() {
       const file = await makeGpkg(name, n, wkt);
       await storage.uploadFile(container, `${name}.gpkg`, file);
 
-      const t = performance.now();
-      const job = await tm.submitAndWait('ingest_vector', { container_name: container, blob_name: `${name}.gpkg`, table_name: `cm_${name}`, schema, ...(CHUNK_SIZE ? { chunk_size: CHUNK_SIZE } : {}) }, { timeoutMs: 1_800_000 });
-      const ours = (performance.now() - t) / 1000;
-      if (job.status !== 'completed') throw new Error(`ingest_vector ${job.status}: ${JSON.stringify(job.error)}`);
-      const written = (job.result as { features_written: number; chunks: number }).features_written;
-      // Where the time went: wall time of each stage (first task start to last task end).
-      const tasks = await tm.tasks(job.id);
-      const stages = ['prepare', 'load', 'finalize'].map((name) => {
-        const ts = tasks.filter((x) => x.stageName === name && x.startedAt && x.completedAt);
-        const t0 = Math.min(...ts.map((x) => Date.parse(x.startedAt!)));
-        const t1 = Math.max(...ts.map((x) => Date.parse(x.completedAt!)));
-        return `${name} ${((t1 - t0) / 1000).toFixed(1)} s`;
-      });
-      process.stderr.write(`  ${name}: ${stages.join(', ')}\n`);
-
-      // ogr2ogr on the local file, then on the blob through /vsiaz/ (GDAL options in the
-      // environment: for key auth they hold the key, which must not show in a process list).
-      const ogr = async (label: string, input: string, env: Record<string, string>) => {
-        const t0 = performance.now();
-        execFileSync('ogr2ogr', ['-f', 'PostgreSQL', `PG:host=127.0.0.1 dbname=coremachine user=postgres`, input, '-nln', `${schema}.ogr_${label}_${name}`,
-          '-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326', '-lco', 'GEOMETRY_NAME=geom', '--config', 'PG_USE_COPY', 'YES'], { env: { ...process.env, ...env } });
-        const s = (performance.now() - t0) / 1000;
-        const ref = (await pool.query(`select count(*)::int n from "${schema}".ogr_${label}_${name}`)).rows[0].n as number;
-        if (ref !== written) process.stderr.write(`  warning: ogr2ogr (${label}) wrote ${ref} rows, ingest_vector ${written}\n`);
-        return { s, rate: ref / s };
-      };
-      const local = await ogr('local', file, {});
-      const blob = await ogr('vsiaz', vsiazPath(container, `${name}.gpkg`), gdalConfigFor(storage.config));
-      const rate = written / ours;
-      rows.push(`${name.padEnd(9)} n=${n}  ingest_vector ${ours.toFixed(2)} s (${Math.round(rate)} rows/s, ${(job.result as any).chunks} chunks)`
-        + `  ogr2ogr local ${local.s.toFixed(2)} s (${Math.round(local.rate)} rows/s)  ogr2ogr /vsiaz/ ${blob.s.toFixed(2)} s (${Math.round(blob.rate)} rows/s)`
-        + `  ratio ours/ogr2ogr: local ${(rate / local.rate).toFixed(2)}, /vsiaz/ ${(rate / blob.rate).toFixed(2)}`);
+      // Rounds alternate ours, ogr2ogr local, ogr2ogr /vsiaz/ (a busy machine then slows all
+      // three alike); the medians are reported.
+      const ourTimes: number[] = [];
+      const localTimes: number[] = [];
+      const blobTimes: number[] = [];
+      let written = 0;
+      let chunks = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        const t = performance.now();
+        const job = await tm.submitAndWait('ingest_vector', { container_name: container, blob_name: `${name}.gpkg`, table_name: `cm_${name}_${round}`, schema, ...(CHUNK_SIZE ? { chunk_size: CHUNK_SIZE } : {}) }, { timeoutMs: 1_800_000 });
+        ourTimes.push((performance.now() - t) / 1000);
+        if (job.status !== 'completed') throw new Error(`ingest_vector ${job.status}: ${JSON.stringify(job.error)}`);
+        ({ features_written: written, chunks } = job.result as { features_written: number; chunks: number });
+        // Where the time went: wall time of each stage (first task start to last task end).
+        const tasks = await tm.tasks(job.id);
+        const stages = ['prepare', 'load', 'finalize'].map((stage) => {
+          const ts = tasks.filter((x) => x.stageName === stage && x.startedAt && x.completedAt);
+          const t0 = Math.min(...ts.map((x) => Date.parse(x.startedAt!)));
+          const t1 = Math.max(...ts.map((x) => Date.parse(x.completedAt!)));
+          return `${stage} ${((t1 - t0) / 1000).toFixed(1)} s`;
+        });
+        // ogr2ogr on the local file, then on the blob through /vsiaz/ (GDAL options in the
+        // environment: for key auth they hold the key, which must not show in a process list).
+        const ogr = async (label: string, input: string, env: Record<string, string>) => {
+          const table = `ogr_${label}_${name}_${round}`;
+          const t0 = performance.now();
+          execFileSync('ogr2ogr', ['-f', 'PostgreSQL', `PG:host=127.0.0.1 dbname=coremachine user=postgres`, input, '-nln', `${schema}.${table}`,
+            '-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326', '-lco', 'GEOMETRY_NAME=geom', '--config', 'PG_USE_COPY', 'YES'], { env: { ...process.env, ...env } });
+          const s = (performance.now() - t0) / 1000;
+          const ref = (await pool.query(`select count(*)::int n from "${schema}".${table}`)).rows[0].n as number;
+          if (ref !== written) process.stderr.write(`  warning: ogr2ogr (${label}) wrote ${ref} rows, ingest_vector ${written}\n`);
+          return s;
+        };
+        localTimes.push(await ogr('local', file, {}));
+        blobTimes.push(await ogr('vsiaz', vsiazPath(container, `${name}.gpkg`), gdalConfigFor(storage.config)));
+        process.stderr.write(`  ${name} round ${round + 1}: ingest_vector ${ourTimes.at(-1)!.toFixed(2)} s (${stages.join(', ')}), ogr2ogr local ${localTimes.at(-1)!.toFixed(2)} s, /vsiaz/ ${blobTimes.at(-1)!.toFixed(2)} s\n`);
+      }
+      const ours = median(ourTimes);
+      const local = median(localTimes);
+      const blob = median(blobTimes);
+      const rate = (s: number) => Math.round(written / s);
+      rows.push(`${name.padEnd(9)} n=${n}  ingest_vector ${ours.toFixed(2)} s (${rate(ours)} rows/s, ${chunks} chunks)`
+        + `  ogr2ogr local ${local.toFixed(2)} s (${rate(local)} rows/s)  ogr2ogr /vsiaz/ ${blob.toFixed(2)} s (${rate(blob)} rows/s)`
+        + `  ratio ours/ogr2ogr: local ${(local / ours).toFixed(2)}, /vsiaz/ ${(blob / ours).toFixed(2)}${ROUNDS > 1 ? `  (medians of ${ROUNDS} rounds)` : ''}`);
       process.stderr.write(rows.at(-1) + '\n');
     }
   } finally {
