@@ -54,11 +54,12 @@ function gpkgFidBounds(dataset: gdal.Dataset, layer: gdal.Layer): [number, numbe
 export function planChunks(dataset: gdal.Dataset, layer: gdal.Layer, driver: string, chunkSize: number): ChunkPlan {
   layer.setAttributeFilter(null);
   const count = layer.features.count(true);
-  if (count <= chunkSize) return { featureCount: count, ranges: count > 0 ? [{ index: 0, start: 0, count }] : [], method: 'single' };
-  if (driver === 'GPKG') {
+  if (driver === 'GPKG' && count > 0) {
+    // A GeoPackage's rows keep their own FIDs, whether in one chunk or several.
     const bounds = gpkgFidBounds(dataset, layer);
-    if (bounds) return { featureCount: count, ranges: fidRanges(bounds[0], bounds[1], count, chunkSize, 0), method: 'fid_range' };
+    if (bounds) return { featureCount: count, ranges: fidRanges(bounds[0], bounds[1], count, chunkSize, 0), method: count <= chunkSize ? 'single' : 'fid_range' };
   }
+  if (count <= chunkSize) return { featureCount: count, ranges: count > 0 ? [{ index: 0, start: 0, count }] : [], method: 'single' };
   if (SEQUENTIAL_FIDS.includes(driver)) return { featureCount: count, ranges: fidRanges(0, count - 1, count, chunkSize, 1), method: 'fid_range' };
   const scan = scanLayer(layer, chunkSize, false);
   if (!scan.fidMonotonic) {
