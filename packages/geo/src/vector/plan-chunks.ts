@@ -45,8 +45,9 @@ function gpkgFidBounds(dataset: gdal.Dataset, layer: gdal.Layer): [number, numbe
  * Plans the chunks of a layer without reading its features in JavaScript where the format
  * allows: the feature count from the driver (a GeoPackage keeps it; a shapefile's header has
  * it), then FID ranges from the FID bounds (GeoPackage: one `MIN/MAX` query; shapefile and
- * FlatGeobuf: FIDs are positions). A layer of at most one chunk is one chunk. Other formats
- * (GeoJSON, CSV, KML, GML larger than a chunk) fall back to a scan of every feature's FID.
+ * FlatGeobuf: FIDs are positions). A layer of at most one chunk is one chunk (for a
+ * GeoPackage, the range of its FIDs). Other formats (GeoJSON, CSV, KML, GML larger than a
+ * chunk) fall back to a scan of every feature's FID.
  *
  * The key of each row (`fid`) is its 1-based position in read order, except in GeoPackages,
  * whose FIDs are their keys already: ranges say how to compute it (`preserveFid`, `fidOffset`).
