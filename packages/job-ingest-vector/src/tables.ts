@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { permanentError, quoteIdent, type Services } from '@coremachine/core-machine';
+import { permanentError, quoteIdent, withTransaction, type Services } from '@coremachine/core-machine';
 import { FID_COLUMN, GEOM_COLUMN, pgGeometryType, type ColumnPlan, type GeometryPlan } from '@coremachine/geo/vector';
 import { DEFAULT_VECTOR_SCHEMAS } from './services.ts';
 
@@ -63,9 +63,7 @@ export async function createStagingTable(pool: Pool, staging: TableRef, columns:
     ...columns.map((c) => `${quoteIdent(c.name)} ${c.pgType}`),
     `${quoteIdent(GEOM_COLUMN)} ${pgGeometryType(geometry)} not null`,
   ];
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await withTransaction(pool, async (client) => {
     // Two jobs creating the same schema at once would race on the catalog: serialise them.
     await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_schema:${staging.schema}`]);
     await client.query(`create schema if not exists ${quoteIdent(staging.schema)}`);
@@ -73,13 +71,7 @@ export async function createStagingTable(pool: Pool, staging: TableRef, columns:
     await client.query(`create table ${qualified(staging)} (${cols.join(', ')})`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
     await client.query(`create table ${qualified(markersTable(staging))} (chunk integer primary key, stats jsonb not null)`);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** `<table><suffix>` within 63 bytes (table names are ASCII): the table part is shortened, never the suffix. */
@@ -115,9 +107,7 @@ export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableR
   ]);
   await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${pgLiteral(qualified(staging))}::regclass and contype = 'p') then
     alter table ${qualified(staging)} add constraint ${quoteIdent(pkey)} primary key using index ${quoteIdent(pkey)}; end if; end $$`);
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await withTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_table:${target.schema}.${target.table}`]);
     if (await tableExists(client, target)) {
       if (!overwrite) throw tableExistsError(target);
@@ -128,13 +118,7 @@ export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableR
     await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(`${staging.table}_pkey`)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
     await client.query(`comment on table ${qualified(target)} is ${pgLiteral(jobComment(jobId))}`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** A string literal for the rare statements that take no parameters (COMMENT). */

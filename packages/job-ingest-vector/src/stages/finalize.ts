@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineStage, permanentError, quoteIdent } from '@coremachine/core-machine';
+import { defineStage, permanentError, quoteIdent, withTransaction } from '@coremachine/core-machine';
 import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { skipped } from '../schemas.ts';
@@ -63,21 +63,12 @@ async function describeTable(db: import('pg').Pool, t: TableRef, validity = fals
  * and the scans are already split across connections.
  */
 export async function withoutJit<T>(db: import('pg').Pool, fn: (c: import('pg').PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(db, async (client) => {
     await client.query('set local jit = off');
     await client.query('set local max_parallel_workers_per_gather = 0');
     await client.query("set local work_mem = '64MB'");
-    const out = await fn(client);
-    await client.query('commit');
-    return out;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    return fn(client);
+  });
 }
 
 /** The staging table's geometry column as a plan (for fitting repaired geometries to it). */
@@ -116,9 +107,7 @@ async function cleanUp(db: import('pg').Pool, staging: TableRef, stats: TableSta
   const g = quoteIdent(GEOM_COLUMN);
   const t = qualified(staging);
   const plan = await columnPlanOf(db, staging);
-  const client = await db.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(db, async (client) => {
     await client.query('set local jit = off');
     const { rows: [prior] } = await client.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1 for update`, [FINALIZE_MARKER]);
     const out: Cleanup = prior?.stats ?? { repaired: 0, skipped: {} };
@@ -136,14 +125,8 @@ async function cleanUp(db: import('pg').Pool, staging: TableRef, stats: TableSta
       }
     }
     await client.query(`insert into ${markers} (chunk, stats) values ($1, $2) on conflict (chunk) do update set stats = excluded.stats`, [FINALIZE_MARKER, out]);
-    await client.query('commit');
     return out;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
