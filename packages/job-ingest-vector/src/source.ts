@@ -46,19 +46,23 @@ function useStorage(services: Services): void {
 const NON_CACHED = 'CPL_VSIL_CURL_NON_CACHED';
 
 /**
- * Runs a synchronous GDAL open with `path` (and its sidecars, which share the prefix) added to
- * CPL_VSIL_CURL_NON_CACHED, then restores the option. GDAL reads the option when a file is
- * opened and forgets the file's cached size and content when that handle closes, so a blob
- * replaced under the same name is never read stale by a long-running worker; other paths, and
- * other jobs, keep GDAL's cache.
+ * Runs a GDAL open with `path` (and its sidecars, which share the prefix) listed in
+ * CPL_VSIL_CURL_NON_CACHED until the open settles. GDAL reads the option when a file is opened
+ * and forgets the file's cached size and content when that handle closes, so a blob replaced
+ * under the same name is never read stale by a long-running worker; other paths, and other
+ * jobs, keep GDAL's cache. Opens run side by side: each adds its own entry to the list and
+ * removes one entry of its path afterwards, whatever the others did meanwhile.
  */
-function openNonCached<T>(path: string, open: () => T): T {
-  const before = gdal.config.get(NON_CACHED);
-  gdal.config.set(NON_CACHED, before ? `${before}:${path}` : path);
+async function openNonCached<T>(path: string, open: () => Promise<T>): Promise<T> {
+  const current = gdal.config.get(NON_CACHED);
+  gdal.config.set(NON_CACHED, current ? `${current}:${path}` : path);
   try {
-    return open();
+    return await open();
   } finally {
-    gdal.config.set(NON_CACHED, before);
+    const entries = (gdal.config.get(NON_CACHED) ?? '').split(':');
+    const i = entries.lastIndexOf(path);
+    if (i >= 0) entries.splice(i, 1);
+    gdal.config.set(NON_CACHED, entries.some(Boolean) ? entries.join(':') : null);
   }
 }
 
@@ -89,7 +93,6 @@ export async function openSource(params: Params, services: Services, signal?: Ab
   const options = sourceOptions(params);
   if (!DOWNLOADED.includes(options.format)) {
     const path = vsiazPath(params.container_name, params.blob_name);
-    // openVectorLayer does its GDAL work synchronously, before its promise settles.
     return openNonCached(path, () => openVectorLayer(path, options));
   }
   const dir = await mkdtemp(join(tmpdir(), 'cm-ingest-vector-'));

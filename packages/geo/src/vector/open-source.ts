@@ -122,8 +122,10 @@ export async function openVectorLayer(path: string, options: SourceOptions): Pro
     let driver: gdal.Driver;
     try { driver = gdal.drivers.get(name); } catch { continue; }
     try {
-      // Synchronous on purpose: gdal-async 3.12's Driver.openAsync drops the open options.
-      dataset = driver.open(target, 'r', openOptions);
+      // Without open options the open runs off the JavaScript thread (over /vsiaz/ it waits on
+      // several HTTP reads; other tasks of the worker go on meanwhile). With options it is
+      // synchronous: gdal-async 3.12's Driver.openAsync drops them.
+      dataset = openOptions.length ? driver.open(target, 'r', openOptions) : await gdal.openAsync(target, 'r', [name]);
       driverName = name;
       break;
     } catch (err) {
