@@ -23,6 +23,11 @@ export const envSchema = z.object({
   /** Schemas vector tables may be written to and are published from; the first is the default. */
   CM_GEO_SCHEMAS: z.string().default('geo').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)).min(1)),
+  /**
+   * ingest_vector: sources up to this many MiB are fetched once per worker and read from a local
+   * copy; larger ones are read in place through /vsiaz/ (0: always in place). Default 1024.
+   */
+  CM_INGEST_LOCAL_COPY_MB: z.coerce.number().int().min(0).default(1024),
   CM_URL: z.string().url().default('http://127.0.0.1:3000'),
   /**
    * Containers readable anonymously over HTTP, so COG hrefs in STAC open in any client. With the

@@ -19,7 +19,7 @@ export async function createServices(env: Env, overrides: Partial<Services> = {}
   const services = {
     storage,
     stac: { schema: env.CM_STAC_SCHEMA, featuresSchema: env.CM_GEO_SCHEMAS[0] },
-    vector: { schemas: env.CM_GEO_SCHEMAS },
+    vector: { schemas: env.CM_GEO_SCHEMAS, localCopyMaxBytes: env.CM_INGEST_LOCAL_COPY_MB * 1024 * 1024 },
     ...overrides,
   } as Services;
   const probes: Record<string, Probe> = {

@@ -91,20 +91,26 @@ export async function analyzeTable(db: Pool, t: TableRef): Promise<void> {
 }
 
 /**
- * Primary key and GiST index on the (analyzed) staging table, then the swap, in one transaction: the target
- * is replaced only with `overwrite` (else TABLE_EXISTS), and readers see either the old table
- * or the complete new one.
+ * The unique index on the row key and the GiST index of the staging table, built at once
+ * (CREATE INDEX takes a SHARE lock: two of them, and reads of the table, go side by side). A
+ * duplicate key would mean a chunk was loaded twice: the build fails rather than hide it.
+ * Idempotent (a re-run finalize finds them built).
  */
-export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableRef, overwrite: boolean, jobId: string): Promise<void> {
+export async function buildIndexes(pool: Pool, staging: TableRef): Promise<void> {
+  await Promise.all([
+    pool.query(`create unique index if not exists ${quoteIdent(`${staging.table}_pkey`)} on ${qualified(staging)} (${quoteIdent(FID_COLUMN)})`),
+    pool.query(`create index if not exists ${quoteIdent(`${staging.table}_geom_idx`)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`),
+  ]);
+}
+
+/**
+ * The swap, in one transaction, of the indexed and analyzed staging table: its unique index
+ * becomes the primary key, and the target is replaced only with `overwrite` (else TABLE_EXISTS).
+ * Readers see either the old table or the complete new one.
+ */
+export async function swapIntoPlace(pool: Pool, staging: TableRef, target: TableRef, overwrite: boolean, jobId: string): Promise<void> {
   const indexName = `${staging.table}_geom_idx`;
   const pkey = `${staging.table}_pkey`;
-  // Both indexes are built at once (CREATE INDEX takes a SHARE lock; two of them do not
-  // conflict), then the unique one becomes the primary key. A duplicate key would mean a chunk
-  // was loaded twice: the build fails rather than hide it.
-  await Promise.all([
-    pool.query(`create unique index if not exists ${quoteIdent(pkey)} on ${qualified(staging)} (${quoteIdent(FID_COLUMN)})`),
-    pool.query(`create index if not exists ${quoteIdent(indexName)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`),
-  ]);
   await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${pgLiteral(qualified(staging))}::regclass and contype = 'p') then
     alter table ${qualified(staging)} add constraint ${quoteIdent(pkey)} primary key using index ${quoteIdent(pkey)}; end if; end $$`);
   await withTransaction(pool, async (client) => {
@@ -115,7 +121,7 @@ export async function indexAndSwap(pool: Pool, staging: TableRef, target: TableR
     }
     await client.query(`alter table ${qualified(staging)} rename to ${quoteIdent(target.table)}`);
     await client.query(`alter index ${quoteIdent(target.schema)}.${quoteIdent(indexName)} rename to ${quoteIdent(suffixed(target.table, '_geom_idx'))}`);
-    await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(`${staging.table}_pkey`)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
+    await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(pkey)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
     await client.query(`comment on table ${qualified(target)} is ${pgLiteral(jobComment(jobId))}`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
   });

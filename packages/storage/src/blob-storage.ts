@@ -22,7 +22,11 @@ export interface BlobStorage {
   stat(container: string, blob: string, options?: { signal?: AbortSignal }): Promise<BlobStat>;
   /** A stream of the blob's bytes (optionally a range). */
   readStream(container: string, blob: string, options?: { offset?: number; count?: number; signal?: AbortSignal }): Promise<Readable>;
-  downloadToFile(container: string, blob: string, file: string, options?: { signal?: AbortSignal }): Promise<number>;
+  /**
+   * Streams a blob to a file (one GET). With `etag`, only that version: a blob replaced since
+   * fails with BLOB_CHANGED rather than give other bytes.
+   */
+  downloadToFile(container: string, blob: string, file: string, options?: { signal?: AbortSignal; etag?: string }): Promise<number>;
   uploadStream(container: string, blob: string, stream: Readable, options?: UploadOptions): Promise<void>;
   uploadFile(container: string, blob: string, file: string, options?: UploadOptions): Promise<number>;
   uploadData(container: string, blob: string, data: Buffer | string, options?: UploadOptions): Promise<void>;
@@ -159,12 +163,18 @@ class AzureBlobStorage implements BlobStorage {
     }
   }
 
-  async downloadToFile(container: string, blob: string, file: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+  async downloadToFile(container: string, blob: string, file: string, options: { signal?: AbortSignal; etag?: string } = {}): Promise<number> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
     try {
-      const r = await client.downloadToFile(file, 0, undefined, { abortSignal: options.signal });
+      const r = await client.downloadToFile(file, 0, undefined, {
+        abortSignal: options.signal,
+        ...(options.etag ? { conditions: { ifMatch: quoteEtag(options.etag) } } : {}),
+      });
       return r.contentLength ?? (await fsStat(file)).size;
     } catch (err) {
+      if (options.etag && (err as RestError).statusCode === 412) {
+        throw new StorageError('BLOB_CHANGED', `Blob ${container}/${blob} was replaced (its ETag is no longer ${options.etag})`, { cause: err });
+      }
       this.#notFound(err, container, blob);
     }
   }

@@ -4,6 +4,7 @@ export type StorageErrorCode =
   | 'STORAGE_CONFIG_INVALID'
   | 'CONTAINER_NOT_FOUND'
   | 'BLOB_NOT_FOUND'
+  | 'BLOB_CHANGED'
   | 'AZURITE_START_FAILED';
 
 /**

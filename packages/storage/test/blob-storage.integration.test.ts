@@ -52,6 +52,23 @@ describe('BlobStorage against Azurite', () => {
     expect((await readFile(join(dir, 'out.bin'))).equals(payload)).toBe(true);
   });
 
+  it('downloads only the version named by its ETag: a blob replaced since fails with BLOB_CHANGED', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cm-storage-'));
+    await storage.uploadData(container, 'versions/v.txt', 'first');
+    const first = await storage.stat(container, 'versions/v.txt');
+    if (!first.exists) throw new Error('uploaded blob missing');
+    expect(await storage.downloadToFile(container, 'versions/v.txt', join(dir, 'a.txt'), { etag: first.etag })).toBe(5);
+    expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('first');
+    await storage.uploadData(container, 'versions/v.txt', 'second!');
+    const err = await storage.downloadToFile(container, 'versions/v.txt', join(dir, 'b.txt'), { etag: first.etag }).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ name: 'StorageError', code: 'BLOB_CHANGED' });
+    expect((err as Error).message).toContain('versions/v.txt');
+    const second = await storage.stat(container, 'versions/v.txt');
+    if (!second.exists) throw new Error('uploaded blob missing');
+    expect(second.etag).not.toBe(first.etag);
+    expect(await storage.downloadToFile(container, 'versions/v.txt', join(dir, 'b.txt'), { etag: second.etag })).toBe(7);
+  });
+
   it('lists page by page under a prefix, in order, with metadata on request', async () => {
     const names = Array.from({ length: 23 }, (_, i) => `list/p${String(i).padStart(2, '0')}.txt`);
     await Promise.all(names.map((n, i) => storage.uploadData(container, n, 'x'.repeat(i), { metadata: { i: String(i) } })));

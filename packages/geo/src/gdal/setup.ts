@@ -26,6 +26,20 @@ if (!process.env['GDAL_CACHEMAX'] && !gdal.config.get('GDAL_CACHEMAX')) {
 }
 
 /**
+ * Bytes GDAL fetches per HTTP range request on /vsiaz/ (CPL_VSIL_CURL_CHUNK_SIZE) unless the
+ * operator set it; GDAL reads it once per process, so it is set when this module loads. GDAL's
+ * 16 KB makes a sequential read of a blob (a GeoPackage's FID range, a raster's strips) hundreds
+ * of small requests: reading 100,000 polygons (22 MB of a GeoPackage) took 115-185 requests and
+ * 0.6-0.9 s of Azurite's CPU, against 12-17 requests and 0.24-0.33 s at 512 KB, and 0.8 s
+ * instead of 1.0-1.4 s end to end (ogr2ogr from /vsiaz/ into PostgreSQL, same machine).
+ */
+export const DEFAULT_VSI_CHUNK_SIZE = 512 * 1024;
+
+if (!process.env['CPL_VSIL_CURL_CHUNK_SIZE'] && !gdal.config.get('CPL_VSIL_CURL_CHUNK_SIZE')) {
+  gdal.config.set('CPL_VSIL_CURL_CHUNK_SIZE', String(DEFAULT_VSI_CHUNK_SIZE));
+}
+
+/**
  * Applies process-wide GDAL settings: a bounded block cache and the given options. (Directory
  * scans on open stay on: drivers such as Shapefile find their sidecar files through them, and
  * these settings are shared by every job in the worker.)

@@ -3,7 +3,7 @@ import { defineStage, permanentError, quoteIdent, withTransaction } from '@corem
 import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { skipped } from '../schemas.ts';
-import { analyzeTable, dropLoadLeftovers, indexAndSwap, jobComment, markersTable, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
+import { analyzeTable, buildIndexes, dropLoadLeftovers, jobComment, swapIntoPlace, markersTable, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
 
 export const finalizeOutput = z.object({
   table: z.string(),
@@ -130,8 +130,8 @@ async function cleanUp(db: import('pg').Pool, staging: TableRef, stats: TableSta
 }
 
 /**
- * Stage 3, one task: ANALYZE, primary key and GiST index on the staging table, then the atomic swap into
- * place. Re-running it after a committed swap finds the job's marker on the table and only
+ * Stage 3, one task: statistics and repairs, ANALYZE, primary key and GiST index, then the
+ * atomic swap into place. Re-running it after a committed swap finds the job's marker on the table and only
  * reports.
  */
 export const finalize = defineStage<Params>()({
@@ -155,6 +155,7 @@ export const finalize = defineStage<Params>()({
     }
     // The statistics scan (which also finds the empty and invalid geometries of rows GDAL wrote
     // straight into the table) and ANALYZE read the table side by side; neither blocks the other.
+    // The index builds follow (one beside the other; ANALYZE cannot run beside them).
     const plan = await columnPlanOf(ctx.db, staging);
     const validity = plan.family !== 'point';
     let [stats] = await Promise.all([describeTable(ctx.db, staging, validity), analyzeTable(ctx.db, staging)]);
@@ -165,8 +166,9 @@ export const finalize = defineStage<Params>()({
       await dropLoadLeftovers(ctx.db, staging);
       throw permanentError('NO_FEATURES_WRITTEN', `No feature of ${params.container_name}/${params.blob_name} had a usable geometry`);
     }
+    await buildIndexes(ctx.db, staging);
     try {
-      await indexAndSwap(ctx.db, staging, target, params.overwrite, ctx.jobId);
+      await swapIntoPlace(ctx.db, staging, target, params.overwrite, ctx.jobId);
     } catch (err) {
       if ((err as { code?: string }).code === 'TABLE_EXISTS') {
         await ctx.db.query(`drop table if exists ${qualified(staging)}`);

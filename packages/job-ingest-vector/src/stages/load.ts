@@ -13,6 +13,8 @@ export const loadInput = z.object({
   columns: z.array(columnPlan),
   geometry: geometryPlan,
   lon_lat_columns: z.boolean(),
+  /** The source version prepare planned on: a blob replaced since fails the task (SOURCE_CHANGED). */
+  source_etag: z.string().optional(),
 });
 
 export const loadOutput = z.object({
@@ -39,11 +41,11 @@ export const load = defineStage<Params>()({
     const o = prep.output;
     return o.ranges.map((range) => ({
       key: `chunk_${String(range.index).padStart(5, '0')}`,
-      input: { range, staging: o.staging, columns: o.columns, geometry: o.geometry, lon_lat_columns: o.lon_lat_columns },
+      input: { range, staging: o.staging, columns: o.columns, geometry: o.geometry, lon_lat_columns: o.lon_lat_columns, source_etag: o.source.etag },
     }));
   },
   handler: async (input, ctx) => {
-    const src = await openSource(ctx.params, ctx.services, ctx.signal);
+    const src = await openSource(ctx.params, ctx.services, ctx.signal, { expectedEtag: input.source_etag });
     try {
       const stats = await loadChunk(ctx.db, src, input.range, {
         staging: input.staging,

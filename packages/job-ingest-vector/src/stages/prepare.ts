@@ -3,13 +3,13 @@ import gdal from 'gdal-async';
 import { defineStage, permanentError } from '@coremachine/core-machine';
 import { autoChunkSize, columnsOf, describeSrs, flatType, planChunks, planGeometry, scanLayer, typeHasZ, familyOf } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
-import { assertBlobExists, formatFor, openSource } from '../source.ts';
+import { formatFor, openSource } from '../source.ts';
 import { assertSchemaAllowed, createStagingTable, stagingTable, tableExists, tableExistsError } from '../tables.ts';
 import { columnPlan, featureRange, geometryPlan, tableRef } from '../schemas.ts';
 
 export const prepareOutput = z.object({
   started_at: z.string(),
-  source: z.object({ container: z.string(), blob: z.string(), size: z.number(), format: z.string(), driver: z.string(), layer: z.string() }),
+  source: z.object({ container: z.string(), blob: z.string(), size: z.number(), etag: z.string(), format: z.string(), driver: z.string(), layer: z.string() }),
   staging: tableRef,
   columns: z.array(columnPlan),
   geometry: geometryPlan,
@@ -39,7 +39,6 @@ export const prepare = defineStage<Params>()({
     assertSchemaAllowed(params.schema, services);
     const target = { schema: params.schema, table: params.table_name };
     if (!params.overwrite && (await tableExists(ctx.db, target))) throw tableExistsError(target);
-    const size = await assertBlobExists(params, services, ctx.signal);
     const format = formatFor(params);
     const src = await openSource(params, services, ctx.signal);
     try {
@@ -67,7 +66,7 @@ export const prepare = defineStage<Params>()({
       await createStagingTable(ctx.db, staging, columns, geometry);
       return {
         started_at: startedAt,
-        source: { container: params.container_name, blob: params.blob_name, size, format, driver: src.driver, layer: layer.name },
+        source: { container: params.container_name, blob: params.blob_name, size: src.size, etag: src.etag, format, driver: src.driver, layer: layer.name },
         staging,
         columns,
         geometry,
