@@ -61,15 +61,16 @@ function drop(key: string, entry: Entry): void {
 
 /**
  * The local copy of `container/blob` at `etag`, downloaded by the first caller (the others wait
- * for that download). Each call must `release()` its copy. A failed download is not kept: the
+ * for that download), named with `extension` (default: the blob's). Each call must `release()` its copy. A failed download is not kept: the
  * next call tries again.
  */
-export async function acquireLocalCopy(storage: BlobStorage, container: string, blob: string, etag: string): Promise<LocalCopy> {
+export async function acquireLocalCopy(storage: BlobStorage, container: string, blob: string, etag: string, extension = extname(blob).slice(1)): Promise<LocalCopy> {
   const key = `${container}\n${blob}\n${etag}`;
   let entry = entries.get(key);
   if (!entry) {
-    // The extension is kept: GDAL recognises archives (/vsizip/ on .zip, .kmz) by it.
-    const file = join(ownFolder(), createHash('sha256').update(key).digest('hex').slice(0, 32) + extname(blob).toLowerCase());
+    // Named with the format's extension: GDAL recognises archives (/vsizip/ on .zip, .kmz) by it.
+    const suffix = /^[a-z0-9]{1,8}$/i.test(extension) ? `.${extension.toLowerCase()}` : '';
+    const file = join(ownFolder(), createHash('sha256').update(key).digest('hex').slice(0, 32) + suffix);
     const created: Entry = { refs: 0, file, ready: storage.downloadToFile(container, blob, file, { etag }).then(() => file) };
     created.ready.catch(() => drop(key, created));
     entries.set(key, created);

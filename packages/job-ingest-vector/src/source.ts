@@ -118,7 +118,7 @@ export async function openSource(params: Params, services: Services, signal?: Ab
   }
   const maxCopy = services.vector?.localCopyMaxBytes ?? DEFAULT_LOCAL_COPY_MAX_BYTES;
   if (SINGLE_BLOB.includes(options.format) && size <= maxCopy) {
-    const copy = await acquireLocalCopy(services.storage, params.container_name, params.blob_name, etag).catch((err: unknown) => {
+    const copy = await acquireLocalCopy(services.storage, params.container_name, params.blob_name, etag, options.format).catch((err: unknown) => {
       if (isStorageError(err, 'BLOB_NOT_FOUND') || isStorageError(err, 'CONTAINER_NOT_FOUND')) throw missingBlob(params);
       throw err;
     });

@@ -103,6 +103,14 @@ describe('ingest_vector: local copies of sources', () => {
     expect(localCopies().filter((p) => p.endsWith('.gpkg'))).toHaveLength(1);
   });
 
+  it('a blob without an extension is copied under its format\'s (a zipped shapefile read through /vsizip/)', async () => {
+    await storage.uploadFile(container, 'noext/parcels', fx.path('parcels.zip'));
+    const job = await local.submitAndWait('ingest_vector', { container_name: container, blob_name: 'noext/parcels', file_extension: 'zip', table_name: 'noext', schema: vschema }, { timeoutMs: 90_000 });
+    expect([job.status, job.error]).toEqual(['completed', null]);
+    const { rows } = await pool.query(`select name_full from "${vschema}".noext order by fid`);
+    expect(rows.map((r) => r.name_full)).toEqual(['Zürich', null, 'Ærøskøbing', 'São Paulo', 'bow\ttie "\\"']);
+  });
+
   it('a load task on a blob replaced after prepare fails permanently with SOURCE_CHANGED', async () => {
     await storage.uploadData(container, 'changed.geojson', JSON.stringify({ type: 'FeatureCollection', features: [] }));
     const planned = await etagOf('changed.geojson');
