@@ -1,7 +1,7 @@
 import helloWorld from '@coremachine/job-hello-world';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokenPlanJob, lenientJob, slowJob } from '../fixtures/jobs.ts';
+import { brokenPlanJob, lenientJob, serialJob, slowJob } from '../fixtures/jobs.ts';
 
 const plugins = [helloWorld, slowJob, brokenPlanJob, lenientJob];
 
@@ -125,6 +125,27 @@ describe('orchestration guarantees', () => {
     expect(rerun.map((t) => t.status).every((s) => s === 'completed')).toBe(true);
     expect(rerun.length).toBe(10 - completedBefore.size);
     expect(done.result).toEqual({ tasks: 10, outputs: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18] });
+  });
+});
+
+describe('a worker that just ran a task fetches the next at once', () => {
+  // pg-boss waits out its polling interval after every batch of one message; with a 3 s
+  // interval, 12 tasks of 20 ms taken one at a time would take over 30 s.
+  let tm: TestMachine;
+  beforeAll(async () => {
+    tm = await createTestMachine({ plugins: [serialJob], config: { pollingIntervalSeconds: 3 } });
+  });
+  afterAll(() => tm.close());
+
+  it('12 short tasks at batch size 1 and one handler run back to back, not one per polling interval', async () => {
+    const job = await tm.submitAndWait('serial_job', { n: 12, sleep_ms: 20 }, { timeoutMs: 60_000 });
+    expect(job.status).toBe('completed');
+    expect(job.result).toEqual({ done: 12 });
+    const tasks = (await tm.tasks(job.id)).sort((a, b) => Date.parse(a.startedAt!) - Date.parse(b.startedAt!));
+    expect(tasks).toHaveLength(12);
+    const gaps = tasks.slice(1).map((t, i) => Date.parse(t.startedAt!) - Date.parse(tasks[i]!.completedAt!));
+    expect(Math.max(...gaps)).toBeLessThan(1_000);
+    expect(Date.parse(tasks.at(-1)!.completedAt!) - Date.parse(tasks[0]!.startedAt!)).toBeLessThan(3_000);
   });
 });
 

@@ -147,7 +147,26 @@ export class Worker {
        WHERE tk.id = ANY($1) AND tk.status = 'queued' AND j.id = tk.job_id AND j.status = 'processing'
        RETURNING tk.id, tk.job_id, tk.stage_index, tk.key, tk.input, tk.attempts, tk.max_attempts, tk.lease_token, j.type, j.parameters`,
       [ids]);
-    await Promise.all(rows.map((row) => this.runTask(plugin, row)));
+    try {
+      await Promise.all(rows.map((row) => this.runTask(plugin, row)));
+    } finally {
+      if (jobs.length > 0) this.fetchAgainAtOnce(taskQueue(plugin.type));
+    }
+  }
+
+  /**
+   * After a batch that is not "full" (every batch at batch size 1), pg-boss waits out its polling
+   * interval before fetching again, even with more messages queued: a fan-out stage of tasks
+   * shorter than the interval then ran one wave per interval (~0.3 s idle between waves of
+   * 25,000-feature ingest chunks). A worker that just ran tasks fetches again at once instead; an
+   * empty fetch resumes normal polling, so this never loops on an empty queue.
+   */
+  private fetchAgainAtOnce(queue: string): void {
+    if (this.stopped) return;
+    const { boss } = this.machine;
+    for (const w of boss.getWipData() as Array<{ id: string; name: string }>) {
+      if (w.name === queue) boss.notifyWorker(w.id);
+    }
   }
 
   private async runTask(plugin: AnyJobDefinition, row: ClaimedRow): Promise<void> {
