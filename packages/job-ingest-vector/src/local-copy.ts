@@ -61,8 +61,8 @@ function drop(key: string, entry: Entry): void {
 
 /**
  * The local copy of `container/blob` at `etag`, downloaded by the first caller (the others wait
- * for that download), named with `extension` (default: the blob's). Each call must `release()` its copy. A failed download is not kept: the
- * next call tries again.
+ * for that download), named with `extension` (default: the blob's). Each call must `release()`
+ * its copy. A failed download is not kept: the next call tries again.
  */
 export async function acquireLocalCopy(storage: BlobStorage, container: string, blob: string, etag: string, extension = extname(blob).slice(1)): Promise<LocalCopy> {
   const key = `${container}\n${blob}\n${etag}`;

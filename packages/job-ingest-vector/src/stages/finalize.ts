@@ -3,7 +3,7 @@ import { defineStage, permanentError, quoteIdent, withTransaction } from '@corem
 import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { skipped } from '../schemas.ts';
-import { analyzeTable, buildIndexes, dropLoadLeftovers, jobComment, swapIntoPlace, markersTable, qualified, stagingTable, tableComment, tableExists, type TableRef } from '../tables.ts';
+import { analyzeTable, buildIndexes, dropLoadLeftovers, jobComment, markersTable, qualified, stagingTable, swapIntoPlace, tableComment, tableExists, type TableRef } from '../tables.ts';
 
 export const finalizeOutput = z.object({
   table: z.string(),
@@ -131,8 +131,8 @@ async function cleanUp(db: import('pg').Pool, staging: TableRef, stats: TableSta
 
 /**
  * Stage 3, one task: statistics and repairs, ANALYZE, primary key and GiST index, then the
- * atomic swap into place. Re-running it after a committed swap finds the job's marker on the table and only
- * reports.
+ * atomic swap into place. Re-running it after a committed swap finds the job's marker on the
+ * table and only reports.
  */
 export const finalize = defineStage<Params>()({
   name: 'finalize',
