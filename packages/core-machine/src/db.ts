@@ -25,6 +25,14 @@ export function quoteIdent(name: string): string {
   return `"${name}"`;
 }
 
+/**
+ * A SQL string literal, for the few statements that cannot take parameters (DDL, COMMENT, SQL
+ * sent through GDAL): single quotes doubled (standard_conforming_strings is on by default).
+ */
+export function quoteLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
 /** Runs `fn` in a transaction on one pooled connection; rolls back on any error. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

@@ -6,7 +6,7 @@ export * from './views.ts';
 export { CoreMachine, zodIssues, type CreateMachineOptions, type ListJobsFilter, type ListTasksFilter } from './machine.ts';
 export type { Worker, WorkerOptions } from './worker.ts';
 export { DEFAULT_CONFIG, type MachineConfig } from './config.ts';
-export { createPool, quoteIdent, withTransaction, type Pool } from './db.ts';
+export { createPool, quoteIdent, quoteLiteral, withTransaction, type Pool } from './db.ts';
 export { migrate, loadMigrations, type Migration } from './migrate.ts';
 export { canonicalJson, defaultJobId, taskId, sha256Hex } from './job-id.ts';
 export { createLogger } from './logger.ts';

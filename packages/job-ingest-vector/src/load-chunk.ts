@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type gdal from 'gdal-async';
-import { quoteIdent } from '@coremachine/core-machine';
+import { quoteIdent, quoteLiteral } from '@coremachine/core-machine';
 import {
   appendRows, castGeometrySql, CHUNK_FID, CHUNK_GEOM, execPg, FID_COLUMN, fidFilter, GEOM_COLUMN, gpkgRangeSql, openPgTransaction, translateChunk,
   type ColumnPlan, type FeatureRange, type GeometryPlan, type RangeStats,
@@ -137,7 +137,7 @@ async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options:
       }
       // Rows this transaction inserted: counted by PostgreSQL, no scan.
       execPg(dest, `UPDATE ${markers} SET stats = jsonb_build_object('read', n, 'inserted', n, 'skipped', '{}'::jsonb, 'repaired', 0)
-        FROM (SELECT pg_stat_get_xact_tuples_inserted(${pgText(staging)}::regclass) AS n) x WHERE chunk = ${range.index}`);
+        FROM (SELECT pg_stat_get_xact_tuples_inserted(${quoteLiteral(staging)}::regclass) AS n) x WHERE chunk = ${range.index}`);
       execPg(dest, 'COMMIT');
     } finally {
       dest.close();
@@ -150,8 +150,6 @@ async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options:
   }
 }
 
-/** A string literal for statements sent through GDAL (no parameters there). */
-const pgText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * Loads one range through a chunk table of this delivery. GDAL writes the range into a fresh

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { permanentError, quoteIdent, withTransaction, type Services } from '@coremachine/core-machine';
+import { permanentError, quoteIdent, quoteLiteral, withTransaction, type Services } from '@coremachine/core-machine';
 import { FID_COLUMN, GEOM_COLUMN, pgGeometryType, type ColumnPlan, type GeometryPlan } from '@coremachine/geo/vector';
 import { DEFAULT_VECTOR_SCHEMAS } from './services.ts';
 
@@ -111,7 +111,7 @@ export async function buildIndexes(pool: Pool, staging: TableRef): Promise<void>
 export async function swapIntoPlace(pool: Pool, staging: TableRef, target: TableRef, overwrite: boolean, jobId: string): Promise<void> {
   const indexName = `${staging.table}_geom_idx`;
   const pkey = `${staging.table}_pkey`;
-  await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${pgLiteral(qualified(staging))}::regclass and contype = 'p') then
+  await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${quoteLiteral(qualified(staging))}::regclass and contype = 'p') then
     alter table ${qualified(staging)} add constraint ${quoteIdent(pkey)} primary key using index ${quoteIdent(pkey)}; end if; end $$`);
   await withTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_table:${target.schema}.${target.table}`]);
@@ -122,12 +122,8 @@ export async function swapIntoPlace(pool: Pool, staging: TableRef, target: Table
     await client.query(`alter table ${qualified(staging)} rename to ${quoteIdent(target.table)}`);
     await client.query(`alter index ${quoteIdent(target.schema)}.${quoteIdent(indexName)} rename to ${quoteIdent(suffixed(target.table, '_geom_idx'))}`);
     await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(pkey)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
-    await client.query(`comment on table ${qualified(target)} is ${pgLiteral(jobComment(jobId))}`);
+    await client.query(`comment on table ${qualified(target)} is ${quoteLiteral(jobComment(jobId))}`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
   });
 }
 
-/** A string literal for the rare statements that take no parameters (COMMENT). */
-function pgLiteral(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}

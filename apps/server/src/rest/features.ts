@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
+import { quoteLiteral } from '@coremachine/core-machine';
 import { baseUrl, HttpError, sendJson as send } from './http.ts';
 
 const CONFORMANCE = [
@@ -81,10 +82,8 @@ function parseBbox(v: string | null): number[] | null {
 const featureSql = (schema: string, c: Collection) => `
   select json_build_object('type', 'Feature', 'id', t.${q(c.id)},
            'geometry', st_asgeojson(st_transform(t.${q(c.geom)}, 4326), 9)::json,
-           'properties', to_jsonb(t) - ${pgText(c.geom)} - ${pgText(c.id)}) as f
+           'properties', to_jsonb(t) - ${quoteLiteral(c.geom)} - ${quoteLiteral(c.id)}) as f
     from ${q(schema)}.${q(c.table)} t`;
-
-function pgText(s: string): string { return `'${s.replace(/'/g, "''")}'`; }
 
 function openapi(base: string) {
   const p = (name: string, schema: object, description: string, inPath = false) => ({ name, in: inPath ? 'path' : 'query', required: inPath, schema, description });
