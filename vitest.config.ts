@@ -6,8 +6,6 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // A package whose tests are all elsewhere (e.g. e2e) must not fail the run.
-    passWithNoTests: true,
     reporters: ['default', 'json'],
     outputFile: { json: '.vitest-results.json' },
   },

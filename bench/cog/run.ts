@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): process_raster's COG path against the GDAL command line.
  *
- *   cd /work/main && source scripts/env.sh && node bench/cog/run.ts [--size 10000] [--repeat 3] [--ours-only]
+ *   source scripts/env.sh && node bench/cog/run.ts [--size 10000] [--repeat 3] [--ours-only]
  *
  * Input: size x size x 3 Byte GeoTIFF in EPSG:3857, made here with GDAL. Ours: validation +
  * warp to EPSG:4326 + COG driver + COG layout check (bench/cog/ours.ts, a child process).
@@ -44,7 +44,7 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = proce
 const dir = await mkdtemp(path.join(os.tmpdir(), 'cm-bench-cog-'));
 try {
   const input = path.join(dir, 'input.tif');
-  let t = performance.now();
+  const t = performance.now();
   makeInput(input, size);
   console.log(`input: ${size} x ${size} x 3 Byte, EPSG:3857, ${((await stat(input)).size / 2 ** 20).toFixed(0)} MB (made in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
 

@@ -4,7 +4,7 @@
  * GDAL append straight into a staging table, and the whole loadChunk, chunk by chunk and with
  * two chunks at once (as a worker runs them).
  *
- *   cd /work/main && source scripts/env.sh && cd bench && node --import tsx ingest/profile-load.ts <file.gpkg> [chunk-size]
+ *   source scripts/env.sh && cd bench && node --import tsx ingest/profile-load.ts <file.gpkg> [chunk-size]
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';

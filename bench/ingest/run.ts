@@ -8,7 +8,7 @@
  * process's JIT are then warm for every contender alike); the job is timed from submit
  * until the completion time the ledger records for it (same machine, same clock; no polling delay).
  *
- *   cd /work/main && source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N] [--rounds N]
+ *   source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N] [--rounds N]
  *
  * Needs PostgreSQL (DATABASE_URL) and Azurite (started if not running).
  */

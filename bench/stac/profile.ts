@@ -1,7 +1,7 @@
 /**
  * Profile (not a test): time per step of cataloguing one batch of small rasters from Azurite.
  *
- *   cd /work/main && source scripts/env.sh && node bench/stac/profile.ts [--count 200] [--n 50]
+ *   source scripts/env.sh && node bench/stac/profile.ts [--count 200] [--n 50]
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -64,7 +64,7 @@ try {
   }
   for (const rep of only ? [] : [1, 2]) {
     console.log(`--- repetition ${rep}`);
-    let t = performance.now();
+    const t = performance.now();
     let listed = 0;
     for await (const page of storage.listPages(container, { prefix: 'tiles/' })) listed += page.length;
     console.log(`list ${listed} blobs: ${(performance.now() - t).toFixed(1)} ms`);

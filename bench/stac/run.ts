@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): stac_catalog_container over 1,000 rasters in Azurite.
  *
- *   cd /work/main && source scripts/env.sh && node bench/stac/run.ts [--count 1000] [--batch <job default>]
+ *   source scripts/env.sh && node bench/stac/run.ts [--count 1000] [--batch <job default>]
  *
  * Input: `count` COGs of 256 x 256 px (Byte, UTM 31N, each at its own place and value), made
  * in memory with GDAL's COG driver and uploaded to a fresh container. Ours: the whole job on one

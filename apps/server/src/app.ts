@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
-  CoreMachine, createLogger, discoverPlugins, assertCompliant, type AnyJobDefinition, type ComplianceReport, type MachineConfig, type Services, type Worker,
+  CoreMachine, createLogger, discoverPlugins, checkManifests, assertCompliant, type AnyJobDefinition, type ComplianceReport, type MachineConfig, type Services, type Worker,
 } from '@coremachine/core-machine';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { appRouter } from './router.ts';
@@ -45,11 +45,18 @@ export async function loadCompliantPlugins(pluginsFrom = APP_PACKAGE_JSON): Prom
   return { plugins: plugins.map((p) => p.manifest), reports };
 }
 
+/** An explicit plugin list, checked exactly as discovered plugins are (throws when one fails). */
+function checkedManifests(manifests: AnyJobDefinition[]): { plugins: AnyJobDefinition[]; reports: ComplianceReport[] } {
+  const { plugins, reports } = checkManifests(manifests);
+  assertCompliant(reports);
+  return { plugins: plugins.map((p) => p.manifest), reports };
+}
+
 export async function createApp(options: CreateAppOptions): Promise<App> {
   const { env } = options;
   const log = createLogger(env.CM_LOG_LEVEL);
   const { plugins, reports } = options.plugins
-    ? { plugins: options.plugins, reports: options.plugins.map((p) => ({ packageName: p.type, type: p.type, version: p.version, stages: p.stages.map((s) => s.name), compliant: true, problems: [] })) }
+    ? checkedManifests(options.plugins)
     : await loadCompliantPlugins(options.pluginsFrom);
   const { services, probes, close: closeServices } = await createServices(env, options.services);
   const machine = await CoreMachine.start({

@@ -29,6 +29,8 @@ export const envSchema = z.object({
    */
   CM_INGEST_LOCAL_COPY_MB: z.coerce.number().int().min(0).default(1024),
   CM_URL: z.string().url().default('http://127.0.0.1:3000'),
+  /** package.json whose dependencies are searched for job plugins (default: the server's own). */
+  CM_PLUGINS_FROM: z.string().optional(),
   /**
    * Containers readable anonymously over HTTP, so COG hrefs in STAC open in any client. With the
    * embedded Azurite the output container `silver` is public by default; on real Azure nothing is

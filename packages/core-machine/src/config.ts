@@ -60,3 +60,9 @@ export interface MachineOptions {
 export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
 }
+
+/** The log level an embedding process asked for in CM_LOG_LEVEL (info when unset or unknown). */
+export function logLevelFromEnv(): 'debug' | 'info' | 'warn' | 'error' | 'silent' {
+  const level = process.env['CM_LOG_LEVEL'];
+  return level === 'debug' || level === 'warn' || level === 'error' || level === 'silent' ? level : 'info';
+}

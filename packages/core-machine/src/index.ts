@@ -10,3 +10,4 @@ export { createPool, quoteIdent, quoteLiteral, withTransaction, type Pool } from
 export { migrate, loadMigrations, type Migration } from './migrate.ts';
 export { canonicalJson, defaultJobId, taskId, sha256Hex } from './job-id.ts';
 export { createLogger } from './logger.ts';
+export { findPluginPackages, renderPluginTypes, type PluginPackage } from './plugin-registry.ts';

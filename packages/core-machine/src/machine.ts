@@ -1,9 +1,11 @@
 import { PgBoss } from 'pg-boss';
 import { z } from 'zod';
-import { backoffMs, DEFAULT_CONFIG, type MachineConfig, type MachineOptions } from './config.ts';
-import { bossDb, createPool, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
+import { backoffMs, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
+import { createPool, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
 import type { AnyJobDefinition, JobStatus, Logger, Services, TaskStatus } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
+import { assertCompliant } from './compliance.ts';
+import { checkManifests } from './discover.ts';
 import { defaultJobId } from './job-id.ts';
 import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, type Tables } from './ledger.ts';
 import { createLogger } from './logger.ts';
@@ -81,8 +83,11 @@ export class CoreMachine {
   }
 
   static async start(options: CreateMachineOptions): Promise<CoreMachine> {
+    // Every way in (server discovery, createApp({ plugins }), the test harness, embedding) goes
+    // through the same compliance check: a non-compliant manifest never reaches the queue.
+    assertCompliant(checkManifests(options.plugins).reports);
     const config = { ...DEFAULT_CONFIG, ...options.config };
-    const log = options.log ?? createLogger((process.env['CM_LOG_LEVEL'] as 'info') ?? 'info');
+    const log = options.log ?? createLogger(logLevelFromEnv());
     const pool = createPool(options.connectionString, config.poolMax);
     await preflight(pool, options.connectionString);
     await migrate(pool, config.schema, await loadMigrations(options.migrationDirs));

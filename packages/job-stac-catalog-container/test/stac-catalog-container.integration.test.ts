@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBlobRasterItem, ensureStacStore, getItem, type StacItem } from '@coremachine/geo/stac';
 import { createStorage, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';

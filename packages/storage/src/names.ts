@@ -6,7 +6,6 @@ import { StorageError } from './errors.ts';
 const CONTAINER_RE = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/;
 // C0 and C1 control characters: Azure accepts some of them in names but they break URLs,
 // logs and /vsiaz/ paths.
-// eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Why `name` is not a valid container name, or null when it is. */

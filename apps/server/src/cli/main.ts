@@ -124,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'compliance': {
-      const { reports } = await discoverPlugins(process.env['CM_PLUGINS_FROM'] ?? APP_PACKAGE_JSON);
+      const { reports } = await discoverPlugins(env.CM_PLUGINS_FROM ?? APP_PACKAGE_JSON);
       const { checkUniqueTypes } = await import('@coremachine/core-machine');
       checkUniqueTypes(reports);
       print(reports, () => formatComplianceTable(reports) + '\n' + reports.filter((r) => !r.compliant)

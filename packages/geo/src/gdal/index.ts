@@ -1,3 +1,3 @@
-export { configureGdal, gdalSettings, gdalThreads, DEFAULT_GDAL_CACHEMAX_MB } from './setup.ts';
-export type { GdalSetupOptions } from './setup.ts';
+export { configureGdal, gdalSettings, gdalThreads, DEFAULT_GDAL_CACHEMAX_MB } from './settings.ts';
+export type { GdalSetupOptions } from './settings.ts';
 export { useStorageForGdal } from './storage.ts';

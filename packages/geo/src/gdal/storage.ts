@@ -1,5 +1,5 @@
 import { gdalConfigFor, type StorageConfig } from '@coremachine/storage';
-import { configureGdal } from './setup.ts';
+import { configureGdal } from './settings.ts';
 
 /**
  * Points GDAL's /vsiaz/ at the same storage as `createStorage(config)` (process-wide) and

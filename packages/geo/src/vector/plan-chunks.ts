@@ -1,4 +1,4 @@
-import gdal from 'gdal-async';
+import type gdal from 'gdal-async';
 import { scanLayer, type FeatureRange } from './scan.ts';
 
 /** Drivers whose FIDs are the feature's 0-based position: ranges of FIDs need no scan. */

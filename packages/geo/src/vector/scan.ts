@@ -1,4 +1,4 @@
-import gdal from 'gdal-async';
+import type gdal from 'gdal-async';
 import { flatType, typeHasZ } from './geometry-kind.ts';
 
 /** A range of source features, by position in the layer's read order. */

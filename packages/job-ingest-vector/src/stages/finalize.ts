@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineStage, permanentError, quoteIdent, withTransaction } from '@coremachine/core-machine';
 import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
+import type { Pool, PoolClient } from 'pg';
 import { skipped } from '../schemas.ts';
 import { analyzeTable, buildIndexes, dropLoadLeftovers, jobComment, markersTable, qualified, stagingTable, swapIntoPlace, tableComment, tableExists, type TableRef } from '../tables.ts';
 
@@ -25,7 +26,7 @@ const SCAN_PARTS = 2;
  * scan split into block ranges read side by side (TID range scans); invalid ones only when
  * `validity` (points are always valid).
  */
-async function describeTable(db: import('pg').Pool, t: TableRef, validity = false): Promise<TableStats> {
+async function describeTable(db: Pool, t: TableRef, validity = false): Promise<TableStats> {
   const g = quoteIdent(GEOM_COLUMN);
   const { rows: [size] } = await db.query<{ blocks: number }>(
     `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as blocks`, [qualified(t)]);
@@ -62,7 +63,7 @@ async function describeTable(db: import('pg').Pool, t: TableRef, validity = fals
  * functions' high cost estimates make PostgreSQL spend longer compiling a scan than running it,
  * and the scans are already split across connections.
  */
-export async function withoutJit<T>(db: import('pg').Pool, fn: (c: import('pg').PoolClient) => Promise<T>): Promise<T> {
+export async function withoutJit<T>(db: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   return withTransaction(db, async (client) => {
     await client.query('set local jit = off');
     await client.query('set local max_parallel_workers_per_gather = 0');
@@ -72,7 +73,7 @@ export async function withoutJit<T>(db: import('pg').Pool, fn: (c: import('pg').
 }
 
 /** The staging table's geometry column as a plan (for fitting repaired geometries to it). */
-async function columnPlanOf(db: import('pg').Pool, t: TableRef): Promise<GeometryPlan> {
+async function columnPlanOf(db: Pool, t: TableRef): Promise<GeometryPlan> {
   const { rows: [c] } = await db.query<{ type: string; dims: number }>(
     `select type, coord_dimension as dims from geometry_columns where f_table_schema = $1 and f_table_name = $2 and f_geometry_column = $3`,
     [t.schema, t.table, GEOM_COLUMN]);
@@ -97,7 +98,7 @@ type Cleanup = { repaired: number; skipped: Record<string, number> };
  * column; those it empties are removed) of rows loaded straight into the staging table, in one
  * transaction that also records the counts, so that a re-run finalize reports them again.
  */
-async function cleanUp(db: import('pg').Pool, staging: TableRef, stats: TableStats): Promise<Cleanup> {
+async function cleanUp(db: Pool, staging: TableRef, stats: TableStats): Promise<Cleanup> {
   const markers = qualified(markersTable(staging));
   const earlier = async () => {
     const { rows } = await db.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1`, [FINALIZE_MARKER]);
