@@ -5,9 +5,13 @@ import { execFileSync } from 'node:child_process';
 const pattern = '(^|[^A-Za-z0-9_.~-])/(work|root|home|Users)/[A-Za-z0-9._-]';
 let hits = '';
 try {
-  hits = execFileSync('git', ['grep', '-n', '-I', '-E', pattern, '--', '.', ':!pnpm-lock.yaml', ':!scripts/check-paths.mjs'], {
-    encoding: 'utf8',
-  });
+  hits = execFileSync(
+    'git',
+    ['grep', '-n', '-I', '-E', pattern, '--', '.', ':!pnpm-lock.yaml', ':!scripts/check-paths.mjs'],
+    {
+      encoding: 'utf8',
+    },
+  );
 } catch (err) {
   if (err.status !== 1) throw err; // 1: no match
 }

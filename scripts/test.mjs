@@ -25,7 +25,9 @@ const started = Date.now();
 
 const checks = turbo(['run', 'lint', 'typecheck', '//#lint:workspace', '//#format:check:root', '--continue']);
 if (checks !== 0) {
-  console.log('lint, format or typecheck failed (run `pnpm lint`, `pnpm format:check`, `pnpm typecheck`): no tests run');
+  console.log(
+    'lint, format or typecheck failed (run `pnpm lint`, `pnpm format:check`, `pnpm typecheck`): no tests run',
+  );
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
@@ -56,7 +58,9 @@ for (const { dir, pkg } of packages) {
   passed += p;
   failed += f + (none ? 1 : 0);
   skipped += s;
-  lines.push(`  ${f || none ? '✗' : '✓'} ${pkg.name}: ${p} passed, ${f} failed, ${s} skipped${none ? ' (ran no tests)' : ''}`);
+  lines.push(
+    `  ${f || none ? '✗' : '✓'} ${pkg.name}: ${p} passed, ${f} failed, ${s} skipped${none ? ' (ran no tests)' : ''}`,
+  );
   for (const suite of suites) {
     for (const a of suite.assertionResults ?? []) {
       if (a.status === 'failed') failures.push(`  ✗ ${relative(root, suite.name)}: ${a.fullName}`);

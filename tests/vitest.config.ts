@@ -2,9 +2,12 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from '../vitest.config.ts';
 
-export default mergeConfig(base, defineConfig({
-  test: {
-    include: ['e2e/**/*.test.ts'],
-    globalSetup: [fileURLToPath(import.meta.resolve('@coremachine/storage/test-setup'))],
-  },
-}));
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      include: ['e2e/**/*.test.ts'],
+      globalSetup: [fileURLToPath(import.meta.resolve('@coremachine/storage/test-setup'))],
+    },
+  }),
+);

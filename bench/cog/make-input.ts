@@ -5,7 +5,12 @@ import gdal from 'gdal-async';
  * time: smooth gradients plus a hashed texture so that JPEG has real work to do.
  */
 export function makeInput(file: string, size: number): void {
-  const ds = gdal.open(file, 'w', 'GTiff', size, size, 3, 'Byte', ['TILED=YES', 'BLOCKXSIZE=512', 'BLOCKYSIZE=512', 'BIGTIFF=IF_SAFER']);
+  const ds = gdal.open(file, 'w', 'GTiff', size, size, 3, 'Byte', [
+    'TILED=YES',
+    'BLOCKXSIZE=512',
+    'BLOCKYSIZE=512',
+    'BIGTIFF=IF_SAFER',
+  ]);
   ds.srs = gdal.SpatialReference.fromEPSG(3857);
   ds.geoTransform = [1113194, 10, 0, 6446275, 0, -10];
   const rows = 512;

@@ -28,11 +28,18 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const CACHE_MB = '256';
 
 /** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (MB) and stdout. */
-async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; rssMb: number; stdout: string }> {
+async function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ seconds: number; rssMb: number; stdout: string }> {
   const timeFile = path.join(os.tmpdir(), `cm-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   try {
     const t0 = performance.now();
-    const { stdout } = await exec('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], { env, maxBuffer: 1 << 24 });
+    const { stdout } = await exec('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], {
+      env,
+      maxBuffer: 1 << 24,
+    });
     const seconds = (performance.now() - t0) / 1000;
     const rssKb = Number((await readFile(timeFile, 'utf8')).trim().split('\n').pop());
     return { seconds, rssMb: rssKb / 1024, stdout };
@@ -46,16 +53,64 @@ try {
   const input = path.join(dir, 'input.tif');
   const t = performance.now();
   makeInput(input, size);
-  console.log(`input: ${size} x ${size} x 3 Byte, EPSG:3857, ${((await stat(input)).size / 2 ** 20).toFixed(0)} MB (made in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  console.log(
+    `input: ${size} x ${size} x 3 Byte, EPSG:3857, ${((await stat(input)).size / 2 ** 20).toFixed(0)} MB (made in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
 
   const baseOut = path.join(dir, 'baseline_cog.tif');
   const warped = path.join(dir, 'baseline_warped.tif');
   const env = { ...process.env, GDAL_CACHEMAX: CACHE_MB };
   const runBaseline = async () => {
-    const w = await timed('gdalwarp', ['-q', '-overwrite', '-t_srs', 'EPSG:4326', '-r', 'cubic', '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', '-wm', '128',
-      '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=512', '-co', 'BLOCKYSIZE=512', '-co', 'BIGTIFF=IF_SAFER', input, warped], env);
-    const c = await timed('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=JPEG', '-co', 'QUALITY=85', '-co', 'BLOCKSIZE=512',
-      '-co', 'OVERVIEW_RESAMPLING=CUBIC', '-co', 'NUM_THREADS=ALL_CPUS', '-co', 'BIGTIFF=IF_SAFER', warped, baseOut], env);
+    const w = await timed(
+      'gdalwarp',
+      [
+        '-q',
+        '-overwrite',
+        '-t_srs',
+        'EPSG:4326',
+        '-r',
+        'cubic',
+        '-multi',
+        '-wo',
+        'NUM_THREADS=ALL_CPUS',
+        '-wm',
+        '128',
+        '-co',
+        'TILED=YES',
+        '-co',
+        'BLOCKXSIZE=512',
+        '-co',
+        'BLOCKYSIZE=512',
+        '-co',
+        'BIGTIFF=IF_SAFER',
+        input,
+        warped,
+      ],
+      env,
+    );
+    const c = await timed(
+      'gdal_translate',
+      [
+        '-q',
+        '-of',
+        'COG',
+        '-co',
+        'COMPRESS=JPEG',
+        '-co',
+        'QUALITY=85',
+        '-co',
+        'BLOCKSIZE=512',
+        '-co',
+        'OVERVIEW_RESAMPLING=CUBIC',
+        '-co',
+        'NUM_THREADS=ALL_CPUS',
+        '-co',
+        'BIGTIFF=IF_SAFER',
+        warped,
+        baseOut,
+      ],
+      env,
+    );
     await rm(warped, { force: true });
     return { warp: w.seconds, cog: c.seconds, seconds: w.seconds + c.seconds, rssMb: Math.max(w.rssMb, c.rssMb) };
   };
@@ -84,12 +139,21 @@ try {
   const last = ours[ours.length - 1]!.detail;
   const oursS = median(ours.map((o) => o.seconds));
   const oursRss = Math.max(...ours.map((o) => o.rssMb));
-  console.log(`ours (validate ${last.validate_s.toFixed(1)} s + warp/COG ${last.cog_s.toFixed(1)} s + check ${last.check_s.toFixed(2)} s): median ${oursS.toFixed(1)} s of [${ours.map((o) => o.seconds.toFixed(1)).join(', ')}], peak RSS ${oursRss.toFixed(0)} MB, COG ${await mb(oursOut)} MB, type ${last.type}, ${last.compression}, overviews ${last.overviews.join('/')}`);
+  console.log(
+    `ours (validate ${last.validate_s.toFixed(1)} s + warp/COG ${last.cog_s.toFixed(1)} s + check ${last.check_s.toFixed(2)} s): median ${oursS.toFixed(1)} s of [${ours.map((o) => o.seconds.toFixed(1)).join(', ')}], peak RSS ${oursRss.toFixed(0)} MB, COG ${await mb(oursOut)} MB, type ${last.type}, ${last.compression}, overviews ${last.overviews.join('/')}`,
+  );
   if (!oursOnly) {
     const baseS = median(base.map((b) => b.seconds));
     const baseRss = Math.max(...base.map((b) => b.rssMb));
-    console.log(`baseline (gdalwarp + gdal_translate -of COG): median ${baseS.toFixed(1)} s of [${base.map((b) => `${b.warp.toFixed(1)}+${b.cog.toFixed(1)}`).join(', ')}], peak RSS ${baseRss.toFixed(0)} MB, COG ${await mb(baseOut)} MB`);
-    console.log(`ratio ours/baseline: ${(oursS / baseS).toFixed(2)}x (target <= 1.2x); load average now ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(
+      `baseline (gdalwarp + gdal_translate -of COG): median ${baseS.toFixed(1)} s of [${base.map((b) => `${b.warp.toFixed(1)}+${b.cog.toFixed(1)}`).join(', ')}], peak RSS ${baseRss.toFixed(0)} MB, COG ${await mb(baseOut)} MB`,
+    );
+    console.log(
+      `ratio ours/baseline: ${(oursS / baseS).toFixed(2)}x (target <= 1.2x); load average now ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

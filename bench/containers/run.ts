@@ -37,7 +37,11 @@ const indexOf = (blob: string) => Number(/blob-(\d+)\.txt$/.exec(blob)?.[1] ?? -
 /** The bare SDK client: the baselines must not go through @coremachine/storage. */
 const container = () => sdkContainer(config, CONTAINER);
 
-async function pool<T>(items: AsyncIterable<T> | Iterable<T>, limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+async function pool<T>(
+  items: AsyncIterable<T> | Iterable<T>,
+  limit: number,
+  fn: (x: T) => Promise<void>,
+): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   for await (const x of items) {
     const p: Promise<void> = fn(x).finally(() => inFlight.delete(p));
@@ -47,7 +51,8 @@ async function pool<T>(items: AsyncIterable<T> | Iterable<T>, limit: number, fn:
   await Promise.all(inFlight);
 }
 
-const report = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ ...o, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n');
+const report = (o: Record<string, unknown>) =>
+  process.stdout.write(JSON.stringify({ ...o, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n');
 
 async function seed(): Promise<void> {
   const c = container();
@@ -57,13 +62,21 @@ async function seed(): Promise<void> {
   for await (const page of c.listBlobsFlat().byPage({ maxPageSize: 5000 })) {
     for (const b of page.segment.blobItems) {
       const i = indexOf(b.name);
-      if (i >= 0 && i < N && !present[i]) { present[i] = 1; have += 1; }
+      if (i >= 0 && i < N && !present[i]) {
+        present[i] = 1;
+        have += 1;
+      }
     }
   }
   const t0 = performance.now();
-  const missing = function* () { for (let i = 0; i < N; i++) if (!present[i]) yield i; };
+  const missing = function* () {
+    for (let i = 0; i < N; i++) if (!present[i]) yield i;
+  };
   await pool(missing(), 64, async (i) => {
-    await c.getBlockBlobClient(name(i)).uploadData(Buffer.from(`blob ${i}\n`), { blobHTTPHeaders: { blobContentType: 'text/plain' }, metadata: { i: String(i) } });
+    await c.getBlockBlobClient(name(i)).uploadData(Buffer.from(`blob ${i}\n`), {
+      blobHTTPHeaders: { blobContentType: 'text/plain' },
+      metadata: { i: String(i) },
+    });
   });
   report({ mode: 'seed', present: have, created: N - have, ms: Math.round(performance.now() - t0) });
 }
@@ -71,10 +84,15 @@ async function seed(): Promise<void> {
 async function sdkList(withProps: boolean): Promise<void> {
   const c = container();
   const t0 = performance.now();
-  let count = 0, bytes = 0;
+  let count = 0,
+    bytes = 0;
   async function* names() {
     for await (const page of c.listBlobsFlat().byPage({ maxPageSize: 5000 })) {
-      for (const b of page.segment.blobItems) { count += 1; bytes += b.properties.contentLength ?? 0; yield b.name; }
+      for (const b of page.segment.blobItems) {
+        count += 1;
+        bytes += b.properties.contentLength ?? 0;
+        yield b.name;
+      }
     }
   }
   if (withProps) {
@@ -85,21 +103,37 @@ async function sdkList(withProps: boolean): Promise<void> {
     });
     bytes = propBytes;
   } else {
-    for await (const _ of names()) { /* count only */ }
+    for await (const _ of names()) {
+      /* count only */
+    }
   }
   report({ mode: withProps ? 'sdk-props' : 'sdk-list', blobs: count, bytes, ms: Math.round(performance.now() - t0) });
 }
 
 async function job(): Promise<void> {
-  const tm = await createTestMachine({ plugins: [listContainerContents], services: { storage: createStorage(config) }, config: { leaseSeconds: 60 } });
+  const tm = await createTestMachine({
+    plugins: [listContainerContents],
+    services: { storage: createStorage(config) },
+    config: { leaseSeconds: 60 },
+  });
   try {
     const t0 = performance.now();
     const { jobId } = await tm.submit('list_container_contents', { container_name: CONTAINER });
     const view = await tm.waitFor(jobId, { timeoutMs: 30 * 60_000 });
     const ms = Math.round(performance.now() - t0);
-    const r = view.result as { summary: { total_blobs_found: number; successful_analyses: number; total_size_bytes: number } } | null;
+    const r = view.result as {
+      summary: { total_blobs_found: number; successful_analyses: number; total_size_bytes: number };
+    } | null;
     await tm.pool.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [jobId]);
-    report({ mode: 'job', status: view.status, blobs: r?.summary.total_blobs_found, analysed: r?.summary.successful_analyses, bytes: r?.summary.total_size_bytes, tasks: view.stages.map((s) => s.total), ms });
+    report({
+      mode: 'job',
+      status: view.status,
+      blobs: r?.summary.total_blobs_found,
+      analysed: r?.summary.successful_analyses,
+      bytes: r?.summary.total_size_bytes,
+      tasks: view.stages.map((s) => s.total),
+      ms,
+    });
   } finally {
     await tm.close();
   }
@@ -107,10 +141,16 @@ async function job(): Promise<void> {
 
 // BENCH_MAX_OLD_SPACE_MB caps the V8 heap of the measured processes: peak RSS mostly reflects
 // how lazily V8 collects listing garbage; a run under a small cap shows what is really live.
-const heapCap = process.env.BENCH_MAX_OLD_SPACE_MB ? [`--max-old-space-size=${process.env.BENCH_MAX_OLD_SPACE_MB}`] : [];
+const heapCap = process.env.BENCH_MAX_OLD_SPACE_MB
+  ? [`--max-old-space-size=${process.env.BENCH_MAX_OLD_SPACE_MB}`]
+  : [];
 
 function child(mode: string): Record<string, number | string> {
-  const out = execFileSync(process.execPath, [...heapCap, '--import', 'tsx', fileURLToPath(import.meta.url), mode, String(N)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  const out = execFileSync(
+    process.execPath,
+    [...heapCap, '--import', 'tsx', fileURLToPath(import.meta.url), mode, String(N)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
@@ -122,8 +162,12 @@ async function main(): Promise<void> {
     const list = child('sdk-list');
     const props = child('sdk-props');
     const j = child('job');
-    if (j.status !== 'completed' || j.blobs !== N || j.analysed !== N) throw new Error(`job did not analyse all blobs: ${JSON.stringify(j)}`);
-    const row = (label: string, r: Record<string, number | string>) => console.log(`${label.padEnd(34)} ${(Number(r.ms) / 1000).toFixed(2).padStart(8)} s   peak RSS ${String(r.maxRssMb).padStart(5)} MB`);
+    if (j.status !== 'completed' || j.blobs !== N || j.analysed !== N)
+      throw new Error(`job did not analyse all blobs: ${JSON.stringify(j)}`);
+    const row = (label: string, r: Record<string, number | string>) =>
+      console.log(
+        `${label.padEnd(34)} ${(Number(r.ms) / 1000).toFixed(2).padStart(8)} s   peak RSS ${String(r.maxRssMb).padStart(5)} MB`,
+      );
     console.log(`\nN = ${N} blobs`);
     row('list_container_contents (job)', j);
     row('baseline: sdk list', list);
@@ -136,5 +180,11 @@ async function main(): Promise<void> {
   }
 }
 
-const modes: Record<string, () => Promise<void>> = { main, seed, 'sdk-list': () => sdkList(false), 'sdk-props': () => sdkList(true), job };
+const modes: Record<string, () => Promise<void>> = {
+  main,
+  seed,
+  'sdk-list': () => sdkList(false),
+  'sdk-props': () => sdkList(true),
+  job,
+};
 await modes[MODE]!();

@@ -10,7 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { configureGdal } from '@coremachine/geo';
-import { columnsOf, flatType, gdalPgConnection, openVectorLayer, planChunks, planGeometry } from '@coremachine/geo/vector';
+import {
+  columnsOf,
+  flatType,
+  gdalPgConnection,
+  openVectorLayer,
+  planChunks,
+  planGeometry,
+} from '@coremachine/geo/vector';
 import { createStorage, ensureAzurite, gdalConfigFor, storageConfigFromEnv, vsiazPath } from '@coremachine/storage';
 import { DATABASE_URL } from '@coremachine/test-kit';
 import { loadChunk } from '../../packages/job-ingest-vector/src/load-chunk.ts';
@@ -29,7 +36,10 @@ const schema = `prof_${randomBytes(3).toString('hex')}`;
 await pool.query(`create schema ${schema}`);
 const ms = (t: number) => `${(performance.now() - t).toFixed(0)} ms`;
 try {
-  for (const [label, path] of [['local', file], ['/vsiaz/', vsiazPath(container, 'src.gpkg')]] as const) {
+  for (const [label, path] of [
+    ['local', file],
+    ['/vsiaz/', vsiazPath(container, 'src.gpkg')],
+  ] as const) {
     for (const parallel of [1, 2]) {
       let t = performance.now();
       const srcs = await Promise.all(Array.from({ length: parallel }, () => openVectorLayer(path, { format: 'gpkg' })));
@@ -47,14 +57,35 @@ try {
         await Promise.all(ranges.slice(i, i + parallel).map((r, k) => loadChunk(pool, srcs[k]!, r, opts)));
       }
       const n = (await pool.query(`select count(*)::int n from ${schema}.${staging.table}`)).rows[0].n;
-      console.log(`${label.padEnd(8)} ${parallel} at once: open ${open}, load ${ranges.length} chunks ${ms(t)} (${n} rows)`);
+      console.log(
+        `${label.padEnd(8)} ${parallel} at once: open ${open}, load ${ranges.length} chunks ${ms(t)} (${n} rows)`,
+      );
       for (const s of srcs) s.close();
     }
     // The same SQL with the ogr2ogr CLI (one process, its own GDAL settings).
-    for (const sql of ['SELECT fid + 0 AS cm_key, id, name, value, geom FROM polygons WHERE fid >= 1 AND fid < 50001', null]) {
+    for (const sql of [
+      'SELECT fid + 0 AS cm_key, id, name, value, geom FROM polygons WHERE fid >= 1 AND fid < 50001',
+      null,
+    ]) {
       const t = performance.now();
-      execFileSync('ogr2ogr', ['-f', 'PostgreSQL', 'PG:host=127.0.0.1 dbname=coremachine user=postgres', path, '-nln', `${schema}.cli_${randomBytes(2).toString('hex')}`,
-        '-lco', 'SPATIAL_INDEX=NONE', '--config', 'PG_USE_COPY', 'YES', ...(sql ? ['-sql', sql] : ['-where', 'fid >= 1 AND fid < 50001'])], { env: { ...process.env, ...gdalConfigFor(storage.config) } });
+      execFileSync(
+        'ogr2ogr',
+        [
+          '-f',
+          'PostgreSQL',
+          'PG:host=127.0.0.1 dbname=coremachine user=postgres',
+          path,
+          '-nln',
+          `${schema}.cli_${randomBytes(2).toString('hex')}`,
+          '-lco',
+          'SPATIAL_INDEX=NONE',
+          '--config',
+          'PG_USE_COPY',
+          'YES',
+          ...(sql ? ['-sql', sql] : ['-where', 'fid >= 1 AND fid < 50001']),
+        ],
+        { env: { ...process.env, ...gdalConfigFor(storage.config) } },
+      );
       console.log(`${label.padEnd(8)} ogr2ogr CLI ${sql ? '-sql' : '-where'} 50,000 rows: ${ms(t)}`);
     }
   }

@@ -51,12 +51,31 @@ async function makeGpkg(name: string, n: number, wkt: (i: number) => string): Pr
   out.end();
   await once(out, 'finish');
   const gpkg = join(dir, `${name}.gpkg`);
-  execFileSync('ogr2ogr', ['-f', 'GPKG', gpkg, csv, '-oo', 'GEOM_POSSIBLE_NAMES=wkt', '-oo', 'KEEP_GEOM_COLUMNS=NO', '-oo', 'AUTODETECT_TYPE=YES',
-    '-a_srs', 'EPSG:4326', '-nln', name, '-nlt', name === 'points' ? 'POINT' : 'MULTIPOLYGON', '-gt', '100000']);
+  execFileSync('ogr2ogr', [
+    '-f',
+    'GPKG',
+    gpkg,
+    csv,
+    '-oo',
+    'GEOM_POSSIBLE_NAMES=wkt',
+    '-oo',
+    'KEEP_GEOM_COLUMNS=NO',
+    '-oo',
+    'AUTODETECT_TYPE=YES',
+    '-a_srs',
+    'EPSG:4326',
+    '-nln',
+    name,
+    '-nlt',
+    name === 'points' ? 'POINT' : 'MULTIPOLYGON',
+    '-gt',
+    '100000',
+  ]);
   return gpkg;
 }
 
-const pt = (i: number) => `POINT (${(-180 + (i % 3600) * 0.1).toFixed(4)} ${(-80 + Math.floor(i / 3600) * 0.05).toFixed(4)})`;
+const pt = (i: number) =>
+  `POINT (${(-180 + (i % 3600) * 0.1).toFixed(4)} ${(-80 + Math.floor(i / 3600) * 0.05).toFixed(4)})`;
 const poly = (i: number) => {
   const x = -170 + (i % 1000) * 0.3;
   const y = -60 + Math.floor(i / 1000) * 1.2;
@@ -71,10 +90,13 @@ async function main() {
   const schema = `bench_${randomBytes(3).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   await pool.query(`create schema "${schema}"`);
-  const tm = await createTestMachine({ plugins: [ingestVector], services: { vector: { schemas: [schema] } }, });
+  const tm = await createTestMachine({ plugins: [ingestVector], services: { vector: { schemas: [schema] } } });
   const rows: string[] = [];
   try {
-    for (const [name, n, wkt] of [['points', POINTS, pt], ['polygons', POLYGONS, poly]] as const) {
+    for (const [name, n, wkt] of [
+      ['points', POINTS, pt],
+      ['polygons', POLYGONS, poly],
+    ] as const) {
       process.stderr.write(`generating ${n} ${name}...\n`);
       const file = await makeGpkg(name, n, wkt);
 
@@ -93,7 +115,17 @@ async function main() {
         // Each contender starts without the WAL of the one before it pending a checkpoint.
         await pool.query('checkpoint');
         const submittedAt = Date.now();
-        const job = await tm.submitAndWait('ingest_vector', { container_name: container, blob_name: `${name}.gpkg`, table_name: `cm_${name}_${round}`, schema, ...(CHUNK_SIZE ? { chunk_size: CHUNK_SIZE } : {}) }, { timeoutMs: 1_800_000 });
+        const job = await tm.submitAndWait(
+          'ingest_vector',
+          {
+            container_name: container,
+            blob_name: `${name}.gpkg`,
+            table_name: `cm_${name}_${round}`,
+            schema,
+            ...(CHUNK_SIZE ? { chunk_size: CHUNK_SIZE } : {}),
+          },
+          { timeoutMs: 1_800_000 },
+        );
         const ourTime = (Date.parse(job.completedAt!) - submittedAt) / 1000;
         if (job.status !== 'completed') throw new Error(`ingest_vector ${job.status}: ${JSON.stringify(job.error)}`);
         ({ features_written: written, chunks } = job.result as { features_written: number; chunks: number });
@@ -111,16 +143,38 @@ async function main() {
           const table = `ogr_${label}_${name}_${round}`;
           await pool.query('checkpoint');
           const t0 = performance.now();
-          execFileSync('ogr2ogr', ['-f', 'PostgreSQL', `PG:host=127.0.0.1 dbname=coremachine user=postgres`, input, '-nln', `${schema}.${table}`,
-            '-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326', '-lco', 'GEOMETRY_NAME=geom', '--config', 'PG_USE_COPY', 'YES'], { env: { ...process.env, ...env } });
+          execFileSync(
+            'ogr2ogr',
+            [
+              '-f',
+              'PostgreSQL',
+              `PG:host=127.0.0.1 dbname=coremachine user=postgres`,
+              input,
+              '-nln',
+              `${schema}.${table}`,
+              '-nlt',
+              'PROMOTE_TO_MULTI',
+              '-t_srs',
+              'EPSG:4326',
+              '-lco',
+              'GEOMETRY_NAME=geom',
+              '--config',
+              'PG_USE_COPY',
+              'YES',
+            ],
+            { env: { ...process.env, ...env } },
+          );
           const s = (performance.now() - t0) / 1000;
           const ref = (await pool.query(`select count(*)::int n from "${schema}".${table}`)).rows[0].n as number;
-          if (ref !== written) process.stderr.write(`  warning: ogr2ogr (${label}) wrote ${ref} rows, ingest_vector ${written}\n`);
+          if (ref !== written)
+            process.stderr.write(`  warning: ogr2ogr (${label}) wrote ${ref} rows, ingest_vector ${written}\n`);
           return s;
         };
         const localTime = await ogr('local', file, {});
         const blobTime = await ogr('vsiaz', vsiazPath(container, `${name}.gpkg`), gdalConfigFor(storage.config));
-        process.stderr.write(`  ${name} ${round ? `round ${round}` : 'warm-up'}: ingest_vector ${ourTime.toFixed(2)} s (${stages.join(', ')}), ogr2ogr local ${localTime.toFixed(2)} s, /vsiaz/ ${blobTime.toFixed(2)} s\n`);
+        process.stderr.write(
+          `  ${name} ${round ? `round ${round}` : 'warm-up'}: ingest_vector ${ourTime.toFixed(2)} s (${stages.join(', ')}), ogr2ogr local ${localTime.toFixed(2)} s, /vsiaz/ ${blobTime.toFixed(2)} s\n`,
+        );
         if (round === 0) continue;
         ourTimes.push(ourTime);
         localTimes.push(localTime);
@@ -130,9 +184,11 @@ async function main() {
       const local = median(localTimes);
       const blob = median(blobTimes);
       const rate = (s: number) => Math.round(written / s);
-      rows.push(`${name.padEnd(9)} n=${n}  ingest_vector ${ours.toFixed(2)} s (${rate(ours)} rows/s, ${chunks} chunks)`
-        + `  ogr2ogr local ${local.toFixed(2)} s (${rate(local)} rows/s)  ogr2ogr /vsiaz/ ${blob.toFixed(2)} s (${rate(blob)} rows/s)`
-        + `  ratio ours/ogr2ogr: local ${(local / ours).toFixed(2)}, /vsiaz/ ${(blob / ours).toFixed(2)}${ROUNDS > 1 ? `  (medians of ${ROUNDS} rounds after a warm-up)` : ''}`);
+      rows.push(
+        `${name.padEnd(9)} n=${n}  ingest_vector ${ours.toFixed(2)} s (${rate(ours)} rows/s, ${chunks} chunks)` +
+          `  ogr2ogr local ${local.toFixed(2)} s (${rate(local)} rows/s)  ogr2ogr /vsiaz/ ${blob.toFixed(2)} s (${rate(blob)} rows/s)` +
+          `  ratio ours/ogr2ogr: local ${(local / ours).toFixed(2)}, /vsiaz/ ${(blob / ours).toFixed(2)}${ROUNDS > 1 ? `  (medians of ${ROUNDS} rounds after a warm-up)` : ''}`,
+      );
       process.stderr.write(rows.at(-1) + '\n');
     }
   } finally {

@@ -27,14 +27,15 @@ const BASELINE_ITEMS_PER_S = 780;
 const count = arg('count', 1000);
 const batchArg = process.argv.includes('--batch') ? arg('batch', 0) : null;
 
-
 // A private Azurite (own port and data folder): the shared one on 10000 is started and stopped
 // by concurrent test runs. Real Azure when AZURE_STORAGE_* is set.
 const port = arg('azurite-port', 10077);
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cm-bench-azurite-'));
 const useAzurite = storageConfigFromEnv().kind === 'azurite';
 const azurite = useAzurite ? await ensureAzurite({ port, location: dataDir }) : null;
-const storage = createStorage(storageConfigFromEnv(useAzurite ? { CM_AZURITE_ENDPOINT: azurite!.endpoint } : process.env));
+const storage = createStorage(
+  storageConfigFromEnv(useAzurite ? { CM_AZURITE_ENDPOINT: azurite!.endpoint } : process.env),
+);
 const container = `bench-stac-${randomBytes(4).toString('hex')}`;
 const stacSchema = `bench_stac_${randomBytes(4).toString('hex')}`;
 await storage.ensureContainer(container);
@@ -47,21 +48,34 @@ for (let i = 0; i < count; i += 32) {
 console.log(`input: ${count} COGs uploaded to ${container} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
 // Production lease (the test-kit's 5 s lease is for fast crash tests, and a loaded machine misses it).
-const tm = await createTestMachine({ plugins: [catalogContainer], services: { storage, stac: { schema: stacSchema } }, config: { leaseSeconds: 60 } });
+const tm = await createTestMachine({
+  plugins: [catalogContainer],
+  services: { storage, stac: { schema: stacSchema } },
+  config: { leaseSeconds: 60 },
+});
 try {
   await ensureStacStore(tm.pool, stacSchema);
   t = performance.now();
-  const job = await tm.submitAndWait('stac_catalog_container', { container_name: container, ...(batchArg ? { batch_size: batchArg } : {}) }, { timeoutMs: 30 * 60_000 });
+  const job = await tm.submitAndWait(
+    'stac_catalog_container',
+    { container_name: container, ...(batchArg ? { batch_size: batchArg } : {}) },
+    { timeoutMs: 30 * 60_000 },
+  );
   const seconds = (performance.now() - t) / 1000;
   const summary = (job.result as { summary: Record<string, number> }).summary;
-  if (job.status !== 'completed' || summary.inserted !== count) throw new Error(`job ended ${job.status}: ${JSON.stringify(summary)} ${JSON.stringify((job.result as { failures: unknown[] }).failures.slice(0, 3))}`);
+  if (job.status !== 'completed' || summary.inserted !== count)
+    throw new Error(
+      `job ended ${job.status}: ${JSON.stringify(summary)} ${JSON.stringify((job.result as { failures: unknown[] }).failures.slice(0, 3))}`,
+    );
   const ours = count / seconds;
   // Where the time went: stage and task windows relative to the submit.
   const t0 = Date.parse(job.createdAt ?? '') || Date.now() - seconds * 1000;
   const at = (iso: string | null) => (iso ? ((Date.parse(iso) - t0) / 1000).toFixed(2) : '-');
-  for (const s of job.stages) console.log(`stage ${s.name}: ${at(s.startedAt)} s → ${at(s.completedAt)} s, ${s.total} tasks`);
+  for (const s of job.stages)
+    console.log(`stage ${s.name}: ${at(s.startedAt)} s → ${at(s.completedAt)} s, ${s.total} tasks`);
   const tasks = await tm.tasks(job.id);
-  for (const k of tasks.filter((x) => x.key !== 'list').slice(0, 12)) console.log(`  task ${k.key}: ${at(k.startedAt)} s → ${at(k.completedAt)} s`);
+  for (const k of tasks.filter((x) => x.key !== 'list').slice(0, 12))
+    console.log(`  task ${k.key}: ${at(k.startedAt)} s → ${at(k.completedAt)} s`);
   console.log(`job completed at ${at(job.completedAt ?? null)} s`);
 
   // The store alone: re-upsert the same items (already built), 500 per statement.
@@ -76,11 +90,16 @@ try {
   for (let i = 0; i < items.length; i += 500) await upsertItems(tm.pool, stacSchema, items.slice(i, i + 500));
   const storeOnly = items.length / ((performance.now() - t) / 1000);
 
-  const row = (label: string, v: number) => `${label.padEnd(58)} ${v.toFixed(0).padStart(7)} items/s   ratio ${(v / BASELINE_ITEMS_PER_S).toFixed(2)}x`;
-  console.log(`\nstac_catalog_container, ${count} rasters, batch_size ${batchArg ?? 'default'}, one worker (2 cores): ${seconds.toFixed(1)} s`);
+  const row = (label: string, v: number) =>
+    `${label.padEnd(58)} ${v.toFixed(0).padStart(7)} items/s   ratio ${(v / BASELINE_ITEMS_PER_S).toFixed(2)}x`;
+  console.log(
+    `\nstac_catalog_container, ${count} rasters, batch_size ${batchArg ?? 'default'}, one worker (2 cores): ${seconds.toFixed(1)} s`,
+  );
   console.log(row('ours: job end to end (read blobs, build, validate, upsert)', ours));
   console.log(row('ours: store only (validate + upsert of built items)', storeOnly));
-  console.log(`${'baseline: pgstac bulk load via \\copy (published, 2021)'.padEnd(58)} ${String(BASELINE_ITEMS_PER_S).padStart(7)} items/s`);
+  console.log(
+    `${'baseline: pgstac bulk load via \\copy (published, 2021)'.padEnd(58)} ${String(BASELINE_ITEMS_PER_S).padStart(7)} items/s`,
+  );
 } finally {
   await tm.pool.query(`DROP SCHEMA IF EXISTS "${stacSchema}" CASCADE`);
   await tm.close();

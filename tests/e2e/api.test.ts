@@ -9,7 +9,10 @@ describe('tRPC API, typed client and CLI against a running server', () => {
   let cm: CoreMachineClient;
   const schema = uniqueSchema('cmapi');
   beforeAll(async () => {
-    app = await createApp({ env: parseEnv({ CM_API_PORT: '0', CM_SCHEMA: schema, CM_LOG_LEVEL: 'error' }), config: { retryBaseDelayMs: 50, pollingIntervalSeconds: 0.5 } });
+    app = await createApp({
+      env: parseEnv({ CM_API_PORT: '0', CM_SCHEMA: schema, CM_LOG_LEVEL: 'error' }),
+      config: { retryBaseDelayMs: 50, pollingIntervalSeconds: 0.5 },
+    });
     cm = createClient({ url: app.url! });
   });
   afterAll(async () => {
@@ -19,7 +22,14 @@ describe('tRPC API, typed client and CLI against a running server', () => {
 
   it('health reports database, queue, plugins, storage and version', async () => {
     const h = await cm.health.query();
-    expect(h).toMatchObject({ status: 'healthy', version: '0.1.0', database: { ok: true }, queue: { ok: true }, workers: 1, plugins: { ok: true } });
+    expect(h).toMatchObject({
+      status: 'healthy',
+      version: '0.1.0',
+      database: { ok: true },
+      queue: { ok: true },
+      workers: 1,
+      plugins: { ok: true },
+    });
     expect(h.plugins.loaded).toContain('hello_world');
     const res = await fetch(`${app.url}/health`);
     expect(res.status).toBe(200);
@@ -30,21 +40,34 @@ describe('tRPC API, typed client and CLI against a running server', () => {
     const types = await cm.jobs.types.query();
     const hello = types.find((t) => t.type === 'hello_world')!;
     expect(hello.stages).toEqual(['greeting', 'reply']);
-    expect(hello.parametersSchema).toMatchObject({ type: 'object', additionalProperties: false, properties: { message: { type: 'string', default: 'Hello World' }, failure_rate: { minimum: 0, maximum: 1 } } });
+    expect(hello.parametersSchema).toMatchObject({
+      type: 'object',
+      additionalProperties: false,
+      properties: { message: { type: 'string', default: 'Hello World' }, failure_rate: { minimum: 0, maximum: 1 } },
+    });
   });
 
   it('submit, watch (SSE) until settled, get, tasks, events', async () => {
-    const { jobId, idempotent } = await cm.jobs.submit.mutate({ type: 'hello_world', params: { n: 12, message: 'api' } });
+    const { jobId, idempotent } = await cm.jobs.submit.mutate({
+      type: 'hello_world',
+      params: { n: 12, message: 'api' },
+    });
     expect(idempotent).toBe(false);
     const seen: JobView[] = [];
     const final = await new Promise<JobView>((resolve, reject) => {
-      const sub = cm.jobs.watch.subscribe({ jobId, intervalMs: 100 }, {
-        onData: (job) => {
-          seen.push(job as JobView);
-          if (['completed', 'failed'].includes(job.status)) { sub.unsubscribe(); resolve(job as JobView); }
+      const sub = cm.jobs.watch.subscribe(
+        { jobId, intervalMs: 100 },
+        {
+          onData: (job) => {
+            seen.push(job as JobView);
+            if (['completed', 'failed'].includes(job.status)) {
+              sub.unsubscribe();
+              resolve(job as JobView);
+            }
+          },
+          onError: reject,
         },
-        onError: reject,
-      });
+      );
     });
     expect(final.status).toBe('completed');
     expect(seen.length).toBeGreaterThanOrEqual(1);
@@ -57,17 +80,28 @@ describe('tRPC API, typed client and CLI against a running server', () => {
     expect(page3.nextCursor).toBeNull();
     expect(new Set([...page1.items, ...page2.items, ...page3.items].map((t) => t.key)).size).toBe(12);
     const events = await cm.jobs.events.query({ jobId });
-    expect(events.map((e) => e.kind)).toEqual(['job_submitted', 'stage_started', 'stage_completed', 'stage_started', 'stage_completed', 'job_completed']);
+    expect(events.map((e) => e.kind)).toEqual([
+      'job_submitted',
+      'stage_started',
+      'stage_completed',
+      'stage_started',
+      'stage_completed',
+      'job_completed',
+    ]);
   });
 
   it('list filters by status and type and paginates with a cursor', async () => {
-    for (let i = 0; i < 3; i++) await cm.jobs.submit.mutate({ type: 'hello_world', params: { n: 1, message: `list ${i}` } });
+    for (let i = 0; i < 3; i++)
+      await cm.jobs.submit.mutate({ type: 'hello_world', params: { n: 1, message: `list ${i}` } });
     const all = await cm.jobs.list.query({ type: 'hello_world', limit: 2 });
     expect(all.items).toHaveLength(2);
     const next = await cm.jobs.list.query({ type: 'hello_world', limit: 2, cursor: all.nextCursor });
     expect(next.items.length).toBeGreaterThanOrEqual(1);
     expect(new Set([...all.items, ...next.items].map((j) => j.id)).size).toBe(all.items.length + next.items.length);
-    const none = await cm.jobs.list.query({ type: 'hello_world', createdAfter: new Date(Date.now() + 3_600_000).toISOString() });
+    const none = await cm.jobs.list.query({
+      type: 'hello_world',
+      createdAfter: new Date(Date.now() + 3_600_000).toISOString(),
+    });
     expect(none.items).toHaveLength(0);
     const failed = await cm.jobs.list.query({ status: 'failed' });
     expect(failed.items.every((j) => j.status === 'failed')).toBe(true);
@@ -75,8 +109,15 @@ describe('tRPC API, typed client and CLI against a running server', () => {
 
   it('bad input is a BAD_REQUEST naming the field, and nothing is written', async () => {
     const before = (await cm.jobs.list.query({ limit: 200 })).items.length;
-    for (const [params, field] of [[{ n: 0 }, 'params.n'], [{ n: 'abc' }, 'params.n'], [{ n: 1001 }, 'params.n'], [{ n: 1, extra: true }, 'params.extra']] as const) {
-      const err = await cm.jobs.submit.mutate({ type: 'hello_world', params: params as never }).catch((e: unknown) => e);
+    for (const [params, field] of [
+      [{ n: 0 }, 'params.n'],
+      [{ n: 'abc' }, 'params.n'],
+      [{ n: 1001 }, 'params.n'],
+      [{ n: 1, extra: true }, 'params.extra'],
+    ] as const) {
+      const err = await cm.jobs.submit
+        .mutate({ type: 'hello_world', params: params as never })
+        .catch((e: unknown) => e);
       expect((err as { data: { code: string } }).data.code).toBe('BAD_REQUEST');
       expect(errorIssues(err).map((i) => i.path)).toContain(field);
     }
@@ -89,17 +130,41 @@ describe('tRPC API, typed client and CLI against a running server', () => {
   });
 
   it('cm submit --wait --json exits 0 with the job; a failing job exits 1 with its error', async () => {
-    const ok = await runTs('src/cli/main.ts', ['submit', 'hello_world', '--params', '{"n":3,"message":"cli"}', '--wait', '--json', '--url', app.url!]);
+    const ok = await runTs('src/cli/main.ts', [
+      'submit',
+      'hello_world',
+      '--params',
+      '{"n":3,"message":"cli"}',
+      '--wait',
+      '--json',
+      '--url',
+      app.url!,
+    ]);
     expect(ok.code).toBe(0);
     const job = JSON.parse(ok.stdout) as JobView;
-    expect(job).toMatchObject({ type: 'hello_world', status: 'completed', stages: [{ name: 'greeting', completed: 3 }, { name: 'reply', completed: 3 }] });
+    expect(job).toMatchObject({
+      type: 'hello_world',
+      status: 'completed',
+      stages: [
+        { name: 'greeting', completed: 3 },
+        { name: 'reply', completed: 3 },
+      ],
+    });
     expect(job.result).toMatchObject({ n: 3, message: 'cli' });
 
     const bad = await runTs('src/cli/main.ts', ['submit', 'hello_world', '--params', '{"n":0}', '--url', app.url!]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('params.n');
 
-    const failing = await runTs('src/cli/main.ts', ['submit', 'hello_world', '--params', '{"n":5,"message":"doomed","failure_rate":1}', '--wait', '--url', app.url!]);
+    const failing = await runTs('src/cli/main.ts', [
+      'submit',
+      'hello_world',
+      '--params',
+      '{"n":5,"message":"doomed","failure_rate":1}',
+      '--wait',
+      '--url',
+      app.url!,
+    ]);
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/failed/);
     expect(failing.stdout).toContain('INJECTED_FAILURE');

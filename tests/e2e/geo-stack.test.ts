@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * and COGs → STAC → the STAC API and OGC API Features, read back by GDAL's own clients.
  */
 // GDAL's clients call our server, which runs in this process: never block the event loop on them.
-const gdalCli = async (cmd: string, args: string[]) => (await promisify(execFile)(cmd, args, { encoding: 'utf8', timeout: 60_000 })).stdout;
+const gdalCli = async (cmd: string, args: string[]) =>
+  (await promisify(execFile)(cmd, args, { encoding: 'utf8', timeout: 60_000 })).stdout;
 
 describe('geospatial stack end to end through the server', () => {
   const ledger = uniqueSchema('cmgeo');
@@ -37,7 +38,13 @@ describe('geospatial stack end to end through the server', () => {
 
   beforeAll(async () => {
     app = await createApp({
-      env: parseEnv({ CM_API_PORT: '0', CM_SCHEMA: ledger, CM_GEO_SCHEMAS: geo, CM_STAC_SCHEMA: stac, CM_LOG_LEVEL: 'error' }),
+      env: parseEnv({
+        CM_API_PORT: '0',
+        CM_SCHEMA: ledger,
+        CM_GEO_SCHEMAS: geo,
+        CM_STAC_SCHEMA: stac,
+        CM_LOG_LEVEL: 'error',
+      }),
       config: { pollingIntervalSeconds: 0.5 },
     });
     cm = createClient({ url: app.url! });
@@ -45,7 +52,10 @@ describe('geospatial stack end to end through the server', () => {
   afterAll(async () => {
     await app.close();
     const { default: pg } = await import('pg');
-    const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/coremachine', max: 1 });
+    const pool = new pg.Pool({
+      connectionString: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/coremachine',
+      max: 1,
+    });
     await pool.query(`DROP SCHEMA IF EXISTS "${geo}" CASCADE; DROP SCHEMA IF EXISTS "${stac}" CASCADE`);
     await pool.end();
     await dropSchemas(ledger);
@@ -56,15 +66,42 @@ describe('geospatial stack end to end through the server', () => {
     const features = Array.from({ length: 25 }, (_, i) => ({
       type: 'Feature',
       properties: { name: `parcel ${i}`, area: i * 10 },
-      geometry: i % 2
-        ? { type: 'Polygon', coordinates: [[[i, 0], [i + 0.5, 0], [i + 0.5, 0.5], [i, 0]]] }
-        : { type: 'MultiPolygon', coordinates: [[[[i, 1], [i + 0.5, 1], [i + 0.5, 1.5], [i, 1]]]] },
+      geometry:
+        i % 2
+          ? {
+              type: 'Polygon',
+              coordinates: [
+                [
+                  [i, 0],
+                  [i + 0.5, 0],
+                  [i + 0.5, 0.5],
+                  [i, 0],
+                ],
+              ],
+            }
+          : {
+              type: 'MultiPolygon',
+              coordinates: [
+                [
+                  [
+                    [i, 1],
+                    [i + 0.5, 1],
+                    [i + 0.5, 1.5],
+                    [i, 1],
+                  ],
+                ],
+              ],
+            },
     }));
     const file = join(dir, 'parcels.geojson');
     writeFileSync(file, JSON.stringify({ type: 'FeatureCollection', features }));
     await storage.uploadFile('bronze', `${prefix}/parcels.geojson`, file);
 
-    const ingest = await run('ingest_vector', { blob_name: `${prefix}/parcels.geojson`, table_name: 'parcels', schema: geo });
+    const ingest = await run('ingest_vector', {
+      blob_name: `${prefix}/parcels.geojson`,
+      table_name: 'parcels',
+      schema: geo,
+    });
     expect(ingest.status).toBe('completed');
     expect(ingest.result).toMatchObject({ features_written: 25 });
 
@@ -80,7 +117,9 @@ describe('geospatial stack end to end through the server', () => {
 
     const catalogued = await run('stac_catalog_vectors', { schema: geo, table_name: 'parcels' });
     expect(catalogued.status).toBe('completed');
-    const item = (await (await fetch(`${app.url}/stac/collections/vectors/items/postgis-${geo}-parcels`)).json()) as Record<string, any>;
+    const item = (await (
+      await fetch(`${app.url}/stac/collections/vectors/items/postgis-${geo}-parcels`)
+    ).json()) as Record<string, any>;
     expect(item.bbox.map((v: number) => Math.round(v * 1000) / 1000)).toEqual([0, 0, 24.5, 1.5]);
     expect(item.properties['postgis:row_count']).toBe(25);
     expect(item.assets.features.href).toBe(`${app.url}/features/collections/parcels`);
@@ -89,18 +128,47 @@ describe('geospatial stack end to end through the server', () => {
   it('process_raster → COG in silver, registered in cogs, and GDAL STACIT opens the mosaic from /stac/search', async () => {
     const src = join(dir, 'site.tif');
     // 200×100 uint8 RGB in Web Mercator with a gradient GDAL writes itself.
-    execFileSync('gdal_create', ['-of', 'GTiff', '-outsize', '200', '100', '-bands', '3', '-ot', 'Byte', '-burn', '60', '-burn', '120', '-burn', '180',
-      '-a_srs', 'EPSG:3857', '-a_ullr', '1000000', '2000000', '1200000', '1900000', src]);
+    execFileSync('gdal_create', [
+      '-of',
+      'GTiff',
+      '-outsize',
+      '200',
+      '100',
+      '-bands',
+      '3',
+      '-ot',
+      'Byte',
+      '-burn',
+      '60',
+      '-burn',
+      '120',
+      '-burn',
+      '180',
+      '-a_srs',
+      'EPSG:3857',
+      '-a_ullr',
+      '1000000',
+      '2000000',
+      '1200000',
+      '1900000',
+      src,
+    ]);
     await storage.uploadFile('bronze', `${prefix}/site.tif`, src);
     const job = await run('process_raster', { blob_name: `${prefix}/site.tif` });
     expect(job.status).toBe('completed');
-    const cog = (job.result as { cog: { cog_blob: string; cog_container: string; stac_item_id?: string } }).cog ?? (job.result as never);
+    const cog =
+      (job.result as { cog: { cog_blob: string; cog_container: string; stac_item_id?: string } }).cog ??
+      (job.result as never);
     expect(cog.cog_container).toBe('silver');
     expect(cog.cog_blob).toBe(`${prefix}/site_cog.tif`);
     expect((await storage.stat('silver', `${prefix}/site_cog.tif`)).exists).toBe(true);
 
-    const search = (await (await fetch(`${app.url}/stac/search?collections=cogs&limit=100`)).json()) as { features: Array<{ id: string; assets: Record<string, { href: string; type: string }> }> };
-    const item = search.features.find((f) => Object.values(f.assets).some((a) => a.href.endsWith(`${prefix}/site_cog.tif`)));
+    const search = (await (await fetch(`${app.url}/stac/search?collections=cogs&limit=100`)).json()) as {
+      features: Array<{ id: string; assets: Record<string, { href: string; type: string }> }>;
+    };
+    const item = search.features.find((f) =>
+      Object.values(f.assets).some((a) => a.href.endsWith(`${prefix}/site_cog.tif`)),
+    );
     expect(item).toBeDefined();
     const asset = Object.values(item!.assets).find((a) => a.href.endsWith('site_cog.tif'))!;
     expect(asset.type).toBe('image/tiff; application=geotiff; profile=cloud-optimized');

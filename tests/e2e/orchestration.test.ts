@@ -18,7 +18,9 @@ describe('orchestration guarantees', () => {
   afterAll(() => tm.close());
 
   it('50 concurrent submits of the same parameters create one job; failure_rate is not part of the id', async () => {
-    const results = await Promise.all(Array.from({ length: 50 }, () => tm.machine.submit('hello_world', { n: 7, message: 'idem' })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => tm.machine.submit('hello_world', { n: 7, message: 'idem' })),
+    );
     const ids = new Set(results.map((r) => r.jobId));
     expect(ids.size).toBe(1);
     expect(results.filter((r) => !r.idempotent)).toHaveLength(1);
@@ -36,20 +38,30 @@ describe('orchestration guarantees', () => {
   it('failure_rate=0.3 with retries completes and counts the retries', async () => {
     const job = await tm.submitAndWait('hello_world', { n: 60, message: 'flaky', failure_rate: 0.3 });
     expect(job.status).toBe('completed');
-    const result = job.result as { summary: { retries: number; greetings_succeeded: number; replies_succeeded: number } };
+    const result = job.result as {
+      summary: { retries: number; greetings_succeeded: number; replies_succeeded: number };
+    };
     const attempts = await count(tm, `SELECT sum(attempts - 1) FROM {s}.tasks WHERE job_id = $1`, [job.id]);
     expect(attempts).toBeGreaterThan(0); // P(no failure in 60 tries at 0.3) ≈ 5e-10
     expect(result.summary.retries).toBe(attempts);
     expect(result.summary.greetings_succeeded).toBe(60);
     expect(result.summary.replies_succeeded).toBe(60);
-    const retriedEvents = await count(tm, `SELECT count(*) FROM {s}.job_events WHERE job_id = $1 AND kind = 'task_retried'`, [job.id]);
+    const retriedEvents = await count(
+      tm,
+      `SELECT count(*) FROM {s}.job_events WHERE job_id = $1 AND kind = 'task_retried'`,
+      [job.id],
+    );
     expect(retriedEvents).toBe(attempts);
   });
 
   it('a stage that plans zero tasks completes at once and the job goes on', async () => {
     const job = await tm.submitAndWait('slow_job', { n: 3, tag: 'zero' });
     expect(job.status).toBe('completed');
-    expect(job.stages.map((s) => [s.name, s.status, s.total])).toEqual([['work', 'completed', 3], ['nothing', 'completed', 0], ['final', 'completed', 1]]);
+    expect(job.stages.map((s) => [s.name, s.status, s.total])).toEqual([
+      ['work', 'completed', 3],
+      ['nothing', 'completed', 0],
+      ['final', 'completed', 1],
+    ]);
     expect(job.result).toEqual({ tasks: 3, outputs: [0, 2, 4] });
   });
 
@@ -62,7 +74,11 @@ describe('orchestration guarantees', () => {
   it('a plan that throws fails the job with its message', async () => {
     const job = await tm.submitAndWait('broken_plan', { reason: 'the input is upside down' });
     expect(job.status).toBe('failed');
-    expect(job.error).toMatchObject({ code: 'PLAN_FAILED', message: 'cannot plan: the input is upside down', stage: 'explode' });
+    expect(job.error).toMatchObject({
+      code: 'PLAN_FAILED',
+      message: 'cannot plan: the input is upside down',
+      stage: 'explode',
+    });
   });
 
   it('a permanent task error fails the job at once with the task error, no retry spent', async () => {
@@ -88,7 +104,9 @@ describe('orchestration guarantees', () => {
     await tm.waitFor(jobId, { until: (j) => j.stages[0]!.completed >= 20 });
     const cancelled = await tm.machine.cancel(jobId);
     expect(cancelled.status).toBe('cancelled');
-    const settled = await count(tm, `SELECT count(*) FROM {s}.tasks WHERE job_id = $1 AND status = 'completed'`, [jobId]);
+    const settled = await count(tm, `SELECT count(*) FROM {s}.tasks WHERE job_id = $1 AND status = 'completed'`, [
+      jobId,
+    ]);
     await new Promise((r) => setTimeout(r, 1500));
     const job = (await tm.machine.getJob(jobId))!;
     expect(job.status).toBe('cancelled');
@@ -100,7 +118,9 @@ describe('orchestration guarantees', () => {
     expect(tasks.filter((t) => t.status === 'queued' || t.status === 'processing')).toHaveLength(0);
     expect(tasks.filter((t) => t.status === 'cancelled').length).toBe(200 - completed);
     // Effects exist only for completed tasks: no cancelled task ran to completion.
-    const effects = await count(tm, `SELECT count(DISTINCT task_key) FROM public.cm_test_effects WHERE job_id = $1`, [jobId]);
+    const effects = await count(tm, `SELECT count(DISTINCT task_key) FROM public.cm_test_effects WHERE job_id = $1`, [
+      jobId,
+    ]);
     expect(effects).toBe(completed);
   });
 
@@ -112,7 +132,10 @@ describe('orchestration guarantees', () => {
     const completedBefore = new Map(before.filter((t) => t.status === 'completed').map((t) => [t.id, t.completedAt]));
     // The job fails for good on 00004 again unless the cause goes away: change the plugin input
     // by clearing fail_keys in the stored parameters, as an operator fixing the data would.
-    await tm.pool.query(`UPDATE "${tm.schema}".jobs SET parameters = jsonb_set(parameters, '{fail_keys}', '[]') WHERE id = $1`, [jobId]);
+    await tm.pool.query(
+      `UPDATE "${tm.schema}".jobs SET parameters = jsonb_set(parameters, '{fail_keys}', '[]') WHERE id = $1`,
+      [jobId],
+    );
     const retried = await tm.machine.retry(jobId);
     expect(retried.status).toBe('processing');
     const done = await tm.waitFor(jobId);
@@ -183,7 +206,10 @@ describe('bad input', () => {
     ['unknown key', 'hello_world', { n: 2, colour: 'red' }, 'params.colour'],
     ['failure_rate=2', 'hello_world', { failure_rate: 2 }, 'params.failure_rate'],
   ])('%s is rejected naming the field, nothing written', async (_label, type, params, field) => {
-    const err = await tm.machine.submit(type, params).then(() => null, (e: unknown) => e);
+    const err = await tm.machine.submit(type, params).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: type === 'nope' ? 'CM_ERR_UNKNOWN_JOB_TYPE' : 'CM_ERR_INVALID_PARAMETERS' });
     expect((err as { issues: Array<{ path: string }> }).issues.map((i) => i.path)).toContain(field);
     expect(await count(tm, `SELECT count(*) FROM {s}.jobs`)).toBe(0);

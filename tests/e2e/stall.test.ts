@@ -6,14 +6,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 // a job hanging: the stall sweep sends new ones.
 describe('no job can hang when its queue messages are lost', () => {
   let tm: TestMachine | null = null;
-  afterEach(async () => { await tm?.close(); tm = null; });
+  afterEach(async () => {
+    await tm?.close();
+    tm = null;
+  });
 
   it('a submitted job whose plan message was lost is planned and completes', async () => {
     tm = await createTestMachine({ plugins: [helloWorld], worker: false, config: { stallSeconds: 1 } });
     const { jobId } = await tm.submit('hello_world', { n: 5, message: 'lost plan' });
     const purged = await tm.pool.query(`DELETE FROM "${tm.schema}_queue".job`);
     expect(purged.rowCount).toBeGreaterThan(0);
-    await tm.pool.query(`UPDATE "${tm.schema}".jobs SET updated_at = now() - interval '1 hour', created_at = now() - interval '1 hour' WHERE id = $1`, [jobId]);
+    await tm.pool.query(
+      `UPDATE "${tm.schema}".jobs SET updated_at = now() - interval '1 hour', created_at = now() - interval '1 hour' WHERE id = $1`,
+      [jobId],
+    );
     await tm.machine.startWorker();
     const job = await tm.waitFor(jobId, { timeoutMs: 30_000 });
     expect(job.status).toBe('completed');
@@ -26,9 +32,13 @@ describe('no job can hang when its queue messages are lost', () => {
     const { jobId } = await tm.submit('hello_world', { n: 8, message: 'lost tasks' });
     await tm.waitFor(jobId, { until: (j) => j.stages[0]!.total === 8 });
     // hello_world groups up to 25 task ids per message: one message carries all eight.
-    const purged = await tm.pool.query(`DELETE FROM "${tm.schema}_queue".job WHERE name = 'cm.task.hello_world' RETURNING data`);
+    const purged = await tm.pool.query(
+      `DELETE FROM "${tm.schema}_queue".job WHERE name = 'cm.task.hello_world' RETURNING data`,
+    );
     expect(purged.rows.flatMap((r) => r.data.taskIds)).toHaveLength(8);
-    await tm.pool.query(`UPDATE "${tm.schema}".tasks SET due_at = now() - interval '1 hour' WHERE job_id = $1`, [jobId]);
+    await tm.pool.query(`UPDATE "${tm.schema}".tasks SET due_at = now() - interval '1 hour' WHERE job_id = $1`, [
+      jobId,
+    ]);
     await tm.machine.startWorker({ control: false });
     const job = await tm.waitFor(jobId, { timeoutMs: 30_000 });
     expect(job.status).toBe('completed');

@@ -7,7 +7,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
-  CoreMachine, createLogger, discoverPlugins, checkManifests, assertCompliant, type AnyJobDefinition, type ComplianceReport, type MachineConfig, type Services, type Worker,
+  CoreMachine,
+  createLogger,
+  discoverPlugins,
+  checkManifests,
+  assertCompliant,
+  type AnyJobDefinition,
+  type ComplianceReport,
+  type MachineConfig,
+  type Services,
+  type Worker,
 } from '@coremachine/core-machine';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { appRouter } from './router.ts';
@@ -39,7 +48,9 @@ export interface CreateAppOptions {
   services?: Partial<Services>;
 }
 
-export async function loadCompliantPlugins(pluginsFrom = APP_PACKAGE_JSON): Promise<{ plugins: AnyJobDefinition[]; reports: ComplianceReport[] }> {
+export async function loadCompliantPlugins(
+  pluginsFrom = APP_PACKAGE_JSON,
+): Promise<{ plugins: AnyJobDefinition[]; reports: ComplianceReport[] }> {
   const { plugins, reports } = await discoverPlugins(pluginsFrom);
   assertCompliant(reports); // stops the process: names package and missing element
   return { plugins: plugins.map((p) => p.manifest), reports };
@@ -76,21 +87,32 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
 
   // The STAC store and the vector schemas live beside the ledger; both are created idempotently.
   await ensureStacStore(machine.pool, services.stac.schema);
-  for (const schema of services.vector?.schemas ?? []) await machine.pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  for (const schema of services.vector?.schemas ?? [])
+    await machine.pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
 
-  const worker = env.CM_ROLE === 'api' ? null : await machine.startWorker(env.CM_WORKER_JOB_TYPES ? { jobTypes: env.CM_WORKER_JOB_TYPES } : {});
+  const worker =
+    env.CM_ROLE === 'api'
+      ? null
+      : await machine.startWorker(env.CM_WORKER_JOB_TYPES ? { jobTypes: env.CM_WORKER_JOB_TYPES } : {});
   let server: Server | null = null;
   let url: string | null = null;
   if (env.CM_ROLE !== 'worker') {
     const ctx: Context = { machine, reports, version: VERSION, probes };
     const trpc = createHTTPHandler({ router: appRouter, createContext: () => ctx, basePath: '/trpc/' });
-    const routes: RestRoute[] = restRoutes({ machine, ctx, stacSchema: services.stac.schema, featuresSchema: services.vector?.schemas[0] ?? 'geo' });
+    const routes: RestRoute[] = restRoutes({
+      machine,
+      ctx,
+      stacSchema: services.stac.schema,
+      featuresSchema: services.vector?.schemas[0] ?? 'geo',
+    });
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const u = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       if (u.pathname.startsWith('/trpc/')) return trpc(req, res);
       void (async () => {
         for (const route of routes) if (await route(req, res, u)) return;
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NotFound', description: `No route for ${req.method} ${u.pathname}` }));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ code: 'NotFound', description: `No route for ${req.method} ${u.pathname}` }));
       })().catch((err) => {
         log.error('request failed', { path: u.pathname, error: (err as Error).message });
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -106,7 +128,11 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
   }
 
   return {
-    machine, server, worker, url, reports,
+    machine,
+    server,
+    worker,
+    url,
+    reports,
     close: async () => {
       if (server) {
         server.closeAllConnections();

@@ -4,11 +4,17 @@
  */
 import { z } from 'zod';
 
-const bool = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+const bool = z.preprocess(
+  (v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v),
+  z.boolean(),
+);
 
 export const envSchema = z.object({
   DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/coremachine'),
-  CM_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('coremachine'),
+  CM_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default('coremachine'),
   CM_API_HOST: z.string().default('127.0.0.1'),
   CM_API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   CM_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
@@ -17,11 +23,32 @@ export const envSchema = z.object({
   CM_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(0).optional(),
   CM_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(0).optional(),
   CM_LEASE_SECONDS: z.coerce.number().int().min(1).optional(),
-  CM_WORKER_JOB_TYPES: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined)),
+  CM_WORKER_JOB_TYPES: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined,
+    ),
   CM_EMBEDDED_AZURITE: bool.default(true),
-  CM_STAC_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('stac'),
+  CM_STAC_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default('stac'),
   /** Schemas vector tables may be written to and are published from; the first is the default. */
-  CM_GEO_SCHEMAS: z.string().default('geo').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  CM_GEO_SCHEMAS: z
+    .string()
+    .default('geo')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)).min(1)),
   /**
    * ingest_vector: sources up to this many MiB are fetched once per worker and read from a local
@@ -36,8 +63,26 @@ export const envSchema = z.object({
    * embedded Azurite the output container `silver` is public by default; on real Azure nothing is
    * unless listed here.
    */
-  CM_PUBLIC_CONTAINERS: z.string().optional().transform((v) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean))),
-  CM_CONTAINERS: z.string().default('bronze,silver,gold').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  CM_PUBLIC_CONTAINERS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined
+        ? undefined
+        : v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+    ),
+  CM_CONTAINERS: z
+    .string()
+    .default('bronze,silver,gold')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
 });
 
 export type Env = z.output<typeof envSchema>;

@@ -8,7 +8,10 @@ import { parseEnv } from './env.ts';
 async function main(): Promise<void> {
   const env = parseEnv();
   const app = await createApp({ env, ...(env.CM_PLUGINS_FROM ? { pluginsFrom: env.CM_PLUGINS_FROM } : {}) });
-  const types = app.reports.filter((r) => r.compliant).map((r) => r.type).join(', ');
+  const types = app.reports
+    .filter((r) => r.compliant)
+    .map((r) => r.type)
+    .join(', ');
   process.stdout.write(`CoreMachine ${env.CM_ROLE} ready${app.url ? ` at ${app.url}` : ''} (job types: ${types})\n`);
   if (app.url) process.stdout.write(`  dashboard ${app.url}/   API ${app.url}/trpc   health ${app.url}/health\n`);
   let stopping = false;

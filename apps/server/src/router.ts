@@ -1,4 +1,10 @@
-import { CoreMachineError, formatComplianceTable, TERMINAL_JOB_STATUSES, type JobParamsInput, type JobView } from '@coremachine/core-machine';
+import {
+  CoreMachineError,
+  formatComplianceTable,
+  TERMINAL_JOB_STATUSES,
+  type JobParamsInput,
+  type JobView,
+} from '@coremachine/core-machine';
 import { z } from 'zod';
 import type { StaticPlugins } from './plugins.generated.ts';
 import { procedure, router } from './trpc.ts';
@@ -6,15 +12,22 @@ import { procedure, router } from './trpc.ts';
 type Plugin = StaticPlugins[number];
 
 /** `{ type, params }` for each known job type: wrong params for a type do not compile. */
-export type SubmitInput = { [P in Plugin as P['type']]: { type: P['type']; params?: JobParamsInput<P> } }[Plugin['type']];
+export type SubmitInput = {
+  [P in Plugin as P['type']]: { type: P['type']; params?: JobParamsInput<P> };
+}[Plugin['type']];
 
 const submitShape = z.strictObject({ type: z.string().min(1), params: z.unknown().optional() });
 /** Shape check only; the per-type parameter validation happens in the engine (field-level errors). */
 function parseSubmit(raw: unknown): SubmitInput {
   const parsed = submitShape.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || 'input', message: i.message }));
-    throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', issues.map((i) => `${i.path}: ${i.message}`).join('; '), { issues });
+    const issues = parsed.error.issues.map((i) => ({
+      path: i.path.map(String).join('.') || 'input',
+      message: i.message,
+    }));
+    throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+      issues,
+    });
   }
   return parsed.data as SubmitInput;
 }
@@ -29,17 +42,38 @@ export const jobsRouter = router({
   submit: procedure.input(parseSubmit).mutation(({ ctx, input }) => ctx.machine.submit(input.type, input.params ?? {})),
   get: procedure.input(z.object({ jobId })).query(({ ctx, input }) => ctx.machine.requireJob(input.jobId)),
   list: procedure
-    .input(z.object({
-      status: jobStatus.optional(), type: z.string().optional(),
-      createdAfter: z.iso.datetime({ offset: true }).optional(), createdBefore: z.iso.datetime({ offset: true }).optional(),
-      cursor: z.string().nullish(), limit: z.number().int().min(1).max(200).default(20),
-    }).default({ limit: 20 }))
+    .input(
+      z
+        .object({
+          status: jobStatus.optional(),
+          type: z.string().optional(),
+          createdAfter: z.iso.datetime({ offset: true }).optional(),
+          createdBefore: z.iso.datetime({ offset: true }).optional(),
+          cursor: z.string().nullish(),
+          limit: z.number().int().min(1).max(200).default(20),
+        })
+        .default({ limit: 20 }),
+    )
     .query(({ ctx, input }) => ctx.machine.listJobs(input)),
   tasks: procedure
-    .input(z.object({ jobId, stage: z.number().int().min(1).optional(), status: taskStatus.optional(), cursor: z.string().nullish(), limit: z.number().int().min(1).max(1000).default(100) }))
+    .input(
+      z.object({
+        jobId,
+        stage: z.number().int().min(1).optional(),
+        status: taskStatus.optional(),
+        cursor: z.string().nullish(),
+        limit: z.number().int().min(1).max(1000).default(100),
+      }),
+    )
     .query(({ ctx, input }) => ctx.machine.listTasks(input.jobId, input)),
   events: procedure
-    .input(z.object({ jobId, afterId: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(5000).default(500) }))
+    .input(
+      z.object({
+        jobId,
+        afterId: z.number().int().min(0).default(0),
+        limit: z.number().int().min(1).max(5000).default(500),
+      }),
+    )
     .query(({ ctx, input }) => ctx.machine.events(input.jobId, input.afterId, input.limit)),
   cancel: procedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.cancel(input.jobId)),
   retry: procedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.retry(input.jobId)),
@@ -65,16 +99,32 @@ export const appRouter = router({
   jobs: jobsRouter,
   health: procedure.query(async ({ ctx }) => {
     const core = await ctx.machine.health();
-    const probes = Object.fromEntries(await Promise.all(Object.entries(ctx.probes).map(async ([name, probe]) => {
-      try {
-        return [name, await probe()] as const;
-      } catch (err) {
-        return [name, { ok: false, error: (err as Error).message }] as const;
-      }
-    })));
-    const plugins = { ok: ctx.reports.every((r) => r.compliant), loaded: ctx.reports.filter((r) => r.compliant).map((r) => r.type!), total: ctx.reports.length };
+    const probes = Object.fromEntries(
+      await Promise.all(
+        Object.entries(ctx.probes).map(async ([name, probe]) => {
+          try {
+            return [name, await probe()] as const;
+          } catch (err) {
+            return [name, { ok: false, error: (err as Error).message }] as const;
+          }
+        }),
+      ),
+    );
+    const plugins = {
+      ok: ctx.reports.every((r) => r.compliant),
+      loaded: ctx.reports.filter((r) => r.compliant).map((r) => r.type!),
+      total: ctx.reports.length,
+    };
     const ok = core.database.ok && core.queue.ok && plugins.ok && Object.values(probes).every((p) => p.ok);
-    return { status: ok ? ('healthy' as const) : ('unhealthy' as const), version: ctx.version, database: core.database, queue: core.queue, workers: core.workers, plugins, ...probes };
+    return {
+      status: ok ? ('healthy' as const) : ('unhealthy' as const),
+      version: ctx.version,
+      database: core.database,
+      queue: core.queue,
+      workers: core.workers,
+      plugins,
+      ...probes,
+    };
   }),
 });
 

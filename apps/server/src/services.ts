@@ -9,7 +9,10 @@ type Probe = () => Promise<{ ok: boolean; [k: string]: unknown }>;
  * configured), Azurite is started if nothing answers on its port, and the configured
  * containers are created.
  */
-export async function createServices(env: Env, overrides: Partial<Services> = {}): Promise<{ services: Services; probes: Record<string, Probe>; close(): Promise<void> }> {
+export async function createServices(
+  env: Env,
+  overrides: Partial<Services> = {},
+): Promise<{ services: Services; probes: Record<string, Probe>; close(): Promise<void> }> {
   const storageConfig = storageConfigFromEnv();
   const azurite = storageConfig.kind === 'azurite' && env.CM_EMBEDDED_AZURITE ? await ensureAzurite() : null;
   const storage = createStorage(storageConfig);
@@ -27,8 +30,20 @@ export async function createServices(env: Env, overrides: Partial<Services> = {}
       const t0 = performance.now();
       const container = env.CM_CONTAINERS[0] ?? 'bronze';
       const exists = await storage.containerExists(container);
-      return { ok: true, kind: storageConfig.kind, container, containerExists: exists, latencyMs: Math.round(performance.now() - t0) };
+      return {
+        ok: true,
+        kind: storageConfig.kind,
+        container,
+        containerExists: exists,
+        latencyMs: Math.round(performance.now() - t0),
+      };
     },
   };
-  return { services, probes, close: async () => { await azurite?.stop(); } };
+  return {
+    services,
+    probes,
+    close: async () => {
+      await azurite?.stop();
+    },
+  };
 }

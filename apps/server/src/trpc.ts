@@ -24,7 +24,9 @@ const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
     const cause = error.cause instanceof CoreMachineError ? error.cause : null;
     const zodIssues = (error.cause as { issues?: Array<{ path: PropertyKey[]; message: string }> } | undefined)?.issues;
-    const issues = cause ? cause.issues : zodIssues?.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) ?? [];
+    const issues = cause
+      ? cause.issues
+      : (zodIssues?.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) ?? []);
     return { ...shape, data: { ...shape.data, cmCode: cause?.code ?? null, issues } };
   },
 });

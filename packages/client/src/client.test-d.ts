@@ -6,7 +6,10 @@ describe('typed client', () => {
 
   it('accepts valid hello_world parameters', () => {
     expectTypeOf<{ type: 'hello_world'; params: { n: 5; message: 'hi' } }>().toExtend<SubmitInput>();
-    expectTypeOf(cm.jobs.submit.mutate).toBeCallableWith({ type: 'hello_world', params: { n: 5, message: 'hi', failure_rate: 0.1 } });
+    expectTypeOf(cm.jobs.submit.mutate).toBeCallableWith({
+      type: 'hello_world',
+      params: { n: 5, message: 'hi', failure_rate: 0.1 },
+    });
   });
 
   it('rejects wrong parameters at compile time', () => {

@@ -39,6 +39,7 @@ export type CoreMachineClient = ReturnType<typeof createClient>;
 
 /** The field-level issues of a BAD_REQUEST from the API (`[{ path: 'params.n', message }]`). */
 export function errorIssues(err: unknown): Array<{ path: string; message: string }> {
-  if (err instanceof TRPCClientError) return (err.data as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
+  if (err instanceof TRPCClientError)
+    return (err.data as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
   return [];
 }

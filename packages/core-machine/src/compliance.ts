@@ -35,7 +35,8 @@ export interface ComplianceReport {
 
 const isFn = (v: unknown) => typeof v === 'function';
 const isZod = (v: unknown): v is z.ZodType => !!v && typeof (v as z.ZodType).safeParse === 'function';
-const describe = (v: unknown) => (v === undefined ? 'undefined' : v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+const describe = (v: unknown) =>
+  v === undefined ? 'undefined' : v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 
 function jsonSchemaProblem(schema: z.ZodType, what: string): string | null {
   try {
@@ -59,39 +60,68 @@ export function checkCompliance(packageName: string, manifest: unknown): Complia
     add('manifest', `expected the default export to be defineJob({...}), received ${describe(manifest)}`);
     return { packageName, type: null, version: null, stages: [], compliant: false, problems };
   }
-  if (m.kind !== PLUGIN_KIND) add('manifest', `expected kind '${PLUGIN_KIND}' (build it with defineJob), received ${JSON.stringify(m.kind)}`);
-  if (m.contractVersion !== CONTRACT_VERSION) add('manifest', `expected contractVersion ${CONTRACT_VERSION}, received ${JSON.stringify(m.contractVersion)}`);
-  if (typeof m.type !== 'string' || !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(m.type)) add('type', `expected a snake_case string such as 'hello_world', received ${JSON.stringify(m.type)}`);
-  if (typeof m.version !== 'string' || !m.version) add('version', `expected a version string, received ${describe(m.version)}`);
-  if (typeof m.description !== 'string' || !m.description) add('description', `expected a non-empty description, received ${describe(m.description)}`);
+  if (m.kind !== PLUGIN_KIND)
+    add('manifest', `expected kind '${PLUGIN_KIND}' (build it with defineJob), received ${JSON.stringify(m.kind)}`);
+  if (m.contractVersion !== CONTRACT_VERSION)
+    add('manifest', `expected contractVersion ${CONTRACT_VERSION}, received ${JSON.stringify(m.contractVersion)}`);
+  if (typeof m.type !== 'string' || !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(m.type))
+    add('type', `expected a snake_case string such as 'hello_world', received ${JSON.stringify(m.type)}`);
+  if (typeof m.version !== 'string' || !m.version)
+    add('version', `expected a version string, received ${describe(m.version)}`);
+  if (typeof m.description !== 'string' || !m.description)
+    add('description', `expected a non-empty description, received ${describe(m.description)}`);
 
-  if (!isZod(m.parameters)) add('validate_job_parameters', `expected 'parameters' to be a zod schema, received ${describe(m.parameters)}`);
+  if (!isZod(m.parameters))
+    add('validate_job_parameters', `expected 'parameters' to be a zod schema, received ${describe(m.parameters)}`);
   else {
     const p = jsonSchemaProblem(m.parameters, "'parameters'");
     if (p) add('validate_job_parameters', p);
   }
-  if (m.generateJobId !== undefined && !isFn(m.generateJobId)) add('generate_job_id', `expected 'generateJobId' to be a function or absent, received ${describe(m.generateJobId)}`);
-  if (m.idExcludeKeys !== undefined && !Array.isArray(m.idExcludeKeys)) add('generate_job_id', `expected 'idExcludeKeys' to be an array of parameter names, received ${describe(m.idExcludeKeys)}`);
+  if (m.generateJobId !== undefined && !isFn(m.generateJobId))
+    add(
+      'generate_job_id',
+      `expected 'generateJobId' to be a function or absent, received ${describe(m.generateJobId)}`,
+    );
+  if (m.idExcludeKeys !== undefined && !Array.isArray(m.idExcludeKeys))
+    add(
+      'generate_job_id',
+      `expected 'idExcludeKeys' to be an array of parameter names, received ${describe(m.idExcludeKeys)}`,
+    );
 
   const stageNames: string[] = [];
   if (!Array.isArray(m.stages) || m.stages.length === 0) {
-    add('stages', `expected a non-empty array of stages, received ${Array.isArray(m.stages) ? 'an empty array' : describe(m.stages)}`);
+    add(
+      'stages',
+      `expected a non-empty array of stages, received ${Array.isArray(m.stages) ? 'an empty array' : describe(m.stages)}`,
+    );
   } else {
     m.stages.forEach((s, i) => {
       const label = `stage ${i + 1}${s && typeof s.name === 'string' ? ` '${s.name}'` : ''}`;
-      if (!s || typeof s !== 'object') return add('stages', `${label}: expected defineStage({...}), received ${describe(s)}`);
-      if (typeof s.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(s.name)) add('stages', `${label}: expected a snake_case 'name', received ${JSON.stringify(s.name)}`);
+      if (!s || typeof s !== 'object')
+        return add('stages', `${label}: expected defineStage({...}), received ${describe(s)}`);
+      if (typeof s.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(s.name))
+        add('stages', `${label}: expected a snake_case 'name', received ${JSON.stringify(s.name)}`);
       else if (stageNames.includes(s.name)) add('stages', `${label}: duplicate stage name '${s.name}'`);
       else stageNames.push(s.name);
-      if (!isFn(s.plan)) add('create_tasks_for_stage', `${label}: expected 'plan' to be a function, received ${describe(s.plan)}`);
-      if (!isFn(s.handler)) add('task_handlers', `${label}: expected 'handler' to be a function, received ${describe(s.handler)}`);
-      if (!isZod(s.input)) add('task_handlers', `${label}: expected 'input' to be a zod schema, received ${describe(s.input)}`);
-      if (!isZod(s.output)) add('task_handlers', `${label}: expected 'output' to be a zod schema, received ${describe(s.output)}`);
-      if (s.onTaskFailure !== undefined && s.onTaskFailure !== 'fail_job' && s.onTaskFailure !== 'continue') add('stages', `${label}: 'onTaskFailure' must be 'fail_job' or 'continue', received ${JSON.stringify(s.onTaskFailure)}`);
+      if (!isFn(s.plan))
+        add('create_tasks_for_stage', `${label}: expected 'plan' to be a function, received ${describe(s.plan)}`);
+      if (!isFn(s.handler))
+        add('task_handlers', `${label}: expected 'handler' to be a function, received ${describe(s.handler)}`);
+      if (!isZod(s.input))
+        add('task_handlers', `${label}: expected 'input' to be a zod schema, received ${describe(s.input)}`);
+      if (!isZod(s.output))
+        add('task_handlers', `${label}: expected 'output' to be a zod schema, received ${describe(s.output)}`);
+      if (s.onTaskFailure !== undefined && s.onTaskFailure !== 'fail_job' && s.onTaskFailure !== 'continue')
+        add(
+          'stages',
+          `${label}: 'onTaskFailure' must be 'fail_job' or 'continue', received ${JSON.stringify(s.onTaskFailure)}`,
+        );
     });
   }
-  if (!isFn(m.aggregate)) add('aggregate_job_results', `expected 'aggregate' to be a function, received ${describe(m.aggregate)}`);
-  if (!isZod(m.result)) add('aggregate_job_results', `expected 'result' to be a zod schema, received ${describe(m.result)}`);
+  if (!isFn(m.aggregate))
+    add('aggregate_job_results', `expected 'aggregate' to be a function, received ${describe(m.aggregate)}`);
+  if (!isZod(m.result))
+    add('aggregate_job_results', `expected 'result' to be a zod schema, received ${describe(m.result)}`);
 
   return {
     packageName,
@@ -120,11 +150,16 @@ export function checkUniqueTypes(reports: ComplianceReport[]): void {
 export function assertCompliant(reports: ComplianceReport[]): void {
   const bad = reports.filter((r) => !r.compliant);
   if (!bad.length) return;
-  const lines = bad.flatMap((r) => r.problems.map((p) => `  ${r.packageName}${r.type ? ` (${r.type})` : ''}: ${p.element}: ${p.message}`));
+  const lines = bad.flatMap((r) =>
+    r.problems.map((p) => `  ${r.packageName}${r.type ? ` (${r.type})` : ''}: ${p.element}: ${p.message}`),
+  );
   const code = bad.some((r) => r.problems.some((p) => p.element === 'type' && p.message.startsWith('duplicate')))
     ? 'CM_ERR_PLUGIN_DUPLICATE_TYPE'
     : 'CM_ERR_PLUGIN_MISSING_ELEMENT';
-  throw new CoreMachineError(code, `Non-compliant job plugin${bad.length > 1 ? 's' : ''}, refusing to start:\n${lines.join('\n')}`);
+  throw new CoreMachineError(
+    code,
+    `Non-compliant job plugin${bad.length > 1 ? 's' : ''}, refusing to start:\n${lines.join('\n')}`,
+  );
 }
 
 /** The seed's ✅/❌ table. */

@@ -20,7 +20,10 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 /** Quotes an SQL identifier (schema, table, column) after checking it is a plain name. */
 export function quoteIdent(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name) || Buffer.byteLength(name) > 63) {
-    throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', `Invalid SQL identifier ${JSON.stringify(name)}: use letters, digits and _ (max 63 bytes), starting with a letter or _`);
+    throw new CoreMachineError(
+      'CM_ERR_INVALID_PARAMETERS',
+      `Invalid SQL identifier ${JSON.stringify(name)}: use letters, digits and _ (max 63 bytes), starting with a letter or _`,
+    );
   }
   return `"${name}"`;
 }
@@ -65,7 +68,10 @@ export async function preflight(pool: pg.Pool, connectionString: string): Promis
     await pool.query('select 1');
   } catch (err) {
     const safe = connectionString.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-    throw new CoreMachineError('CM_ERR_DATABASE_UNREACHABLE',
-      `Cannot reach PostgreSQL at ${safe}: ${(err as Error).message}. Start it (make start does) or set DATABASE_URL.`, { cause: err });
+    throw new CoreMachineError(
+      'CM_ERR_DATABASE_UNREACHABLE',
+      `Cannot reach PostgreSQL at ${safe}: ${(err as Error).message}. Start it (make start does) or set DATABASE_URL.`,
+      { cause: err },
+    );
   }
 }

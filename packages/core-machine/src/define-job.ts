@@ -156,8 +156,11 @@ export interface JobDefinitionInput<T extends string, PS extends z.ZodType, R ex
   queue?: QueueOptions;
 }
 
-export interface JobDefinition<T extends string = string, PS extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType>
-  extends JobDefinitionInput<T, PS, R> {
+export interface JobDefinition<
+  T extends string = string,
+  PS extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> extends JobDefinitionInput<T, PS, R> {
   kind: typeof PLUGIN_KIND;
   contractVersion: typeof CONTRACT_VERSION;
 }
@@ -178,7 +181,9 @@ export type StageOutput<S> = S extends StageDefinition<any, any, infer O> ? O : 
  *   export default defineJob({ type: 'hello_world', version: '1.0.0', description: '...',
  *     parameters: z.object({ n: z.number() }), stages: [greeting], result, aggregate });
  */
-export function defineJob<const T extends string, PS extends z.ZodType, R extends z.ZodType>(def: JobDefinitionInput<T, PS, R>): JobDefinition<T, PS, R> {
+export function defineJob<const T extends string, PS extends z.ZodType, R extends z.ZodType>(
+  def: JobDefinitionInput<T, PS, R>,
+): JobDefinition<T, PS, R> {
   return { ...def, kind: PLUGIN_KIND, contractVersion: CONTRACT_VERSION };
 }
 
@@ -195,5 +200,7 @@ export function outputsOf<S extends StageDefinition>(
   _stage: S,
   previous: TaskOutcome[],
 ): Array<TaskOutcome<StageOutput<S>> & { output: StageOutput<S> }> {
-  return previous.filter((t) => t.status === 'completed') as Array<TaskOutcome<StageOutput<S>> & { output: StageOutput<S> }>;
+  return previous.filter((t) => t.status === 'completed') as Array<
+    TaskOutcome<StageOutput<S>> & { output: StageOutput<S> }
+  >;
 }

@@ -74,10 +74,20 @@ export function toStoredError(err: unknown): StoredError & { permanent: boolean 
     return { code: err.code, message: err.message, detail: err.detail, permanent: err.permanent };
   }
   if (err instanceof CoreMachineError) {
-    return { code: err.code, message: err.message, detail: err.issues.length ? err.issues : undefined, permanent: true };
+    return {
+      code: err.code,
+      message: err.message,
+      detail: err.issues.length ? err.issues : undefined,
+      permanent: true,
+    };
   }
   if (err instanceof Error) {
-    return { code: 'TASK_ERROR', message: err.message || err.name, detail: err.stack?.split('\n').slice(0, 6).join('\n'), permanent: false };
+    return {
+      code: 'TASK_ERROR',
+      message: err.message || err.name,
+      detail: err.stack?.split('\n').slice(0, 6).join('\n'),
+      permanent: false,
+    };
   }
   return { code: 'TASK_ERROR', message: String(err), permanent: false };
 }

@@ -3,7 +3,13 @@ export * from './errors.ts';
 export * from './compliance.ts';
 export * from './discover.ts';
 export * from './views.ts';
-export { CoreMachine, zodIssues, type CreateMachineOptions, type ListJobsFilter, type ListTasksFilter } from './machine.ts';
+export {
+  CoreMachine,
+  zodIssues,
+  type CreateMachineOptions,
+  type ListJobsFilter,
+  type ListTasksFilter,
+} from './machine.ts';
 export type { Worker, WorkerOptions } from './worker.ts';
 export { DEFAULT_CONFIG, type MachineConfig } from './config.ts';
 export { createPool, quoteIdent, quoteLiteral, withTransaction, type Pool } from './db.ts';

@@ -16,7 +16,11 @@ export function sha256Hex(text: string): string {
 }
 
 /** Default job id: sha256 of canonical `{type, parameters}` with excluded keys removed. */
-export function defaultJobId(type: string, params: Record<string, unknown>, excludeKeys: readonly string[] = []): string {
+export function defaultJobId(
+  type: string,
+  params: Record<string, unknown>,
+  excludeKeys: readonly string[] = [],
+): string {
   const kept = Object.fromEntries(Object.entries(params).filter(([k]) => !excludeKeys.includes(k)));
   return sha256Hex(canonicalJson({ type, parameters: kept }));
 }

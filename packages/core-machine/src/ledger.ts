@@ -25,15 +25,33 @@ export interface Tables {
 }
 
 export function tables(quotedSchema: string, schema: string): Tables {
-  return { schema, jobs: `${quotedSchema}.jobs`, stages: `${quotedSchema}.stages`, tasks: `${quotedSchema}.tasks`, events: `${quotedSchema}.job_events` };
+  return {
+    schema,
+    jobs: `${quotedSchema}.jobs`,
+    stages: `${quotedSchema}.stages`,
+    tasks: `${quotedSchema}.tasks`,
+    events: `${quotedSchema}.job_events`,
+  };
 }
 
 export async function addEvent(
-  db: Queryable, t: Tables, jobId: string, kind: string,
+  db: Queryable,
+  t: Tables,
+  jobId: string,
+  kind: string,
   extra: { stage?: number | null; taskId?: string | null; message?: string | null; data?: unknown } = {},
 ): Promise<void> {
-  await db.query(`INSERT INTO ${t.events} (job_id, kind, stage_index, task_id, message, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [jobId, kind, extra.stage ?? null, extra.taskId ?? null, extra.message ?? null, extra.data === undefined ? null : JSON.stringify(extra.data)]);
+  await db.query(
+    `INSERT INTO ${t.events} (job_id, kind, stage_index, task_id, message, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+    [
+      jobId,
+      kind,
+      extra.stage ?? null,
+      extra.taskId ?? null,
+      extra.message ?? null,
+      extra.data === undefined ? null : JSON.stringify(extra.data),
+    ],
+  );
 }
 
 /** A task message: the ids of queued tasks to claim. Payloads stay in the ledger. */
@@ -47,13 +65,20 @@ export interface TaskMessage {
  * transaction.
  */
 export async function sendTasks(
-  boss: PgBoss, db: Queryable, jobType: string, taskIds: string[], options: { perMessage?: number; startAfter?: Date } = {},
+  boss: PgBoss,
+  db: Queryable,
+  jobType: string,
+  taskIds: string[],
+  options: { perMessage?: number; startAfter?: Date } = {},
 ): Promise<void> {
   if (!taskIds.length) return;
   const per = Math.max(1, options.perMessage ?? 1);
   const messages: Array<{ data: TaskMessage; startAfter?: Date }> = [];
   for (let i = 0; i < taskIds.length; i += per) {
-    messages.push({ data: { taskIds: taskIds.slice(i, i + per) }, ...(options.startAfter ? { startAfter: options.startAfter } : {}) });
+    messages.push({
+      data: { taskIds: taskIds.slice(i, i + per) },
+      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
+    });
   }
   await boss.insert(taskQueue(jobType), messages, { db: bossDb(db) });
 }
@@ -69,10 +94,23 @@ export async function sendControl(boss: PgBoss, db: Queryable, msg: ControlMessa
 export async function failJob(db: Queryable, t: Tables, jobId: string, error: StoredError): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE ${t.jobs} SET status = 'failed', error = $2, completed_at = now(), updated_at = now()
-     WHERE id = $1 AND status IN ('queued', 'processing')`, [jobId, JSON.stringify(error)]);
+     WHERE id = $1 AND status IN ('queued', 'processing')`,
+    [jobId, JSON.stringify(error)],
+  );
   if (!rowCount) return false;
-  await db.query(`UPDATE ${t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`, [jobId]);
-  await db.query(`UPDATE ${t.stages} SET status = 'failed', completed_at = now() WHERE job_id = $1 AND status = 'processing'`, [jobId]);
-  await addEvent(db, t, jobId, 'job_failed', { stage: null, taskId: error.taskId ?? null, message: `${error.code}: ${error.message}`, data: error });
+  await db.query(
+    `UPDATE ${t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
+    [jobId],
+  );
+  await db.query(
+    `UPDATE ${t.stages} SET status = 'failed', completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
+    [jobId],
+  );
+  await addEvent(db, t, jobId, 'job_failed', {
+    stage: null,
+    taskId: error.taskId ?? null,
+    message: `${error.code}: ${error.message}`,
+    data: error,
+  });
   return true;
 }

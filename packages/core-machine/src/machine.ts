@@ -10,7 +10,17 @@ import { defaultJobId } from './job-id.ts';
 import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, type Tables } from './ledger.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
-import { toEvent, toJobView, toTaskView, TERMINAL_JOB_STATUSES, type JobEvent, type JobView, type Page, type SubmitResult, type TaskView } from './views.ts';
+import {
+  toEvent,
+  toJobView,
+  toTaskView,
+  TERMINAL_JOB_STATUSES,
+  type JobEvent,
+  type JobView,
+  type Page,
+  type SubmitResult,
+  type TaskView,
+} from './views.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
 export interface CreateMachineOptions extends MachineOptions {
@@ -40,8 +50,14 @@ function decodeCursor(cursor: string | null | undefined): unknown[] | null {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(v)) return v;
-  } catch { /* fall through */ }
-  throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', `Invalid cursor ${JSON.stringify(cursor)}: pass back the nextCursor of a previous page`, { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
+  } catch {
+    /* fall through */
+  }
+  throw new CoreMachineError(
+    'CM_ERR_INVALID_PARAMETERS',
+    `Invalid cursor ${JSON.stringify(cursor)}: pass back the nextCursor of a previous page`,
+    { issues: [{ path: 'cursor', message: 'invalid cursor' }] },
+  );
 }
 
 /** Turns zod issues into `params.<path>: message` entries. */
@@ -72,7 +88,14 @@ export class CoreMachine {
   readonly plugins: ReadonlyMap<string, AnyJobDefinition>;
   private readonly workers = new Set<Worker>();
 
-  private constructor(pool: Pool, boss: PgBoss, config: MachineConfig, log: Logger, services: Services, plugins: AnyJobDefinition[]) {
+  private constructor(
+    pool: Pool,
+    boss: PgBoss,
+    config: MachineConfig,
+    log: Logger,
+    services: Services,
+    plugins: AnyJobDefinition[],
+  ) {
     this.pool = pool;
     this.boss = boss;
     this.config = config;
@@ -108,12 +131,26 @@ export class CoreMachine {
     // Queue creation is idempotent and races safely; control messages retry on transient errors
     // (a crashed planner is re-run after its heartbeat lapses). Task messages never retry inside
     // pg-boss: the ledger decides retries, so a message is only a wake-up call carrying an id.
-    await boss.createQueue(CONTROL_QUEUE, { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, heartbeatSeconds: 10, expireInSeconds: 3600, notify: true } as never);
+    await boss.createQueue(CONTROL_QUEUE, {
+      retryLimit: 10,
+      retryDelay: 1,
+      retryBackoff: true,
+      retryDelayMax: 60,
+      heartbeatSeconds: 10,
+      expireInSeconds: 3600,
+      notify: true,
+    } as never);
     for (const p of options.plugins) {
       // A message whose handler failed before claiming (a lost connection), or whose worker died
       // holding it (no pg-boss heartbeat for 10 s), is delivered again; that is harmless, since a
       // claim only takes a queued task. Long handlers keep their message alive by heartbeat.
-      await boss.createQueue(taskQueue(p.type), { retryLimit: 5, retryDelay: 1, expireInSeconds: 86_400, heartbeatSeconds: 10, notify: true } as never);
+      await boss.createQueue(taskQueue(p.type), {
+        retryLimit: 5,
+        retryDelay: 1,
+        expireInSeconds: 86_400,
+        heartbeatSeconds: 10,
+        notify: true,
+      } as never);
     }
     return new CoreMachine(pool, boss, config, log, (options.services ?? {}) as Services, options.plugins);
   }
@@ -121,22 +158,34 @@ export class CoreMachine {
   plugin(type: string): AnyJobDefinition {
     const p = this.plugins.get(type);
     if (!p) {
-      throw new CoreMachineError('CM_ERR_UNKNOWN_JOB_TYPE', `Unknown job type ${JSON.stringify(type)}; known types: ${[...this.plugins.keys()].join(', ')}`,
-        { issues: [{ path: 'type', message: `unknown job type ${JSON.stringify(type)}` }] });
+      throw new CoreMachineError(
+        'CM_ERR_UNKNOWN_JOB_TYPE',
+        `Unknown job type ${JSON.stringify(type)}; known types: ${[...this.plugins.keys()].join(', ')}`,
+        { issues: [{ path: 'type', message: `unknown job type ${JSON.stringify(type)}` }] },
+      );
     }
     return p;
   }
 
   /** Validates parameters (defaults applied) and computes the job id, without writing anything. */
-  prepare(type: string, rawParams: unknown): { jobId: string; params: Record<string, unknown>; plugin: AnyJobDefinition } {
+  prepare(
+    type: string,
+    rawParams: unknown,
+  ): { jobId: string; params: Record<string, unknown>; plugin: AnyJobDefinition } {
     const plugin = this.plugin(type);
     const parsed = plugin.parameters.safeParse(rawParams ?? {});
     if (!parsed.success) {
       const issues = zodIssues(parsed.error);
-      throw new CoreMachineError('CM_ERR_INVALID_PARAMETERS', `Invalid parameters for ${type}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues, cause: parsed.error });
+      throw new CoreMachineError(
+        'CM_ERR_INVALID_PARAMETERS',
+        `Invalid parameters for ${type}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+        { issues, cause: parsed.error },
+      );
     }
     const params = parsed.data as Record<string, unknown>;
-    const jobId = plugin.generateJobId ? plugin.generateJobId(params) : defaultJobId(type, params, plugin.idExcludeKeys);
+    const jobId = plugin.generateJobId
+      ? plugin.generateJobId(params)
+      : defaultJobId(type, params, plugin.idExcludeKeys);
     return { jobId, params, plugin };
   }
 
@@ -150,7 +199,8 @@ export class CoreMachine {
       const inserted = await client.query(
         `INSERT INTO ${this.t.jobs} (id, type, plugin_version, parameters, total_stages) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (id) DO NOTHING RETURNING status`,
-        [jobId, type, plugin.version, JSON.stringify(params), plugin.stages.length]);
+        [jobId, type, plugin.version, JSON.stringify(params), plugin.stages.length],
+      );
       if (inserted.rowCount) {
         await addEvent(client, this.t, jobId, 'job_submitted', { data: { type } });
         await sendControl(this.boss, client, { jobId, action: 'plan', stage: 1 });
@@ -164,7 +214,9 @@ export class CoreMachine {
   async getJob(jobId: string): Promise<JobView | null> {
     const { rows } = await this.pool.query(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [jobId]);
     if (!rows[0]) return null;
-    const stages = await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 ORDER BY stage_index`, [jobId]);
+    const stages = await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 ORDER BY stage_index`, [
+      jobId,
+    ]);
     return toJobView(rows[0], stages.rows, this.stageNames(rows[0].type));
   }
 
@@ -183,7 +235,10 @@ export class CoreMachine {
     const limit = Math.min(Math.max(filter.limit ?? 20, 1), 200);
     const where: string[] = [];
     const args: unknown[] = [];
-    const arg = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    const arg = (v: unknown) => {
+      args.push(v);
+      return `$${args.length}`;
+    };
     if (filter.status) where.push(`status = ${arg(filter.status)}`);
     if (filter.type) where.push(`type = ${arg(filter.type)}`);
     if (filter.createdAfter) where.push(`created_at >= ${arg(filter.createdAfter)}`);
@@ -191,13 +246,24 @@ export class CoreMachine {
     const cursor = decodeCursor(filter.cursor);
     if (cursor) where.push(`(created_at, id) < (${arg(cursor[0])}::timestamptz, ${arg(cursor[1])})`);
     const { rows } = await this.pool.query(
-      `SELECT * FROM ${this.t.jobs} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`, args);
+      `SELECT * FROM ${this.t.jobs} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`,
+      args,
+    );
     const page = rows.slice(0, limit);
     const ids = page.map((r) => r.id);
-    const stages = ids.length ? (await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = ANY($1) ORDER BY stage_index`, [ids])).rows : [];
+    const stages = ids.length
+      ? (await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = ANY($1) ORDER BY stage_index`, [ids]))
+          .rows
+      : [];
     const last = page[page.length - 1];
     return {
-      items: page.map((r) => toJobView(r, stages.filter((s) => s.job_id === r.id), this.stageNames(r.type))),
+      items: page.map((r) =>
+        toJobView(
+          r,
+          stages.filter((s) => s.job_id === r.id),
+          this.stageNames(r.type),
+        ),
+      ),
       nextCursor: rows.length > limit && last ? encodeCursor([new Date(last.created_at).toISOString(), last.id]) : null,
     };
   }
@@ -207,13 +273,19 @@ export class CoreMachine {
     const job = await this.requireJob(jobId);
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
     const args: unknown[] = [jobId];
-    const arg = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    const arg = (v: unknown) => {
+      args.push(v);
+      return `$${args.length}`;
+    };
     const where = ['job_id = $1'];
     if (filter.stage !== undefined) where.push(`stage_index = ${arg(filter.stage)}`);
     if (filter.status) where.push(`status = ${arg(filter.status)}`);
     const cursor = decodeCursor(filter.cursor);
     if (cursor) where.push(`(stage_index, key) > (${arg(cursor[0])}::int, ${arg(cursor[1])})`);
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.t.tasks} WHERE ${where.join(' AND ')} ORDER BY stage_index, key LIMIT ${limit + 1}`, args);
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.t.tasks} WHERE ${where.join(' AND ')} ORDER BY stage_index, key LIMIT ${limit + 1}`,
+      args,
+    );
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
@@ -225,7 +297,10 @@ export class CoreMachine {
   /** The job's timeline, oldest first, after event id `afterId`. */
   async events(jobId: string, afterId = 0, limit = 500): Promise<JobEvent[]> {
     await this.requireJob(jobId);
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.t.events} WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3`, [jobId, afterId, Math.min(limit, 5000)]);
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.t.events} WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      [jobId, afterId, Math.min(limit, 5000)],
+    );
     return rows.map(toEvent);
   }
 
@@ -233,15 +308,28 @@ export class CoreMachine {
   async cancel(jobId: string): Promise<JobView> {
     const job = await this.requireJob(jobId);
     if (TERMINAL_JOB_STATUSES.includes(job.status)) {
-      throw new CoreMachineError('CM_ERR_INVALID_STATE', `Job ${jobId} is already ${job.status}; only queued or processing jobs can be cancelled`);
+      throw new CoreMachineError(
+        'CM_ERR_INVALID_STATE',
+        `Job ${jobId} is already ${job.status}; only queued or processing jobs can be cancelled`,
+      );
     }
     await withTransaction(this.pool, async (client) => {
       const { rowCount } = await client.query(
-        `UPDATE ${this.t.jobs} SET status = 'cancelled', completed_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued','processing')`, [jobId]);
+        `UPDATE ${this.t.jobs} SET status = 'cancelled', completed_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued','processing')`,
+        [jobId],
+      );
       if (!rowCount) return;
-      const tasks = await client.query(`UPDATE ${this.t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`, [jobId]);
-      await client.query(`UPDATE ${this.t.stages} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'processing'`, [jobId]);
-      await addEvent(client, this.t, jobId, 'job_cancelled', { message: `cancelled; ${tasks.rowCount} queued task(s) dropped` });
+      const tasks = await client.query(
+        `UPDATE ${this.t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
+        [jobId],
+      );
+      await client.query(
+        `UPDATE ${this.t.stages} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
+        [jobId],
+      );
+      await addEvent(client, this.t, jobId, 'job_cancelled', {
+        message: `cancelled; ${tasks.rowCount} queued task(s) dropped`,
+      });
     });
     return this.requireJob(jobId);
   }
@@ -254,37 +342,81 @@ export class CoreMachine {
   async retry(jobId: string): Promise<JobView> {
     const job = await this.requireJob(jobId);
     if (job.status !== 'failed' && job.status !== 'cancelled') {
-      throw new CoreMachineError('CM_ERR_INVALID_STATE', `Job ${jobId} is ${job.status}; only failed or cancelled jobs can be retried`);
+      throw new CoreMachineError(
+        'CM_ERR_INVALID_STATE',
+        `Job ${jobId} is ${job.status}; only failed or cancelled jobs can be retried`,
+      );
     }
     const plugin = this.plugin(job.type);
     await withTransaction(this.pool, async (client) => {
-      const locked = await client.query(`SELECT status, current_stage FROM ${this.t.jobs} WHERE id = $1 FOR UPDATE`, [jobId]);
+      const locked = await client.query(`SELECT status, current_stage FROM ${this.t.jobs} WHERE id = $1 FOR UPDATE`, [
+        jobId,
+      ]);
       if (locked.rows[0]?.status !== job.status) return; // someone else retried first
       const stage = locked.rows[0].current_stage as number;
-      await client.query(`UPDATE ${this.t.jobs} SET status = 'processing', error = NULL, result = NULL, completed_at = NULL, updated_at = now() WHERE id = $1`, [jobId]);
-      const stageRow = stage > 0 ? (await client.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [jobId, stage])).rows[0] : undefined;
+      await client.query(
+        `UPDATE ${this.t.jobs} SET status = 'processing', error = NULL, result = NULL, completed_at = NULL, updated_at = now() WHERE id = $1`,
+        [jobId],
+      );
+      const stageRow =
+        stage > 0
+          ? (
+              await client.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [
+                jobId,
+                stage,
+              ])
+            ).rows[0]
+          : undefined;
       let requeued = 0;
       if (!stageRow) {
         await sendControl(this.boss, client, { jobId, action: 'plan', stage: Math.max(stage, 1) });
       } else if (stageRow.status === 'completed') {
-        await sendControl(this.boss, client, stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' });
+        await sendControl(
+          this.boss,
+          client,
+          stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' },
+        );
       } else {
         const { rows } = await client.query(
           `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, completed_at = NULL, due_at = now()
-           WHERE job_id = $1 AND stage_index = $2 AND status IN ('failed', 'cancelled') RETURNING id`, [jobId, stage]);
+           WHERE job_id = $1 AND stage_index = $2 AND status IN ('failed', 'cancelled') RETURNING id`,
+          [jobId, stage],
+        );
         requeued = rows.length;
-        await client.query(`UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
+        await client.query(
+          `UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2`,
+          [jobId, stage],
+        );
         if (rows.length) {
-          await sendTasks(this.boss, client, job.type, rows.map((r) => r.id as string), { perMessage: plugin.queue?.tasksPerMessage ?? 1 });
+          await sendTasks(
+            this.boss,
+            client,
+            job.type,
+            rows.map((r) => r.id as string),
+            { perMessage: plugin.queue?.tasksPerMessage ?? 1 },
+          );
         }
         // Every task may already have been completed (e.g. cancelled after the last task): advance.
-        const counts = await client.query(`SELECT total, completed FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
+        const counts = await client.query(
+          `SELECT total, completed FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`,
+          [jobId, stage],
+        );
         if (!rows.length && counts.rows[0].completed === counts.rows[0].total) {
-          await client.query(`UPDATE ${this.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2`, [jobId, stage]);
-          await sendControl(this.boss, client, stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' });
+          await client.query(
+            `UPDATE ${this.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2`,
+            [jobId, stage],
+          );
+          await sendControl(
+            this.boss,
+            client,
+            stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' },
+          );
         }
       }
-      await addEvent(client, this.t, jobId, 'job_retried', { stage, message: `retry requested; ${requeued} task(s) queued again` });
+      await addEvent(client, this.t, jobId, 'job_retried', {
+        stage,
+        message: `retry requested; ${requeued} task(s) queued again`,
+      });
     });
     return this.requireJob(jobId);
   }
@@ -300,7 +432,11 @@ export class CoreMachine {
     }));
   }
 
-  async health(): Promise<{ database: { ok: boolean; latencyMs: number; error?: string }; queue: { ok: boolean; error?: string }; workers: number }> {
+  async health(): Promise<{
+    database: { ok: boolean; latencyMs: number; error?: string };
+    queue: { ok: boolean; error?: string };
+    workers: number;
+  }> {
     const t0 = performance.now();
     let database: { ok: boolean; latencyMs: number; error?: string };
     try {
@@ -329,7 +465,11 @@ export class CoreMachine {
 
   /** Retry delay for a task that failed on run `attempt`. */
   retryDelayMs(attempt: number, policy?: { baseDelayMs?: number; maxDelayMs?: number }): number {
-    return backoffMs(attempt, policy?.baseDelayMs ?? this.config.retryBaseDelayMs, policy?.maxDelayMs ?? this.config.retryMaxDelayMs);
+    return backoffMs(
+      attempt,
+      policy?.baseDelayMs ?? this.config.retryBaseDelayMs,
+      policy?.maxDelayMs ?? this.config.retryMaxDelayMs,
+    );
   }
 
   async close(): Promise<void> {

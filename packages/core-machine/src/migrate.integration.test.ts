@@ -21,8 +21,17 @@ describe('migrations', () => {
     expect(applied.filter((a) => a.length === 0)).toHaveLength(7);
     const { rows } = await pool.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
     expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
-    const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema]);
-    expect(tables.rows.map((r) => r.table_name)).toEqual(['job_events', 'jobs', 'schema_migrations', 'stages', 'tasks']);
+    const tables = await pool.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+      [schema],
+    );
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'job_events',
+      'jobs',
+      'schema_migrations',
+      'stages',
+      'tasks',
+    ]);
   });
 
   it('rejects a schema name that is not a plain identifier', async () => {

@@ -23,7 +23,10 @@ export async function loadMigrations(extraDirs: string[] = []): Promise<Migratio
   all.sort((a, b) => a.version - b.version);
   for (let i = 1; i < all.length; i++) {
     if (all[i]!.version === all[i - 1]!.version) {
-      throw new CoreMachineError('CM_ERR_MIGRATION_FAILED', `Two migrations share version ${all[i]!.version}: ${all[i - 1]!.name} and ${all[i]!.name}`);
+      throw new CoreMachineError(
+        'CM_ERR_MIGRATION_FAILED',
+        `Two migrations share version ${all[i]!.version}: ${all[i - 1]!.name} and ${all[i]!.name}`,
+      );
     }
   }
   return all;
@@ -39,7 +42,9 @@ export async function migrate(pool: pg.Pool, schema: string, migrations: Migrati
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`coremachine:migrate:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${q}.schema_migrations`);
     const done = new Set(rows.map((r) => r.version));
     const applied: number[] = [];
@@ -48,7 +53,9 @@ export async function migrate(pool: pg.Pool, schema: string, migrations: Migrati
       try {
         await client.query(m.sql.replaceAll('{{schema}}', q));
       } catch (err) {
-        throw new CoreMachineError('CM_ERR_MIGRATION_FAILED', `Migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
+        throw new CoreMachineError('CM_ERR_MIGRATION_FAILED', `Migration ${m.name} failed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       await client.query(`INSERT INTO ${q}.schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
       applied.push(m.version);

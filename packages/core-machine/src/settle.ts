@@ -41,12 +41,32 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
        FROM x, ${t.jobs} j
        WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing' AND j.id = tk.job_id
        RETURNING tk.id, tk.job_id, tk.stage_index, tk.attempts, j.type, x.delay_ms, x.release, x.error`,
-      [JSON.stringify(requeue.map((e) => ({ id: e.taskId, lease: e.lease, error: e.kind === 'retry' ? e.error : null, delay_ms: e.kind === 'retry' ? e.delayMs : 0, release: e.kind === 'release' })))]);
+      [
+        JSON.stringify(
+          requeue.map((e) => ({
+            id: e.taskId,
+            lease: e.lease,
+            error: e.kind === 'retry' ? e.error : null,
+            delay_ms: e.kind === 'retry' ? e.delayMs : 0,
+            release: e.kind === 'release',
+          })),
+        ),
+      ],
+    );
     for (const r of rows) {
-      await sendTasks(boss, client, r.type, [r.id], r.delay_ms > 0 ? { startAfter: new Date(Date.now() + r.delay_ms) } : {});
+      await sendTasks(
+        boss,
+        client,
+        r.type,
+        [r.id],
+        r.delay_ms > 0 ? { startAfter: new Date(Date.now() + r.delay_ms) } : {},
+      );
       if (!r.release) {
-        await addEvent(client, t, r.job_id, 'task_retried', { stage: r.stage_index, taskId: r.id,
-          message: `attempt ${r.attempts} failed (${r.error?.code}: ${r.error?.message}); retrying in ${r.delay_ms} ms` });
+        await addEvent(client, t, r.job_id, 'task_retried', {
+          stage: r.stage_index,
+          taskId: r.id,
+          message: `attempt ${r.attempts} failed (${r.error?.code}: ${r.error?.message}); retrying in ${r.delay_ms} ms`,
+        });
       }
     }
   }
@@ -59,39 +79,72 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
             lease_token = NULL, progress = CASE WHEN x.status = 'completed' THEN 1 ELSE tk.progress END
      FROM x WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing'
      RETURNING tk.id, tk.job_id, tk.stage_index, tk.status, tk.error`,
-    [JSON.stringify(finals.map((e) => ({
-      id: e.taskId, lease: e.lease, status: e.kind,
-      output: e.kind === 'completed' ? (e.output ?? null) : null,
-      error: e.kind === 'failed' ? e.error : null,
-    })))]);
+    [
+      JSON.stringify(
+        finals.map((e) => ({
+          id: e.taskId,
+          lease: e.lease,
+          status: e.kind,
+          output: e.kind === 'completed' ? (e.output ?? null) : null,
+          error: e.kind === 'failed' ? e.error : null,
+        })),
+      ),
+    ],
+  );
 
   // Group by (job, stage) and visit in a fixed order so concurrent settles lock stage rows in
   // the same order (no deadlocks).
-  const groups = new Map<string, { jobId: string; stage: number; completed: number; failed: Array<{ id: string; error: StoredError }> }>();
+  const groups = new Map<
+    string,
+    { jobId: string; stage: number; completed: number; failed: Array<{ id: string; error: StoredError }> }
+  >();
   for (const r of rows) {
     if (r.status === 'cancelled') continue;
     const k = `${r.job_id}|${String(r.stage_index).padStart(6, '0')}`;
-    const g = groups.get(k) ?? { jobId: r.job_id as string, stage: r.stage_index as number, completed: 0, failed: [] as Array<{ id: string; error: StoredError }> };
+    const g = groups.get(k) ?? {
+      jobId: r.job_id as string,
+      stage: r.stage_index as number,
+      completed: 0,
+      failed: [] as Array<{ id: string; error: StoredError }>,
+    };
     if (r.status === 'completed') g.completed++;
     else g.failed.push({ id: r.id, error: r.error });
     groups.set(k, g);
   }
   for (const key of [...groups.keys()].sort()) {
     const g = groups.get(key)!;
-    const { rows: [stageRow] } = await client.query(
+    const {
+      rows: [stageRow],
+    } = await client.query(
       `UPDATE ${t.stages} s SET completed = s.completed + $3, failed = s.failed + $4
        FROM ${t.jobs} j WHERE s.job_id = $1 AND s.stage_index = $2 AND j.id = s.job_id
        RETURNING s.total, s.completed, s.failed, s.status, s.name, j.type, j.status AS job_status, j.total_stages`,
-      [g.jobId, g.stage, g.completed, g.failed.length]);
+      [g.jobId, g.stage, g.completed, g.failed.length],
+    );
     if (!stageRow) continue;
     const plugin = deps.plugins.get(stageRow.type);
     const stageDef = plugin?.stages[g.stage - 1];
     for (const f of g.failed) {
-      await addEvent(client, t, g.jobId, 'task_failed', { stage: g.stage, taskId: f.id, message: `${f.error?.code}: ${f.error?.message}`, data: f.error });
+      await addEvent(client, t, g.jobId, 'task_failed', {
+        stage: g.stage,
+        taskId: f.id,
+        message: `${f.error?.code}: ${f.error?.message}`,
+        data: f.error,
+      });
     }
-    if (g.failed.length && (stageDef?.onTaskFailure ?? 'fail_job') === 'fail_job' && stageRow.job_status === 'processing') {
+    if (
+      g.failed.length &&
+      (stageDef?.onTaskFailure ?? 'fail_job') === 'fail_job' &&
+      stageRow.job_status === 'processing'
+    ) {
       const first = g.failed[0]!;
-      await failJob(client, t, g.jobId, { code: first.error?.code ?? 'TASK_FAILED', message: first.error?.message ?? 'task failed', detail: first.error?.detail, taskId: first.id, stage: stageRow.name });
+      await failJob(client, t, g.jobId, {
+        code: first.error?.code ?? 'TASK_FAILED',
+        message: first.error?.message ?? 'task failed',
+        detail: first.error?.detail,
+        taskId: first.id,
+        stage: stageRow.name,
+      });
       continue;
     }
     if (stageRow.status !== 'processing' || stageRow.job_status !== 'processing') continue;
@@ -101,10 +154,26 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
 }
 
 /** Closes a stage whose tasks have all settled and queues the job's next step. */
-export async function completeStage(client: PoolClient, deps: SettleDeps, jobId: string, stage: number, totalStages: number, failed: number): Promise<void> {
+export async function completeStage(
+  client: PoolClient,
+  deps: SettleDeps,
+  jobId: string,
+  stage: number,
+  totalStages: number,
+  failed: number,
+): Promise<void> {
   const { rowCount } = await client.query(
-    `UPDATE ${deps.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2 AND status = 'processing'`, [jobId, stage]);
+    `UPDATE ${deps.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2 AND status = 'processing'`,
+    [jobId, stage],
+  );
   if (!rowCount) return; // already advanced by someone else
-  await addEvent(client, deps.t, jobId, 'stage_completed', { stage, message: failed ? `${failed} task(s) failed; continuing` : null });
-  await sendControl(deps.boss, client, stage < totalStages ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' });
+  await addEvent(client, deps.t, jobId, 'stage_completed', {
+    stage,
+    message: failed ? `${failed} task(s) failed; continuing` : null,
+  });
+  await sendControl(
+    deps.boss,
+    client,
+    stage < totalStages ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' },
+  );
 }

@@ -16,15 +16,22 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
     const { rows: tasks } = await client.query(
       `SELECT tk.id, tk.job_id, tk.stage_index, j.type FROM ${t.tasks} tk JOIN ${t.jobs} j ON j.id = tk.job_id
        WHERE tk.status = 'queued' AND tk.due_at < now() - make_interval(secs => $1) AND j.status = 'processing'
-       ORDER BY tk.due_at LIMIT 5000 FOR UPDATE OF tk SKIP LOCKED`, [stall]);
+       ORDER BY tk.due_at LIMIT 5000 FOR UPDATE OF tk SKIP LOCKED`,
+      [stall],
+    );
     if (tasks.length) {
       await client.query(`UPDATE ${t.tasks} SET due_at = now() WHERE id = ANY($1)`, [tasks.map((r) => r.id)]);
       const byType = new Map<string, string[]>();
       for (const r of tasks) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
-      for (const [type, ids] of byType) await sendTasks(machine.boss, client, type, ids, { perMessage: machine.plugins.get(type)?.queue?.tasksPerMessage ?? 1 });
+      for (const [type, ids] of byType)
+        await sendTasks(machine.boss, client, type, ids, {
+          perMessage: machine.plugins.get(type)?.queue?.tasksPerMessage ?? 1,
+        });
       const jobs = [...new Set(tasks.map((r) => r.job_id as string))];
       for (const jobId of jobs) {
-        await addEvent(client, t, jobId, 'tasks_requeued', { message: `${tasks.filter((r) => r.job_id === jobId).length} queued task(s) had no message for ${stall} s; sent again` });
+        await addEvent(client, t, jobId, 'tasks_requeued', {
+          message: `${tasks.filter((r) => r.job_id === jobId).length} queued task(s) had no message for ${stall} s; sent again`,
+        });
       }
     }
     // Jobs waiting for a control step: never planned, or whose current stage finished
@@ -35,11 +42,16 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
        WHERE j.updated_at < now() - make_interval(secs => $1)
          AND ((j.status = 'queued' AND j.current_stage = 0) OR (j.status = 'processing' AND s.status = 'completed'))
          AND COALESCE(s.completed_at, j.created_at) < now() - make_interval(secs => $1)
-       LIMIT 500 FOR UPDATE OF j SKIP LOCKED`, [stall]);
+       LIMIT 500 FOR UPDATE OF j SKIP LOCKED`,
+      [stall],
+    );
     for (const j of jobs) {
-      const next = j.current_stage === 0 ? { jobId: j.id, action: 'plan' as const, stage: 1 }
-        : j.current_stage < j.total_stages ? { jobId: j.id, action: 'plan' as const, stage: j.current_stage + 1 }
-        : { jobId: j.id, action: 'aggregate' as const };
+      const next =
+        j.current_stage === 0
+          ? { jobId: j.id, action: 'plan' as const, stage: 1 }
+          : j.current_stage < j.total_stages
+            ? { jobId: j.id, action: 'plan' as const, stage: j.current_stage + 1 }
+            : { jobId: j.id, action: 'aggregate' as const };
       await client.query(`UPDATE ${t.jobs} SET updated_at = now() WHERE id = $1`, [j.id]);
       await sendControl(machine.boss, client, next);
       await addEvent(client, t, j.id, 'control_resent', { message: `no ${next.action} for ${stall} s; sent again` });

@@ -77,7 +77,12 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = [
+  'completed',
+  'completed_with_errors',
+  'failed',
+  'cancelled',
+];
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
@@ -85,8 +90,26 @@ export function toJobView(row: any, stageRows: any[], stageNames: string[]): Job
   const stages: StageView[] = stageNames.map((name, i) => {
     const s = stageRows.find((r) => r.stage_index === i + 1);
     return s
-      ? { index: i + 1, name, status: s.status, total: s.total, completed: s.completed, failed: s.failed, startedAt: iso(s.started_at), completedAt: iso(s.completed_at) }
-      : { index: i + 1, name, status: 'pending', total: 0, completed: 0, failed: 0, startedAt: null, completedAt: null };
+      ? {
+          index: i + 1,
+          name,
+          status: s.status,
+          total: s.total,
+          completed: s.completed,
+          failed: s.failed,
+          startedAt: iso(s.started_at),
+          completedAt: iso(s.completed_at),
+        }
+      : {
+          index: i + 1,
+          name,
+          status: 'pending',
+          total: 0,
+          completed: 0,
+          failed: 0,
+          startedAt: null,
+          completedAt: null,
+        };
   });
   return {
     id: row.id,
@@ -127,5 +150,14 @@ export function toTaskView(row: any, stageNames: string[]): TaskView {
 }
 
 export function toEvent(row: any): JobEvent {
-  return { id: row.id, jobId: row.job_id, at: iso(row.at)!, kind: row.kind, stage: row.stage_index ?? null, taskId: row.task_id ?? null, message: row.message ?? null, data: row.data ?? null };
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    at: iso(row.at)!,
+    kind: row.kind,
+    stage: row.stage_index ?? null,
+    taskId: row.task_id ?? null,
+    message: row.message ?? null,
+    data: row.data ?? null,
+  };
 }

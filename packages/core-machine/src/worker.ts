@@ -84,32 +84,65 @@ export class Worker {
   async start(): Promise<void> {
     const { boss, config } = this.machine;
     if (this.options.control !== false) {
-      await boss.work<ControlMessage>(CONTROL_QUEUE, { batchSize: 1, localConcurrency: 2, pollingIntervalSeconds: config.pollingIntervalSeconds, notifyPollingIntervalSeconds: config.pollingIntervalSeconds } as never,
-        (jobs: Job<ControlMessage>[]) => this.handleControl(jobs));
+      await boss.work<ControlMessage>(
+        CONTROL_QUEUE,
+        {
+          batchSize: 1,
+          localConcurrency: 2,
+          pollingIntervalSeconds: config.pollingIntervalSeconds,
+          notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
+        } as never,
+        (jobs: Job<ControlMessage>[]) => this.handleControl(jobs),
+      );
       this.queues.push(CONTROL_QUEUE);
     }
     const types = this.options.jobTypes ?? [...this.machine.plugins.keys()];
     for (const type of types) {
       const plugin = this.machine.plugin(type);
       const name = taskQueue(type);
-      await boss.work<TaskMessage>(name, {
-        // batchSize counts tasks; a message may carry several. pg-boss bursts (fetches again at
-        // once after a full batch) only for batches of 2 or more messages.
-        batchSize: messagesPerFetch(plugin.queue?.batchSize ?? config.batchSize, plugin.queue?.tasksPerMessage ?? 1),
-        localConcurrency: plugin.queue?.concurrency ?? config.concurrency,
-        // NOTIFY wakes workers for new messages; delayed retries become due silently, so the
-        // backstop poll must stay short.
-        pollingIntervalSeconds: config.pollingIntervalSeconds,
-        notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
-        burstWhenBatchFull: true,
-      } as never, (jobs: Job<TaskMessage>[]) => this.handleTasks(plugin, jobs));
+      await boss.work<TaskMessage>(
+        name,
+        {
+          // batchSize counts tasks; a message may carry several. pg-boss bursts (fetches again at
+          // once after a full batch) only for batches of 2 or more messages.
+          batchSize: messagesPerFetch(plugin.queue?.batchSize ?? config.batchSize, plugin.queue?.tasksPerMessage ?? 1),
+          localConcurrency: plugin.queue?.concurrency ?? config.concurrency,
+          // NOTIFY wakes workers for new messages; delayed retries become due silently, so the
+          // backstop poll must stay short.
+          pollingIntervalSeconds: config.pollingIntervalSeconds,
+          notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
+          burstWhenBatchFull: true,
+        } as never,
+        (jobs: Job<TaskMessage>[]) => this.handleTasks(plugin, jobs),
+      );
       this.queues.push(name);
     }
     const beat = Math.max(250, Math.floor((config.leaseSeconds * 1000) / 3));
-    this.timers.push(setInterval(() => void this.heartbeat().catch((e) => this.machine.log.warn('heartbeat failed', { error: (e as Error).message })), beat));
-    this.timers.push(setInterval(() => void this.sweep().catch((e) => this.machine.log.warn('sweep failed', { error: (e as Error).message })), config.sweepIntervalMs));
+    this.timers.push(
+      setInterval(
+        () =>
+          void this.heartbeat().catch((e) =>
+            this.machine.log.warn('heartbeat failed', { error: (e as Error).message }),
+          ),
+        beat,
+      ),
+    );
+    this.timers.push(
+      setInterval(
+        () => void this.sweep().catch((e) => this.machine.log.warn('sweep failed', { error: (e as Error).message })),
+        config.sweepIntervalMs,
+      ),
+    );
     const stallEvery = Math.max(1_000, Math.min(60_000, (config.stallSeconds * 1000) / 2));
-    this.timers.push(setInterval(() => void recoverStalled(this.machine).catch((e) => this.machine.log.warn('stall recovery failed', { error: (e as Error).message })), stallEvery));
+    this.timers.push(
+      setInterval(
+        () =>
+          void recoverStalled(this.machine).catch((e) =>
+            this.machine.log.warn('stall recovery failed', { error: (e as Error).message }),
+          ),
+        stallEvery,
+      ),
+    );
   }
 
   /** Stops fetching, gives running tasks back to the queue, and waits for settlements. */
@@ -146,7 +179,8 @@ export class Worker {
        FROM ${t.jobs} j
        WHERE tk.id = ANY($1) AND tk.status = 'queued' AND j.id = tk.job_id AND j.status = 'processing'
        RETURNING tk.id, tk.job_id, tk.stage_index, tk.key, tk.input, tk.attempts, tk.max_attempts, tk.lease_token, j.type, j.parameters`,
-      [ids]);
+      [ids],
+    );
     try {
       await Promise.all(rows.map((row) => this.runTask(plugin, row)));
     } finally {
@@ -177,20 +211,40 @@ export class Worker {
     const log = this.machine.log;
     let entry: Settlement;
     try {
-      if (!stage) throw Object.assign(new Error(`job type ${row.type} has no stage ${row.stage_index}`), { code: 'CM_ERR_INVALID_STATE' });
+      if (!stage)
+        throw Object.assign(new Error(`job type ${row.type} has no stage ${row.stage_index}`), {
+          code: 'CM_ERR_INVALID_STATE',
+        });
       const output = await stage.handler(row.input, {
-        jobId: row.job_id, jobType: row.type, taskId: row.id, key: row.key,
-        stage: { index: row.stage_index, name: stage.name }, attempt: row.attempts, params: row.parameters,
-        signal: abort.signal, log, db: this.machine.pool, services: this.machine.services,
-        progress: (fraction, note) => { running.progress = { fraction: Math.min(1, Math.max(0, fraction)), note: note ?? null }; },
+        jobId: row.job_id,
+        jobType: row.type,
+        taskId: row.id,
+        key: row.key,
+        stage: { index: row.stage_index, name: stage.name },
+        attempt: row.attempts,
+        params: row.parameters,
+        signal: abort.signal,
+        log,
+        db: this.machine.pool,
+        services: this.machine.services,
+        progress: (fraction, note) => {
+          running.progress = { fraction: Math.min(1, Math.max(0, fraction)), note: note ?? null };
+        },
         predecessor: () => this.predecessor(row),
       });
       const parsed = stage.output.safeParse(output);
       if (!parsed.success) {
-        entry = { kind: 'failed', taskId: row.id, lease: row.lease_token, error: {
-          code: 'CM_ERR_INVALID_OUTPUT',
-          message: `handler of stage '${stage.name}' returned an invalid output: ${zodIssues(parsed.error, 'output').map((x) => `${x.path}: ${x.message}`).join('; ')}`,
-        } };
+        entry = {
+          kind: 'failed',
+          taskId: row.id,
+          lease: row.lease_token,
+          error: {
+            code: 'CM_ERR_INVALID_OUTPUT',
+            message: `handler of stage '${stage.name}' returned an invalid output: ${zodIssues(parsed.error, 'output')
+              .map((x) => `${x.path}: ${x.message}`)
+              .join('; ')}`,
+          },
+        };
       } else {
         entry = { kind: 'completed', taskId: row.id, lease: row.lease_token, output: parsed.data };
       }
@@ -210,19 +264,37 @@ export class Worker {
       if (reason === 'worker shutting down') return { kind: 'release', taskId: row.id, lease };
     }
     const stored = toStoredError(err);
-    const error: StoredError = { code: stored.code, message: stored.message, ...(stored.detail !== undefined ? { detail: stored.detail } : {}) };
+    const error: StoredError = {
+      code: stored.code,
+      message: stored.message,
+      ...(stored.detail !== undefined ? { detail: stored.detail } : {}),
+    };
     if (stored.permanent || row.attempts >= row.max_attempts) {
-      this.machine.log.warn('task failed', { taskId: row.id, jobId: row.job_id, code: error.code, error: error.message, attempts: row.attempts, permanent: stored.permanent });
+      this.machine.log.warn('task failed', {
+        taskId: row.id,
+        jobId: row.job_id,
+        code: error.code,
+        error: error.message,
+        attempts: row.attempts,
+        permanent: stored.permanent,
+      });
       return { kind: 'failed', taskId: row.id, lease, error };
     }
-    return { kind: 'retry', taskId: row.id, lease, error, delayMs: this.machine.retryDelayMs(row.attempts, stage?.retry) };
+    return {
+      kind: 'retry',
+      taskId: row.id,
+      lease,
+      error,
+      delayMs: this.machine.retryDelayMs(row.attempts, stage?.retry),
+    };
   }
 
   private async predecessor(row: ClaimedRow): Promise<unknown> {
     if (row.stage_index <= 1) return null;
     const { rows } = await this.machine.pool.query(
       `SELECT output FROM ${this.machine.t.tasks} WHERE job_id = $1 AND stage_index = $2 AND key = $3 AND status = 'completed'`,
-      [row.job_id, row.stage_index - 1, row.key]);
+      [row.job_id, row.stage_index - 1, row.key],
+    );
     return rows[0]?.output ?? null;
   }
 
@@ -247,7 +319,15 @@ export class Worker {
       while (this.pending.length) {
         const batch = this.pending.splice(0, SETTLE_BATCH);
         try {
-          await this.withRetry(() => withTransaction(this.machine.pool, (client) => settleBatch(client, this.machine, batch.map((b) => b.entry))));
+          await this.withRetry(() =>
+            withTransaction(this.machine.pool, (client) =>
+              settleBatch(
+                client,
+                this.machine,
+                batch.map((b) => b.entry),
+              ),
+            ),
+          );
           for (const b of batch) b.resolve();
         } catch (err) {
           this.machine.log.error('settle failed', { error: (err as Error).message, tasks: batch.length });
@@ -282,7 +362,17 @@ export class Worker {
        FROM x, ${this.machine.t.jobs} j
        WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing' AND j.id = tk.job_id
        RETURNING tk.id, j.status AS job_status`,
-      [JSON.stringify(list.map((r) => ({ id: r.taskId, lease: r.lease, progress: r.progress?.fraction ?? null, note: r.progress?.note ?? null })))]);
+      [
+        JSON.stringify(
+          list.map((r) => ({
+            id: r.taskId,
+            lease: r.lease,
+            progress: r.progress?.fraction ?? null,
+            note: r.progress?.note ?? null,
+          })),
+        ),
+      ],
+    );
     const alive = new Map(rows.map((r) => [r.id as string, r.job_status as string]));
     for (const r of list) {
       if (!this.running.has(r.taskId)) continue;
@@ -304,20 +394,32 @@ export class Worker {
         `SELECT tk.id, tk.job_id, tk.stage_index, tk.lease_token, tk.attempts, tk.max_attempts, j.type, j.status AS job_status
          FROM ${t.tasks} tk JOIN ${t.jobs} j ON j.id = tk.job_id
          WHERE tk.status = 'processing' AND tk.heartbeat_at < now() - make_interval(secs => tk.lease_seconds)
-         ORDER BY tk.heartbeat_at LIMIT 500 FOR UPDATE OF tk SKIP LOCKED`);
+         ORDER BY tk.heartbeat_at LIMIT 500 FOR UPDATE OF tk SKIP LOCKED`,
+      );
       if (!rows.length) return;
-      const error = (r: { attempts: number }): StoredError => ({ code: 'TASK_LEASE_EXPIRED', message: `no heartbeat for the task's lease; its worker presumably died during attempt ${r.attempts}` });
+      const error = (r: { attempts: number }): StoredError => ({
+        code: 'TASK_LEASE_EXPIRED',
+        message: `no heartbeat for the task's lease; its worker presumably died during attempt ${r.attempts}`,
+      });
       const entries: Settlement[] = [];
       const requeue: typeof rows = [];
       for (const r of rows) {
         if (r.job_status !== 'processing') entries.push({ kind: 'cancelled', taskId: r.id, lease: r.lease_token });
-        else if (r.attempts >= r.max_attempts) entries.push({ kind: 'failed', taskId: r.id, lease: r.lease_token, error: error(r) });
+        else if (r.attempts >= r.max_attempts)
+          entries.push({ kind: 'failed', taskId: r.id, lease: r.lease_token, error: error(r) });
         else requeue.push(r);
       }
       if (requeue.length) {
-        await client.query(`UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, heartbeat_at = NULL, due_at = now() WHERE id = ANY($1)`, [requeue.map((r) => r.id)]);
+        await client.query(
+          `UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, heartbeat_at = NULL, due_at = now() WHERE id = ANY($1)`,
+          [requeue.map((r) => r.id)],
+        );
         for (const r of requeue) {
-          await addEvent(client, t, r.job_id, 'task_lease_expired', { stage: r.stage_index, taskId: r.id, message: error(r).message + '; queued again' });
+          await addEvent(client, t, r.job_id, 'task_lease_expired', {
+            stage: r.stage_index,
+            taskId: r.id,
+            message: error(r).message + '; queued again',
+          });
         }
         const byType = new Map<string, string[]>();
         for (const r of requeue) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
@@ -327,4 +429,3 @@ export class Worker {
     });
   }
 }
-

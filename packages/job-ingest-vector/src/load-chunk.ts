@@ -3,8 +3,21 @@ import type { Pool, PoolClient } from 'pg';
 import type gdal from 'gdal-async';
 import { quoteIdent, quoteLiteral } from '@coremachine/core-machine';
 import {
-  appendRows, castGeometrySql, CHUNK_FID, CHUNK_GEOM, execPg, FID_COLUMN, fidFilter, GEOM_COLUMN, gpkgRangeSql, openPgTransaction, translateChunk,
-  type ColumnPlan, type FeatureRange, type GeometryPlan, type RangeStats,
+  appendRows,
+  castGeometrySql,
+  CHUNK_FID,
+  CHUNK_GEOM,
+  execPg,
+  FID_COLUMN,
+  fidFilter,
+  GEOM_COLUMN,
+  gpkgRangeSql,
+  openPgTransaction,
+  translateChunk,
+  type ColumnPlan,
+  type FeatureRange,
+  type GeometryPlan,
+  type RangeStats,
 } from '@coremachine/geo/vector';
 import { chunkTablePrefix, markersTable, qualified, type TableRef } from './tables.ts';
 
@@ -27,7 +40,11 @@ export interface ChunkStats extends RangeStats {
 /** Quotes a source field name, which may hold any character (it is not one of our identifiers). */
 const quoteField = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-interface Source { dataset: gdal.Dataset; layer: gdal.Layer; driver?: string }
+interface Source {
+  dataset: gdal.Dataset;
+  layer: gdal.Layer;
+  driver?: string;
+}
 
 /** The row key: the source FID or the row number within the chunk, shifted (see FeatureRange). */
 function fidSql(range: FeatureRange): string {
@@ -41,13 +58,23 @@ function fidSql(range: FeatureRange): string {
  */
 function fittedGeometrySql(g: string, plan: GeometryPlan): string {
   const zm = `st_zmflag(${g}) = ${plan.z ? 2 : 0}`;
-  const fits = plan.type === 'Geometry' ? `${zm} and not st_hasarc(${g})` : `geometrytype(${g}) = '${plan.type.toUpperCase()}' and ${zm}`;
+  const fits =
+    plan.type === 'Geometry'
+      ? `${zm} and not st_hasarc(${g})`
+      : `geometrytype(${g}) = '${plan.type.toUpperCase()}' and ${zm}`;
   return `case when ${fits} then ${g} else ${castGeometrySql(g, plan)} end`;
 }
 
 async function translate(src: Source, table: string, range: FeatureRange, options: LoadChunkOptions): Promise<number> {
   const where = range.fidMin !== undefined ? fidFilter(src.layer, range.fidMin, range.fidNext) : null;
-  const base = { pg: options.pg, table, where, preserveFid: !!range.preserveFid, z: options.geometry.z, signal: options.signal };
+  const base = {
+    pg: options.pg,
+    table,
+    where,
+    preserveFid: !!range.preserveFid,
+    z: options.geometry.z,
+    signal: options.signal,
+  };
   try {
     await translateChunk(src.dataset, src.layer, base);
     return 0;
@@ -74,7 +101,12 @@ async function loadedStats(db: Pool | PoolClient, markers: string, index: number
  * other range, or one whose rows do not all fit the table as GDAL writes them, goes through a
  * chunk table (see loadViaChunkTable).
  */
-export async function loadChunk(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats> {
+export async function loadChunk(
+  pool: Pool,
+  src: Source,
+  range: FeatureRange,
+  options: LoadChunkOptions,
+): Promise<ChunkStats> {
   if (src.driver === 'GPKG' && range.preserveFid && range.fidMin !== undefined && !options.checkLonLatRange) {
     const direct = await loadDirect(pool, src, range, options);
     if (direct) return direct;
@@ -95,7 +127,12 @@ const GUARD_LOCK_TIMEOUT = '100ms';
  * cannot write as the column wants (null geometry, another type) fails the translation, and the
  * range is then loaded through a chunk table instead (null returned).
  */
-async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats | null> {
+async function loadDirect(
+  pool: Pool,
+  src: Source,
+  range: FeatureRange,
+  options: LoadChunkOptions,
+): Promise<ChunkStats | null> {
   const markers = qualified(markersTable(options.staging));
   const staging = qualified(options.staging);
   const guard = `SET LOCAL lock_timeout = '${GUARD_LOCK_TIMEOUT}';INSERT INTO ${markers} (chunk, stats) VALUES (${range.index}, '{}');SET LOCAL lock_timeout = 0`;
@@ -114,7 +151,9 @@ async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options:
         const client = await pool.connect();
         try {
           await client.query('begin');
-          await client.query(`insert into ${markers} (chunk, stats) values ($1, '{}') on conflict do nothing`, [range.index]);
+          await client.query(`insert into ${markers} (chunk, stats) values ($1, '{}') on conflict do nothing`, [
+            range.index,
+          ]);
         } finally {
           await client.query('rollback').catch(() => {});
           client.release();
@@ -136,20 +175,26 @@ async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options:
         return null;
       }
       // Rows this transaction inserted: counted by PostgreSQL, no scan.
-      execPg(dest, `UPDATE ${markers} SET stats = jsonb_build_object('read', n, 'inserted', n, 'skipped', '{}'::jsonb, 'repaired', 0)
-        FROM (SELECT pg_stat_get_xact_tuples_inserted(${quoteLiteral(staging)}::regclass) AS n) x WHERE chunk = ${range.index}`);
+      execPg(
+        dest,
+        `UPDATE ${markers} SET stats = jsonb_build_object('read', n, 'inserted', n, 'skipped', '{}'::jsonb, 'repaired', 0)
+        FROM (SELECT pg_stat_get_xact_tuples_inserted(${quoteLiteral(staging)}::regclass) AS n) x WHERE chunk = ${range.index}`,
+      );
       execPg(dest, 'COMMIT');
     } finally {
       dest.close();
     }
-    const { rows } = await pool.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [range.index]);
+    const { rows } = await pool.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [
+      range.index,
+    ]);
     if (!rows[0]?.stats || typeof rows[0].stats.read !== 'number') {
-      throw new Error(`chunk ${range.index} of ${options.staging.schema}.${options.staging.table}: the load transaction did not commit`);
+      throw new Error(
+        `chunk ${range.index} of ${options.staging.schema}.${options.staging.table}: the load transaction did not commit`,
+      );
     }
     return rows[0].stats;
   }
 }
-
 
 /**
  * Loads one range through a chunk table of this delivery. GDAL writes the range into a fresh
@@ -159,16 +204,26 @@ async function loadDirect(pool: Pool, src: Source, range: FeatureRange, options:
  * written with its counts. A later delivery finds the marker and inserts nothing; a delivery
  * that dies leaves nothing but its chunk table, which finalize drops.
  */
-async function loadViaChunkTable(pool: Pool, src: Source, range: FeatureRange, options: LoadChunkOptions): Promise<ChunkStats> {
+async function loadViaChunkTable(
+  pool: Pool,
+  src: Source,
+  range: FeatureRange,
+  options: LoadChunkOptions,
+): Promise<ChunkStats> {
   const markers = qualified(markersTable(options.staging));
   const done = async (db: Pool | PoolClient) => {
-    const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [range.index]);
+    const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [
+      range.index,
+    ]);
     return rows[0] ? { ...rows[0].stats, inserted: 0 } : null;
   };
   const earlier = await done(pool);
   if (earlier) return earlier;
 
-  const chunk: TableRef = { schema: options.staging.schema, table: `${chunkTablePrefix(options.staging)}${range.index}_${randomBytes(3).toString('hex')}` };
+  const chunk: TableRef = {
+    schema: options.staging.schema,
+    table: `${chunkTablePrefix(options.staging)}${range.index}_${randomBytes(3).toString('hex')}`,
+  };
   const table = qualified(chunk);
   try {
     const translated = await translate(src, `${chunk.schema}.${chunk.table}`, range, options);
@@ -178,29 +233,40 @@ async function loadViaChunkTable(pool: Pool, src: Source, range: FeatureRange, o
       await client.query('begin');
       // PostGIS cost estimates make PostgreSQL JIT-compile these scans, which costs more than running them.
       await client.query('set local jit = off');
-      await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_chunk:${options.staging.schema}.${options.staging.table}:${range.index}`]);
+      await client.query('select pg_advisory_xact_lock(hashtext($1))', [
+        `cm_vector_chunk:${options.staging.schema}.${options.staging.table}:${range.index}`,
+      ]);
       const again = await done(client);
       if (again) {
         await client.query('commit');
         client.release();
         return again;
       }
-      const outOfRange = options.checkLonLatRange ? `st_xmin(${g}) < -180 or st_xmax(${g}) > 180 or st_ymin(${g}) < -90 or st_ymax(${g}) > 90` : 'false';
+      const outOfRange = options.checkLonLatRange
+        ? `st_xmin(${g}) < -180 or st_xmax(${g}) > 180 or st_ymin(${g}) < -90 or st_ymax(${g}) > 90`
+        : 'false';
       const usable = `${g} is not null and not st_isempty(${g}) and not (${outOfRange})`;
       // One scan counts the skipped rows and the invalid ones (points are always valid); the
       // repair pass, which rewrites rows, runs only when there is something to repair.
-      const invalid = options.geometry.family === 'point' ? '0' : `count(*) filter (where ${usable} and not st_isvalid(${g}))::int`;
-      const { rows: [c] } = await client.query<{ n: number; nulls: number; empties: number; out: number; invalid: number }>(
+      const invalid =
+        options.geometry.family === 'point' ? '0' : `count(*) filter (where ${usable} and not st_isvalid(${g}))::int`;
+      const {
+        rows: [c],
+      } = await client.query<{ n: number; nulls: number; empties: number; out: number; invalid: number }>(
         `select count(*)::int n, count(*) filter (where ${g} is null)::int nulls,
                 count(*) filter (where st_isempty(${g}))::int empties,
                 count(*) filter (where not st_isempty(${g}) and (${outOfRange}))::int out,
-                ${invalid} invalid from ${table}`);
+                ${invalid} invalid from ${table}`,
+      );
       let repaired = 0;
       let emptied = 0;
       if (c!.invalid > 0) {
-        const { rows: [r] } = await client.query<{ n: number; emptied: number }>(
+        const {
+          rows: [r],
+        } = await client.query<{ n: number; emptied: number }>(
           `with u as (update ${table} set ${g} = st_makevalid(${g}) where ${usable} and not st_isvalid(${g}) returning st_isempty(${g}) e)
-           select count(*)::int n, count(*) filter (where e)::int emptied from u`);
+           select count(*)::int n, count(*) filter (where e)::int emptied from u`,
+        );
         repaired = r!.n;
         emptied = r!.emptied;
       }
@@ -209,16 +275,25 @@ async function loadViaChunkTable(pool: Pool, src: Source, range: FeatureRange, o
       const geom = fittedGeometrySql(`st_setsrid(${g}, 4326)`, options.geometry);
       const ins = await client.query(
         `insert into ${qualified(options.staging)} (${[quoteIdent(FID_COLUMN), ...cols, quoteIdent(GEOM_COLUMN)].join(', ')})
-         select ${[fidSql(range), ...values, geom].join(', ')} from ${table} where ${usable}`);
+         select ${[fidSql(range), ...values, geom].join(', ')} from ${table} where ${usable}`,
+      );
       const skipped: ChunkStats['skipped'] = {};
       if (c!.nulls) skipped.null_geometry = c!.nulls;
       if (c!.empties) skipped.empty_geometry = c!.empties;
       if (c!.out) skipped.coordinates_out_of_range = c!.out;
       if (emptied) skipped.empty_after_repair = emptied;
       if (translated < 0 && -translated > c!.n) skipped.reprojection_failed = -translated - c!.n;
-      const stats: ChunkStats = { read: c!.n + (skipped.reprojection_failed ?? 0), skipped, inserted: ins.rowCount ?? 0, repaired };
+      const stats: ChunkStats = {
+        read: c!.n + (skipped.reprojection_failed ?? 0),
+        skipped,
+        inserted: ins.rowCount ?? 0,
+        repaired,
+      };
       // A direct delivery (loadDirect) does not take the advisory lock: the marker's key decides.
-      const marked = await client.query(`insert into ${markers} (chunk, stats) values ($1, $2) on conflict do nothing`, [range.index, stats]);
+      const marked = await client.query(
+        `insert into ${markers} (chunk, stats) values ($1, $2) on conflict do nothing`,
+        [range.index, stats],
+      );
       if (marked.rowCount === 0) {
         await client.query('rollback');
         client.release();

@@ -26,7 +26,12 @@ export const IDLE_MS = 30_000;
 
 const PREFIX = 'cm-ingest-copies-';
 
-interface Entry { ready: Promise<string>; refs: number; timer?: NodeJS.Timeout | undefined; file: string }
+interface Entry {
+  ready: Promise<string>;
+  refs: number;
+  timer?: NodeJS.Timeout | undefined;
+  file: string;
+}
 const entries = new Map<string, Entry>();
 let folder: string | undefined;
 
@@ -64,14 +69,24 @@ function drop(key: string, entry: Entry): void {
  * for that download), named with `extension` (default: the blob's). Each call must `release()`
  * its copy. A failed download is not kept: the next call tries again.
  */
-export async function acquireLocalCopy(storage: BlobStorage, container: string, blob: string, etag: string, extension = extname(blob).slice(1)): Promise<LocalCopy> {
+export async function acquireLocalCopy(
+  storage: BlobStorage,
+  container: string,
+  blob: string,
+  etag: string,
+  extension = extname(blob).slice(1),
+): Promise<LocalCopy> {
   const key = `${container}\n${blob}\n${etag}`;
   let entry = entries.get(key);
   if (!entry) {
     // Named with the format's extension: GDAL recognises archives (/vsizip/ on .zip, .kmz) by it.
     const suffix = /^[a-z0-9]{1,8}$/i.test(extension) ? `.${extension.toLowerCase()}` : '';
     const file = join(ownFolder(), createHash('sha256').update(key).digest('hex').slice(0, 32) + suffix);
-    const created: Entry = { refs: 0, file, ready: storage.downloadToFile(container, blob, file, { etag }).then(() => file) };
+    const created: Entry = {
+      refs: 0,
+      file,
+      ready: storage.downloadToFile(container, blob, file, { etag }).then(() => file),
+    };
     created.ready.catch(() => drop(key, created));
     entries.set(key, created);
     entry = created;
@@ -86,7 +101,9 @@ export async function acquireLocalCopy(storage: BlobStorage, container: string, 
     released = true;
     held.refs -= 1;
     if (held.refs === 0 && entries.get(key) === held) {
-      held.timer = setTimeout(() => { if (held.refs === 0) drop(key, held); }, IDLE_MS);
+      held.timer = setTimeout(() => {
+        if (held.refs === 0) drop(key, held);
+      }, IDLE_MS);
       held.timer.unref();
     }
   };

@@ -3,7 +3,10 @@ import { sqlIdentifier, extensionOf, formatOf, VECTOR_FORMATS } from '@coremachi
 import { blobPathSchema, containerNameSchema } from '@coremachine/storage';
 
 const optionName = (field: string) =>
-  z.string().min(1, { error: `${field} must not be empty` }).max(255, { error: `${field} must be at most 255 characters` });
+  z
+    .string()
+    .min(1, { error: `${field} must not be empty` })
+    .max(255, { error: `${field} must be at most 255 characters` });
 
 /**
  * ingest_vector parameters. `table_name` and `schema` are plain SQL identifiers (checked here,
@@ -20,11 +23,19 @@ export const parameters = z
     file_extension: z
       .string()
       .transform((v) => v.replace(/^\./, '').toLowerCase())
-      .refine((v) => formatOf(v) !== null, { error: (iss) => `file_extension must be one of ${VECTOR_FORMATS.join(', ')}, got ${JSON.stringify(iss.input)}` })
+      .refine((v) => formatOf(v) !== null, {
+        error: (iss) => `file_extension must be one of ${VECTOR_FORMATS.join(', ')}, got ${JSON.stringify(iss.input)}`,
+      })
       .optional(),
     /** Features per load task: `auto`, or 1,000-100,000. */
     chunk_size: z
-      .union([z.literal('auto'), z.int({ error: 'chunk_size must be "auto" or an integer' }).min(1000, { error: 'chunk_size must be at least 1000' }).max(100_000, { error: 'chunk_size must be at most 100000' })])
+      .union([
+        z.literal('auto'),
+        z
+          .int({ error: 'chunk_size must be "auto" or an integer' })
+          .min(1000, { error: 'chunk_size must be at least 1000' })
+          .max(100_000, { error: 'chunk_size must be at most 100000' }),
+      ])
       .default('auto'),
     /** Replace an existing table; without it an existing table fails the job (TABLE_EXISTS). */
     overwrite: z.boolean().default(false),
@@ -35,7 +46,12 @@ export const parameters = z
     /** KML document inside a KMZ holding several (default doc.kml). */
     kml_name: optionName('kml_name').optional(),
     /** DBF encoding, overriding the .cpg (e.g. CP1252, ISO-8859-1). */
-    encoding: z.string().regex(/^[A-Za-z0-9_.:-]{1,40}$/, { error: (iss) => `encoding must be an encoding name like CP1252, got ${JSON.stringify(iss.input)}` }).optional(),
+    encoding: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,40}$/, {
+        error: (iss) => `encoding must be an encoding name like CP1252, got ${JSON.stringify(iss.input)}`,
+      })
+      .optional(),
     /** CSV: latitude and longitude columns (both), or a WKT column. Default: common names detected. */
     lat_name: optionName('lat_name').optional(),
     lon_name: optionName('lon_name').optional(),
@@ -51,10 +67,18 @@ export const parameters = z
       });
     }
     if ((p.lat_name === undefined) !== (p.lon_name === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [p.lat_name === undefined ? 'lat_name' : 'lon_name'], message: 'lat_name and lon_name go together: set both or neither' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [p.lat_name === undefined ? 'lat_name' : 'lon_name'],
+        message: 'lat_name and lon_name go together: set both or neither',
+      });
     }
     if (p.wkt_column !== undefined && p.lat_name !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['wkt_column'], message: 'wkt_column excludes lat_name/lon_name: set one or the other' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['wkt_column'],
+        message: 'wkt_column excludes lat_name/lon_name: set one or the other',
+      });
     }
   });
 

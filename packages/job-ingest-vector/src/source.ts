@@ -2,7 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { permanentError, type Services } from '@coremachine/core-machine';
-import { extensionOf, formatOf, openVectorLayer, type OpenedLayer, type SourceOptions, type VectorFormat } from '@coremachine/geo/vector';
+import {
+  extensionOf,
+  formatOf,
+  openVectorLayer,
+  type OpenedLayer,
+  type SourceOptions,
+  type VectorFormat,
+} from '@coremachine/geo/vector';
 import gdal from 'gdal-async';
 import { configureGdal } from '@coremachine/geo';
 import { acquireLocalCopy } from './local-copy.ts';
@@ -13,7 +20,8 @@ import type { Params } from './params.ts';
 /** The format of the source: `file_extension`, else the blob name's extension. */
 export function formatFor(params: Params): VectorFormat {
   const format = formatOf(params.file_extension ?? extensionOf(params.blob_name));
-  if (!format) throw permanentError('UNSUPPORTED_FORMAT', `Cannot tell the format of ${params.blob_name}: set file_extension`);
+  if (!format)
+    throw permanentError('UNSUPPORTED_FORMAT', `Cannot tell the format of ${params.blob_name}: set file_extension`);
   return format;
 }
 
@@ -69,7 +77,11 @@ async function openNonCached<T>(path: string, open: () => Promise<T>): Promise<T
 }
 
 /** The blob's size and ETag; BLOB_NOT_FOUND (permanent) when it is missing: no retry can make it appear. */
-export async function statSource(params: Params, services: Services, signal?: AbortSignal): Promise<{ size: number; etag: string }> {
+export async function statSource(
+  params: Params,
+  services: Services,
+  signal?: AbortSignal,
+): Promise<{ size: number; etag: string }> {
   try {
     const stat = await services.storage.stat(params.container_name, params.blob_name, signal ? { signal } : {});
     if (!stat.exists) throw missingBlob(params);
@@ -81,7 +93,10 @@ export async function statSource(params: Params, services: Services, signal?: Ab
 }
 
 const missingBlob = (params: Params) =>
-  permanentError('BLOB_NOT_FOUND', `${params.container_name}/${params.blob_name} does not exist`, { container: params.container_name, blob: params.blob_name });
+  permanentError('BLOB_NOT_FOUND', `${params.container_name}/${params.blob_name} does not exist`, {
+    container: params.container_name,
+    blob: params.blob_name,
+  });
 
 /** Formats GDAL cannot stream from /vsiaz/ (the GML reader finds no features over HTTP). */
 const DOWNLOADED: readonly VectorFormat[] = ['gml'];
@@ -108,23 +123,46 @@ export interface OpenedSource extends OpenedLayer {
  * downloaded to a temporary file of its own (with its .xsd/.gfs sidecars when present),
  * removed on close. Error messages name the blob, never a local path.
  */
-export async function openSource(params: Params, services: Services, signal?: AbortSignal, opts: OpenSourceOptions = {}): Promise<OpenedSource> {
+export async function openSource(
+  params: Params,
+  services: Services,
+  signal?: AbortSignal,
+  opts: OpenSourceOptions = {},
+): Promise<OpenedSource> {
   useStorage(services);
   const options = sourceOptions(params);
   const { size, etag } = await statSource(params, services, signal);
   if (opts.expectedEtag && etag !== opts.expectedEtag) {
-    throw permanentError('SOURCE_CHANGED', `${params.container_name}/${params.blob_name} was replaced after this job planned its chunks; submit the job again`,
-      { container: params.container_name, blob: params.blob_name });
+    throw permanentError(
+      'SOURCE_CHANGED',
+      `${params.container_name}/${params.blob_name} was replaced after this job planned its chunks; submit the job again`,
+      { container: params.container_name, blob: params.blob_name },
+    );
   }
   const maxCopy = services.vector?.localCopyMaxBytes ?? DEFAULT_LOCAL_COPY_MAX_BYTES;
   if (SINGLE_BLOB.includes(options.format) && size <= maxCopy) {
-    const copy = await acquireLocalCopy(services.storage, params.container_name, params.blob_name, etag, options.format).catch((err: unknown) => {
-      if (isStorageError(err, 'BLOB_NOT_FOUND') || isStorageError(err, 'CONTAINER_NOT_FOUND')) throw missingBlob(params);
+    const copy = await acquireLocalCopy(
+      services.storage,
+      params.container_name,
+      params.blob_name,
+      etag,
+      options.format,
+    ).catch((err: unknown) => {
+      if (isStorageError(err, 'BLOB_NOT_FOUND') || isStorageError(err, 'CONTAINER_NOT_FOUND'))
+        throw missingBlob(params);
       throw err;
     });
     try {
       const opened = await openVectorLayer(copy.path, options);
-      return { ...opened, etag, size, close: () => { opened.close(); copy.release(); } };
+      return {
+        ...opened,
+        etag,
+        size,
+        close: () => {
+          opened.close();
+          copy.release();
+        },
+      };
     } catch (err) {
       copy.release();
       throw nameTheBlob(err, copy.path, params);
@@ -137,15 +175,32 @@ export async function openSource(params: Params, services: Services, signal?: Ab
   const dir = await mkdtemp(join(tmpdir(), 'cm-ingest-vector-'));
   const file = join(dir, basename(params.blob_name));
   try {
-    await services.storage.downloadToFile(params.container_name, params.blob_name, file, { etag, ...(signal ? { signal } : {}) });
+    await services.storage.downloadToFile(params.container_name, params.blob_name, file, {
+      etag,
+      ...(signal ? { signal } : {}),
+    });
     const stem = params.blob_name.replace(/\.[^./]+$/, '');
     for (const ext of ['xsd', 'gfs']) {
       const sidecar = `${stem}.${ext}`;
       const stat = await services.storage.stat(params.container_name, sidecar).catch(() => null);
-      if (stat?.exists) await services.storage.downloadToFile(params.container_name, sidecar, join(dir, basename(sidecar)), signal ? { signal } : {});
+      if (stat?.exists)
+        await services.storage.downloadToFile(
+          params.container_name,
+          sidecar,
+          join(dir, basename(sidecar)),
+          signal ? { signal } : {},
+        );
     }
     const opened = await openVectorLayer(file, options);
-    return { ...opened, etag, size, close: () => { opened.close(); void rm(dir, { recursive: true, force: true }); } };
+    return {
+      ...opened,
+      etag,
+      size,
+      close: () => {
+        opened.close();
+        void rm(dir, { recursive: true, force: true });
+      },
+    };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw nameTheBlob(err, file, params);

@@ -4,7 +4,10 @@ import { FID_COLUMN, GEOM_COLUMN, pgGeometryType, type ColumnPlan, type Geometry
 import { DEFAULT_VECTOR_SCHEMAS } from './services.ts';
 
 /** A table in a schema, both validated identifiers. */
-export interface TableRef { schema: string; table: string }
+export interface TableRef {
+  schema: string;
+  table: string;
+}
 
 export const qualified = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
 
@@ -29,7 +32,9 @@ export function chunkTablePrefix(staging: TableRef): string {
 /** Drops the job's chunk tables left by deliveries that died, and (unless told not to) its chunk markers. */
 export async function dropLoadLeftovers(db: Pool, staging: TableRef, { markers = true } = {}): Promise<void> {
   const { rows } = await db.query<{ t: string }>(
-    `select tablename t from pg_tables where schemaname = $1 and starts_with(tablename, $2)`, [staging.schema, chunkTablePrefix(staging)]);
+    `select tablename t from pg_tables where schemaname = $1 and starts_with(tablename, $2)`,
+    [staging.schema, chunkTablePrefix(staging)],
+  );
   for (const r of rows) await db.query(`drop table if exists ${qualified({ schema: staging.schema, table: r.t })}`);
   if (markers) await db.query(`drop table if exists ${qualified(markersTable(staging))}`);
 }
@@ -38,17 +43,27 @@ export async function dropLoadLeftovers(db: Pool, staging: TableRef, { markers =
 export function assertSchemaAllowed(schema: string, services: Services): void {
   const allowed = services.vector?.schemas ?? DEFAULT_VECTOR_SCHEMAS;
   if (!allowed.includes(schema)) {
-    throw permanentError('SCHEMA_NOT_ALLOWED', `schema ${JSON.stringify(schema)} is not allowed; allowed: ${allowed.join(', ')}`, { allowed });
+    throw permanentError(
+      'SCHEMA_NOT_ALLOWED',
+      `schema ${JSON.stringify(schema)} is not allowed; allowed: ${allowed.join(', ')}`,
+      { allowed },
+    );
   }
 }
 
 export async function tableExists(db: Pool | PoolClient, t: TableRef): Promise<boolean> {
-  const { rows } = await db.query<{ oid: string | null }>('select to_regclass($1)::text as oid', [`${quoteIdent(t.schema)}.${quoteIdent(t.table)}`]);
+  const { rows } = await db.query<{ oid: string | null }>('select to_regclass($1)::text as oid', [
+    `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
+  ]);
   return rows[0]?.oid != null;
 }
 
 export function tableExistsError(t: TableRef) {
-  return permanentError('TABLE_EXISTS', `Table ${t.schema}.${t.table} already exists; set overwrite: true to replace it`, { schema: t.schema, table: t.table });
+  return permanentError(
+    'TABLE_EXISTS',
+    `Table ${t.schema}.${t.table} already exists; set overwrite: true to replace it`,
+    { schema: t.schema, table: t.table },
+  );
 }
 
 /**
@@ -57,7 +72,12 @@ export function tableExistsError(t: TableRef) {
  * finalize (one sorted build instead of a B-tree insert per row); exactly-once is kept per
  * chunk by the markers. Load tasks only create and drop their own chunk tables.
  */
-export async function createStagingTable(pool: Pool, staging: TableRef, columns: readonly ColumnPlan[], geometry: GeometryPlan): Promise<void> {
+export async function createStagingTable(
+  pool: Pool,
+  staging: TableRef,
+  columns: readonly ColumnPlan[],
+  geometry: GeometryPlan,
+): Promise<void> {
   const cols = [
     `${quoteIdent(FID_COLUMN)} bigint not null`,
     ...columns.map((c) => `${quoteIdent(c.name)} ${c.pgType}`),
@@ -70,7 +90,9 @@ export async function createStagingTable(pool: Pool, staging: TableRef, columns:
     await client.query(`drop table if exists ${qualified(staging)}`);
     await client.query(`create table ${qualified(staging)} (${cols.join(', ')})`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
-    await client.query(`create table ${qualified(markersTable(staging))} (chunk integer primary key, stats jsonb not null)`);
+    await client.query(
+      `create table ${qualified(markersTable(staging))} (chunk integer primary key, stats jsonb not null)`,
+    );
   });
 }
 
@@ -81,7 +103,9 @@ const suffixed = (table: string, suffix: string) => `${table.slice(0, 63 - suffi
 export const jobComment = (jobId: string) => `coremachine ingest_vector job ${jobId}`;
 
 export async function tableComment(db: Pool, t: TableRef): Promise<string | null> {
-  const { rows } = await db.query<{ c: string | null }>('select obj_description(to_regclass($1), \'pg_class\') as c', [qualified(t)]);
+  const { rows } = await db.query<{ c: string | null }>("select obj_description(to_regclass($1), 'pg_class') as c", [
+    qualified(t),
+  ]);
   return rows[0]?.c ?? null;
 }
 
@@ -98,8 +122,12 @@ export async function analyzeTable(db: Pool, t: TableRef): Promise<void> {
  */
 export async function buildIndexes(pool: Pool, staging: TableRef): Promise<void> {
   await Promise.all([
-    pool.query(`create unique index if not exists ${quoteIdent(`${staging.table}_pkey`)} on ${qualified(staging)} (${quoteIdent(FID_COLUMN)})`),
-    pool.query(`create index if not exists ${quoteIdent(`${staging.table}_geom_idx`)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`),
+    pool.query(
+      `create unique index if not exists ${quoteIdent(`${staging.table}_pkey`)} on ${qualified(staging)} (${quoteIdent(FID_COLUMN)})`,
+    ),
+    pool.query(
+      `create index if not exists ${quoteIdent(`${staging.table}_geom_idx`)} on ${qualified(staging)} using gist (${quoteIdent(GEOM_COLUMN)})`,
+    ),
   ]);
 }
 
@@ -108,22 +136,33 @@ export async function buildIndexes(pool: Pool, staging: TableRef): Promise<void>
  * becomes the primary key, and the target is replaced only with `overwrite` (else TABLE_EXISTS).
  * Readers see either the old table or the complete new one.
  */
-export async function swapIntoPlace(pool: Pool, staging: TableRef, target: TableRef, overwrite: boolean, jobId: string): Promise<void> {
+export async function swapIntoPlace(
+  pool: Pool,
+  staging: TableRef,
+  target: TableRef,
+  overwrite: boolean,
+  jobId: string,
+): Promise<void> {
   const indexName = `${staging.table}_geom_idx`;
   const pkey = `${staging.table}_pkey`;
   await pool.query(`do $$ begin if not exists (select 1 from pg_constraint where conrelid = ${quoteLiteral(qualified(staging))}::regclass and contype = 'p') then
     alter table ${qualified(staging)} add constraint ${quoteIdent(pkey)} primary key using index ${quoteIdent(pkey)}; end if; end $$`);
   await withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock(hashtext($1))', [`cm_vector_table:${target.schema}.${target.table}`]);
+    await client.query('select pg_advisory_xact_lock(hashtext($1))', [
+      `cm_vector_table:${target.schema}.${target.table}`,
+    ]);
     if (await tableExists(client, target)) {
       if (!overwrite) throw tableExistsError(target);
       await client.query(`drop table ${qualified(target)}`);
     }
     await client.query(`alter table ${qualified(staging)} rename to ${quoteIdent(target.table)}`);
-    await client.query(`alter index ${quoteIdent(target.schema)}.${quoteIdent(indexName)} rename to ${quoteIdent(suffixed(target.table, '_geom_idx'))}`);
-    await client.query(`alter table ${qualified(target)} rename constraint ${quoteIdent(pkey)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`);
+    await client.query(
+      `alter index ${quoteIdent(target.schema)}.${quoteIdent(indexName)} rename to ${quoteIdent(suffixed(target.table, '_geom_idx'))}`,
+    );
+    await client.query(
+      `alter table ${qualified(target)} rename constraint ${quoteIdent(pkey)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`,
+    );
     await client.query(`comment on table ${qualified(target)} is ${quoteLiteral(jobComment(jobId))}`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
   });
 }
-

@@ -26,11 +26,18 @@ async function upload(name: string): Promise<string> {
 }
 
 async function ingest(params: Record<string, unknown>) {
-  const job = await tm.submitAndWait('ingest_vector', { schema: vschema, container_name: container, ...params }, { timeoutMs: 90_000 });
+  const job = await tm.submitAndWait(
+    'ingest_vector',
+    { schema: vschema, container_name: container, ...params },
+    { timeoutMs: 90_000 },
+  );
   return job;
 }
 
-interface TableFacts { n: number; extent: number[]; }
+interface TableFacts {
+  n: number;
+  extent: number[];
+}
 async function facts(schema: string, table: string): Promise<TableFacts> {
   const { rows } = await pool.query(`select n, st_xmin(e) x0, st_ymin(e) y0, st_xmax(e) x1, st_ymax(e) y1
     from (select count(*)::int n, st_extent(geom)::box3d e from "${schema}"."${table}" where geom is not null and not st_isempty(geom)) s`);
@@ -39,7 +46,12 @@ async function facts(schema: string, table: string): Promise<TableFacts> {
 }
 
 /** Ingests a fixture and checks row count and extent against ogr2ogr on the same file. */
-async function ingestAndCompare(file: string, params: Record<string, unknown> = {}, ogrArgs: string[] = [], ogrSource?: string) {
+async function ingestAndCompare(
+  file: string,
+  params: Record<string, unknown> = {},
+  ogrArgs: string[] = [],
+  ogrSource?: string,
+) {
   const table = `t_${basename(file).replace(/\W/g, '_').toLowerCase()}_${randomBytes(2).toString('hex')}`;
   const blob = await upload(file);
   const job = await ingest({ blob_name: blob, table_name: table, ...params });
@@ -73,27 +85,50 @@ describe('ingest_vector: formats, compared with ogr2ogr -nlt PROMOTE_TO_MULTI -t
   it('GeoJSON with mixed Polygon/MultiPolygon, a null and an invalid geometry, non-ASCII attributes', async () => {
     const { result, table } = await ingestAndCompare('mixed.geojson');
     expect(result).toMatchObject({
-      features_read: 6, features_written: 5, features_skipped: 1, skipped_reasons: { null_geometry: 1 },
-      features_repaired: 1, chunks: 1, geometry_column_type: 'MultiPolygon', geometry_types: { MULTIPOLYGON: 5 },
-      source_crs: 'EPSG:4326', crs_assumed: false, table: `${vschema}.${table}`,
+      features_read: 6,
+      features_written: 5,
+      features_skipped: 1,
+      skipped_reasons: { null_geometry: 1 },
+      features_repaired: 1,
+      chunks: 1,
+      geometry_column_type: 'MultiPolygon',
+      geometry_types: { MULTIPOLYGON: 5 },
+      source_crs: 'EPSG:4326',
+      crs_assumed: false,
+      table: `${vschema}.${table}`,
     });
     expect(result.bbox[0]).toBeCloseTo(-46.7, 9);
     expect(result.bbox[3]).toBeCloseTo(54.85, 9);
     expect(result.columns.map((c: any) => [c.name, c.type])).toEqual([
-      ['name_full', 'text'], ['surface_m2', 'double precision'], ['code', 'bigint'], ['fid_2', 'text'], ['day', 'date'], ['seen', 'timestamptz'],
+      ['name_full', 'text'],
+      ['surface_m2', 'double precision'],
+      ['code', 'bigint'],
+      ['fid_2', 'text'],
+      ['day', 'date'],
+      ['seen', 'timestamptz'],
     ]);
-    const { rows } = await pool.query(`select fid, name_full, code, day::text, seen, st_isvalid(geom) v from "${vschema}"."${table}" order by fid`);
+    const { rows } = await pool.query(
+      `select fid, name_full, code, day::text, seen, st_isvalid(geom) v from "${vschema}"."${table}" order by fid`,
+    );
     expect(rows.map((r) => r.name_full)).toEqual(['Zürich', '東京', 'Ærøskøbing', 'São Paulo', 'bow\ttie "\\"']);
     expect(rows[0]).toMatchObject({ fid: 1, code: 9007199254740000, day: '2024-03-01' });
     expect((rows[0].seen as Date).toISOString()).toBe('2024-03-01T10:20:30.000Z');
     expect(rows.every((r) => r.v)).toBe(true);
-    const idx = await pool.query(`select indexdef from pg_indexes where schemaname = $1 and tablename = $2`, [vschema, table]);
+    const idx = await pool.query(`select indexdef from pg_indexes where schemaname = $1 and tablename = $2`, [
+      vschema,
+      table,
+    ]);
     expect(idx.rows.map((r) => r.indexdef).join(' ')).toMatch(/USING gist \(geom\)/);
   });
 
   it('zipped shapefile in CP1252 with a .cpg, and without it plus an encoding override', async () => {
     const a = await ingestAndCompare('parcels.zip', {}, [], `/vsizip/${fx.path('parcels.zip')}`);
-    const b = await ingestAndCompare('parcels_nocpg.zip', { encoding: 'CP1252' }, ['-oo', 'ENCODING=CP1252'], `/vsizip/${fx.path('parcels_nocpg.zip')}`);
+    const b = await ingestAndCompare(
+      'parcels_nocpg.zip',
+      { encoding: 'CP1252' },
+      ['-oo', 'ENCODING=CP1252'],
+      `/vsizip/${fx.path('parcels_nocpg.zip')}`,
+    );
     for (const t of [a.table, b.table]) {
       const { rows } = await pool.query(`select name_full from "${vschema}"."${t}" order by fid`);
       // 東京 has no CP1252 form (GDAL could not write it); the CP1252 names survive the round trip.
@@ -103,7 +138,13 @@ describe('ingest_vector: formats, compared with ogr2ogr -nlt PROMOTE_TO_MULTI -t
 
   it('GeoPackage in a projected CRS (UTM 33N) is reprojected to EPSG:4326', async () => {
     const { result } = await ingestAndCompare('projected.gpkg', { chunk_size: 1000 });
-    expect(result).toMatchObject({ features_read: 2500, features_written: 2500, chunks: 3, source_crs: 'EPSG:32633', geometry_column_type: 'Point' });
+    expect(result).toMatchObject({
+      features_read: 2500,
+      features_written: 2500,
+      chunks: 3,
+      source_crs: 'EPSG:32633',
+      geometry_column_type: 'Point',
+    });
     expect(result.bbox[0]).toBeCloseTo(-10, 6);
     expect(result.bbox[1]).toBeCloseTo(40, 6);
     expect(result.bbox[2]).toBeCloseTo(-9.01, 6);
@@ -122,15 +163,53 @@ describe('ingest_vector: formats, compared with ogr2ogr -nlt PROMOTE_TO_MULTI -t
   });
 
   it('CSV with a WKT column and CSV with lat/lon columns (named, and auto-detected)', async () => {
-    const wkt = await ingestAndCompare('wkt.csv', { wkt_column: 'wkt' }, ['-oo', 'GEOM_POSSIBLE_NAMES=wkt', '-oo', 'KEEP_GEOM_COLUMNS=NO', '-s_srs', 'EPSG:4326']);
-    expect(wkt.result).toMatchObject({ features_read: 3, features_written: 2, skipped_reasons: { null_geometry: 1 }, crs_assumed: true });
+    const wkt = await ingestAndCompare('wkt.csv', { wkt_column: 'wkt' }, [
+      '-oo',
+      'GEOM_POSSIBLE_NAMES=wkt',
+      '-oo',
+      'KEEP_GEOM_COLUMNS=NO',
+      '-s_srs',
+      'EPSG:4326',
+    ]);
+    expect(wkt.result).toMatchObject({
+      features_read: 3,
+      features_written: 2,
+      skipped_reasons: { null_geometry: 1 },
+      crs_assumed: true,
+    });
     expect(wkt.result.warnings[0]).toMatch(/no CRS/);
-    const ll = await ingestAndCompare('latlon.csv', { lat_name: 'breite', lon_name: 'laenge' },
-      ['-oo', 'X_POSSIBLE_NAMES=laenge', '-oo', 'Y_POSSIBLE_NAMES=breite', '-oo', 'KEEP_GEOM_COLUMNS=NO', '-oo', 'AUTODETECT_TYPE=YES', '-s_srs', 'EPSG:4326']);
-    expect(ll.result).toMatchObject({ features_written: 3, crs_assumed: false, geometry_column_type: 'Point', bbox: [6.96, 48.137, 11.575, 54.323] });
+    const ll = await ingestAndCompare('latlon.csv', { lat_name: 'breite', lon_name: 'laenge' }, [
+      '-oo',
+      'X_POSSIBLE_NAMES=laenge',
+      '-oo',
+      'Y_POSSIBLE_NAMES=breite',
+      '-oo',
+      'KEEP_GEOM_COLUMNS=NO',
+      '-oo',
+      'AUTODETECT_TYPE=YES',
+      '-s_srs',
+      'EPSG:4326',
+    ]);
+    expect(ll.result).toMatchObject({
+      features_written: 3,
+      crs_assumed: false,
+      geometry_column_type: 'Point',
+      bbox: [6.96, 48.137, 11.575, 54.323],
+    });
     const { rows } = await pool.query(`select station, temp from "${vschema}"."${ll.table}" order by fid`);
-    expect(rows).toEqual([{ station: 'München', temp: 12.5 }, { station: 'Köln', temp: 11 }, { station: 'Kiel', temp: 9.1 }]);
-    const auto = await ingestAndCompare('auto.csv', {}, ['-oo', 'X_POSSIBLE_NAMES=longitude', '-oo', 'Y_POSSIBLE_NAMES=latitude', '-s_srs', 'EPSG:4326']);
+    expect(rows).toEqual([
+      { station: 'München', temp: 12.5 },
+      { station: 'Köln', temp: 11 },
+      { station: 'Kiel', temp: 9.1 },
+    ]);
+    const auto = await ingestAndCompare('auto.csv', {}, [
+      '-oo',
+      'X_POSSIBLE_NAMES=longitude',
+      '-oo',
+      'Y_POSSIBLE_NAMES=latitude',
+      '-s_srs',
+      'EPSG:4326',
+    ]);
     expect(auto.result.bbox).toEqual([20, 10, 21, 11]);
   });
 
@@ -158,27 +237,74 @@ describe('ingest_vector: formats, compared with ogr2ogr -nlt PROMOTE_TO_MULTI -t
     // 2,500 polygons in 3 chunks: one invalid (bow-tie) and one empty in the first two (loaded
     // straight into the staging table, checked by finalize), one null in the last (which GDAL
     // cannot write to the NOT NULL column: that chunk goes through a chunk table).
-    const sq = (x: number, y: number, d: number) => `POLYGON ((${x} ${y},${x + d} ${y},${x + d} ${y + d},${x} ${y + d},${x} ${y}))`;
+    const sq = (x: number, y: number, d: number) =>
+      `POLYGON ((${x} ${y},${x + d} ${y},${x + d} ${y + d},${x} ${y + d},${x} ${y}))`;
     const rows = Array.from({ length: 2500 }, (_, i) => {
       const x = (i % 50) * 0.01;
       const y = Math.floor(i / 50) * 0.01;
-      const wkt = i === 10 ? `POLYGON ((${x} ${y},${x + 0.02} ${y + 0.02},${x + 0.02} ${y},${x} ${y + 0.02},${x} ${y}))`
-        : i === 1500 ? 'POLYGON EMPTY' : i === 2200 ? '' : sq(x, y, 0.005);
+      const wkt =
+        i === 10
+          ? `POLYGON ((${x} ${y},${x + 0.02} ${y + 0.02},${x + 0.02} ${y},${x} ${y + 0.02},${x} ${y}))`
+          : i === 1500
+            ? 'POLYGON EMPTY'
+            : i === 2200
+              ? ''
+              : sq(x, y, 0.005);
       return `Zoë ${i},${i / 2},"${wkt}"`;
     });
     writeFileSync(fx.path('chunked.csv'), `Name Full,Surface (m²),wkt\n${rows.join('\n')}\n`);
-    execFileSync('ogr2ogr', ['-f', 'GPKG', fx.path('chunked.gpkg'), fx.path('chunked.csv'), '-oo', 'GEOM_POSSIBLE_NAMES=wkt', '-oo', 'KEEP_GEOM_COLUMNS=NO',
-      '-oo', 'AUTODETECT_TYPE=YES', '-nln', 'chunked', '-nlt', 'MULTIPOLYGON', '-a_srs', 'EPSG:4326']);
-    expect(execFileSync('ogrinfo', ['-q', '-sql', 'SELECT COUNT(*) FROM chunked WHERE ST_IsEmpty(geom)', fx.path('chunked.gpkg')]).toString()).toMatch(/= 1\b/);
+    execFileSync('ogr2ogr', [
+      '-f',
+      'GPKG',
+      fx.path('chunked.gpkg'),
+      fx.path('chunked.csv'),
+      '-oo',
+      'GEOM_POSSIBLE_NAMES=wkt',
+      '-oo',
+      'KEEP_GEOM_COLUMNS=NO',
+      '-oo',
+      'AUTODETECT_TYPE=YES',
+      '-nln',
+      'chunked',
+      '-nlt',
+      'MULTIPOLYGON',
+      '-a_srs',
+      'EPSG:4326',
+    ]);
+    expect(
+      execFileSync('ogrinfo', [
+        '-q',
+        '-sql',
+        'SELECT COUNT(*) FROM chunked WHERE ST_IsEmpty(geom)',
+        fx.path('chunked.gpkg'),
+      ]).toString(),
+    ).toMatch(/= 1\b/);
     const { result, table } = await ingestAndCompare('chunked.gpkg', { chunk_size: 1000 });
     expect(result).toMatchObject({
-      chunks: 3, features_read: 2500, features_written: 2498, features_skipped: 2, features_repaired: 1,
+      chunks: 3,
+      features_read: 2500,
+      features_written: 2498,
+      features_skipped: 2,
+      features_repaired: 1,
       skipped_reasons: { null_geometry: 1, empty_geometry: 1 },
     });
-    const { rows: [t] } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
+    const {
+      rows: [t],
+    } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
       bool_and(st_isvalid(geom)) valid, count(*) filter (where name_full = 'Zoë 10')::int bowtie, sum(surface_m2)::float s from "${vschema}"."${table}"`);
-    expect(t).toEqual({ n: 2498, d: 2498, lo: 1, hi: 2500, valid: true, bowtie: 1, s: (2499 * 2500) / 4 - 1500 / 2 - 2200 / 2 });
-    const leftovers = await pool.query(`select tablename from pg_tables where schemaname = $1 and tablename like 'cm\\_%'`, [vschema]);
+    expect(t).toEqual({
+      n: 2498,
+      d: 2498,
+      lo: 1,
+      hi: 2500,
+      valid: true,
+      bowtie: 1,
+      s: (2499 * 2500) / 4 - 1500 / 2 - 2200 / 2,
+    });
+    const leftovers = await pool.query(
+      `select tablename from pg_tables where schemaname = $1 and tablename like 'cm\\_%'`,
+      [vschema],
+    );
     expect(leftovers.rows).toEqual([]);
   });
 });
@@ -187,13 +313,21 @@ describe('ingest_vector: table rules', () => {
   it('rejects bad table and schema names at submit, creating nothing', async () => {
     const blob = `${prefix}/mixed.geojson`;
     const bad: Array<[string, unknown]> = [
-      ['table_name', 'a"b'], ['table_name', 'has space'], ['table_name', 'x; drop table y'], ['table_name', 'a'.repeat(64)],
-      ['table_name', 'Upper'], ['schema', 'geo"; --'], ['schema', 'my schema'],
+      ['table_name', 'a"b'],
+      ['table_name', 'has space'],
+      ['table_name', 'x; drop table y'],
+      ['table_name', 'a'.repeat(64)],
+      ['table_name', 'Upper'],
+      ['schema', 'geo"; --'],
+      ['schema', 'my schema'],
     ];
     const before = await pool.query('select count(*)::int n from pg_namespace');
     const jobsBefore = await pool.query(`select count(*)::int n from "${tm.schema}".jobs`);
     for (const [field, value] of bad) {
-      const err = await tm.submit('ingest_vector', { blob_name: blob, table_name: 'ok', [field]: value }).then(() => null, (e) => e);
+      const err = await tm.submit('ingest_vector', { blob_name: blob, table_name: 'ok', [field]: value }).then(
+        () => null,
+        (e) => e,
+      );
       expect(err, `${field}=${String(value)}`).toBeTruthy();
       expect(err.code).toBe('CM_ERR_INVALID_PARAMETERS');
       expect(JSON.stringify({ m: err.message, i: err.issues })).toContain(field);
@@ -219,7 +353,10 @@ describe('ingest_vector: table rules', () => {
     expect(replaced.status).toBe('completed');
     const n = await pool.query(`select count(*)::int n from "${vschema}".pts`);
     expect(n.rows[0].n).toBe(5);
-    const leftovers = await pool.query(`select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_stage_%'`, [vschema]);
+    const leftovers = await pool.query(
+      `select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_stage_%'`,
+      [vschema],
+    );
     expect(leftovers.rows[0].n).toBe(0);
   });
 

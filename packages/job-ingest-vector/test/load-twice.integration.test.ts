@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DATABASE_URL } from '@coremachine/test-kit';
-import { columnsOf, gdalPgConnection, openVectorLayer, planChunks, planGeometry, scanLayer, flatType } from '@coremachine/geo/vector';
+import {
+  columnsOf,
+  gdalPgConnection,
+  openVectorLayer,
+  planChunks,
+  planGeometry,
+  scanLayer,
+  flatType,
+} from '@coremachine/geo/vector';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadChunk } from '../src/load-chunk.ts';
 import { createStagingTable } from '../src/tables.ts';
@@ -26,7 +34,11 @@ describe('loadChunk delivered twice', () => {
     const src = await openVectorLayer(fx.path('projected.gpkg'), { format: 'gpkg' });
     const columns = columnsOf(src.layer);
     const scan = scanLayer(src.layer, 1000, false);
-    expect(scan.ranges.map((r) => [r.start, r.count, r.fidMin, r.fidNext])).toEqual([[0, 1000, 1, 1001], [1000, 1000, 1001, 2001], [2000, 500, 2001, undefined]]);
+    expect(scan.ranges.map((r) => [r.start, r.count, r.fidMin, r.fidNext])).toEqual([
+      [0, 1000, 1, 1001],
+      [1000, 1000, 1001, 2001],
+      [2000, 500, 2001, undefined],
+    ]);
     const geometry = planGeometry([flatType(src.layer.geomType)], false);
     const staging = { schema, table: 'twice' };
     await pool.query(`create schema if not exists "${schema}"`);
@@ -38,12 +50,18 @@ describe('loadChunk delivered twice', () => {
     expect(again).toMatchObject({ read: 1000, inserted: 0 });
     // Two concurrent deliveries of each chunk (separate GDAL handles, as two workers would have).
     const other = await openVectorLayer(fx.path('projected.gpkg'), { format: 'gpkg' });
-    const runs = await Promise.all(scan.ranges.flatMap((r) => [loadChunk(pool, src, r, opts), loadChunk(pool, other, r, opts)]));
+    const runs = await Promise.all(
+      scan.ranges.flatMap((r) => [loadChunk(pool, src, r, opts), loadChunk(pool, other, r, opts)]),
+    );
     expect(runs.reduce((a, r) => a + r.inserted, 0)).toBe(1500);
-    const { rows } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
+    const { rows } =
+      await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
       count(distinct name)::int names from "${schema}".twice`);
     expect(rows[0]).toEqual({ n: 2500, d: 2500, lo: 1, hi: 2500, names: 2500 });
-    const chunkTables = await pool.query(`select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_chunk_%'`, [schema]);
+    const chunkTables = await pool.query(
+      `select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_chunk_%'`,
+      [schema],
+    );
     expect(chunkTables.rows[0].n).toBe(0);
     src.close();
     other.close();
@@ -66,13 +84,19 @@ describe('loadChunk delivered twice', () => {
     expect(first).toMatchObject({ read: 834, inserted: 834 });
     expect(again).toMatchObject({ read: 834, inserted: 0 });
     const other = await openVectorLayer(fx.path('projected.gpkg'), { format: 'gpkg' });
-    const runs = await Promise.all(plan.ranges.flatMap((r) => [loadChunk(pool, src, r, opts), loadChunk(pool, other, r, opts)]));
+    const runs = await Promise.all(
+      plan.ranges.flatMap((r) => [loadChunk(pool, src, r, opts), loadChunk(pool, other, r, opts)]),
+    );
     expect(runs.reduce((a, r) => a + r.inserted, 0)).toBe(2500 - 834);
-    const { rows } = await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
+    const { rows } =
+      await pool.query(`select count(*)::int n, count(distinct fid)::int d, min(fid)::int lo, max(fid)::int hi,
       count(distinct name)::int names, bool_and(st_srid(geom) = 4326) srid, max(st_x(geom)) < 180 lon from "${schema}".direct`);
     expect(rows[0]).toEqual({ n: 2500, d: 2500, lo: 1, hi: 2500, names: 2500, srid: true, lon: true });
     // Nothing went through chunk tables.
-    const chunkTables = await pool.query(`select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_chunk_%'`, [schema]);
+    const chunkTables = await pool.query(
+      `select count(*)::int n from pg_tables where schemaname = $1 and tablename like 'cm_chunk_%'`,
+      [schema],
+    );
     expect(chunkTables.rows[0].n).toBe(0);
     src.close();
     other.close();

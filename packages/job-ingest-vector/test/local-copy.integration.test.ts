@@ -35,7 +35,10 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   await storage.ensureContainer(container);
   local = await createTestMachine({ plugins: [ingestVector], services: { vector: { schemas: [vschema] } } });
-  inPlace = await createTestMachine({ plugins: [ingestVector], services: { vector: { schemas: [vschema], localCopyMaxBytes: 0 } } });
+  inPlace = await createTestMachine({
+    plugins: [ingestVector],
+    services: { vector: { schemas: [vschema], localCopyMaxBytes: 0 } },
+  });
 });
 
 afterAll(async () => {
@@ -73,7 +76,10 @@ describe('ingest_vector: local copies of sources', () => {
     const stale = await etagOf('copies/b.geojson');
     await storage.uploadData(container, 'copies/b.geojson', 'two');
     const kept = localCopies();
-    const err = await acquireLocalCopy(storage, container, 'copies/b.geojson', stale).then(() => null, (e: unknown) => e);
+    const err = await acquireLocalCopy(storage, container, 'copies/b.geojson', stale).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'BLOB_CHANGED' });
     // A failed download is not kept: the cache holds what it held, all of it on disk.
     expect(localCopies()).toEqual(kept);
@@ -81,10 +87,30 @@ describe('ingest_vector: local copies of sources', () => {
   });
 
   it('the same GeoPackage ingested from a local copy and in place through /vsiaz/ gives identical tables', async () => {
-    const rows = Array.from({ length: 3000 }, (_, i) => `${i},"Zoë ${i}","POLYGON ((${i % 60} ${Math.floor(i / 60)},${(i % 60) + 0.5} ${Math.floor(i / 60)},${(i % 60) + 0.5} ${Math.floor(i / 60) + 0.5},${i % 60} ${Math.floor(i / 60)}))"`);
+    const rows = Array.from(
+      { length: 3000 },
+      (_, i) =>
+        `${i},"Zoë ${i}","POLYGON ((${i % 60} ${Math.floor(i / 60)},${(i % 60) + 0.5} ${Math.floor(i / 60)},${(i % 60) + 0.5} ${Math.floor(i / 60) + 0.5},${i % 60} ${Math.floor(i / 60)}))"`,
+    );
     writeFileSync(fx.path('copy.csv'), `id,name,wkt\n${rows.join('\n')}\n`);
-    execFileSync('ogr2ogr', ['-f', 'GPKG', fx.path('copy.gpkg'), fx.path('copy.csv'), '-oo', 'GEOM_POSSIBLE_NAMES=wkt', '-oo', 'KEEP_GEOM_COLUMNS=NO',
-      '-oo', 'AUTODETECT_TYPE=YES', '-nln', 'copy', '-nlt', 'MULTIPOLYGON', '-a_srs', 'EPSG:4326']);
+    execFileSync('ogr2ogr', [
+      '-f',
+      'GPKG',
+      fx.path('copy.gpkg'),
+      fx.path('copy.csv'),
+      '-oo',
+      'GEOM_POSSIBLE_NAMES=wkt',
+      '-oo',
+      'KEEP_GEOM_COLUMNS=NO',
+      '-oo',
+      'AUTODETECT_TYPE=YES',
+      '-nln',
+      'copy',
+      '-nlt',
+      'MULTIPOLYGON',
+      '-a_srs',
+      'EPSG:4326',
+    ]);
     await storage.uploadFile(container, 'copy.gpkg', fx.path('copy.gpkg'));
     const params = { container_name: container, blob_name: 'copy.gpkg', schema: vschema, chunk_size: 1000 };
     const [a, b] = await Promise.all([
@@ -93,8 +119,12 @@ describe('ingest_vector: local copies of sources', () => {
     ]);
     expect([a.status, b.status, a.error, b.error]).toEqual(['completed', 'completed', null, null]);
     expect(a.result).toMatchObject({ chunks: 3, features_read: 3000, features_written: 3000 });
-    const digest = async (table: string) => (await pool.query(
-      `select count(*)::int n, md5(string_agg(fid || ':' || name || ':' || encode(st_asbinary(geom), 'hex'), ',' order by fid)) h from "${vschema}"."${table}"`)).rows[0];
+    const digest = async (table: string) =>
+      (
+        await pool.query(
+          `select count(*)::int n, md5(string_agg(fid || ':' || name || ':' || encode(st_asbinary(geom), 'hex'), ',' order by fid)) h from "${vschema}"."${table}"`,
+        )
+      ).rows[0];
     const [ours, ref] = [await digest('from_copy'), await digest('in_place')];
     expect(ours.n).toBe(3000);
     expect(ours).toEqual(ref);
@@ -103,9 +133,19 @@ describe('ingest_vector: local copies of sources', () => {
     expect(localCopies().filter((p) => p.endsWith('.gpkg'))).toHaveLength(1);
   });
 
-  it('a blob without an extension is copied under its format\'s (a zipped shapefile read through /vsizip/)', async () => {
+  it("a blob without an extension is copied under its format's (a zipped shapefile read through /vsizip/)", async () => {
     await storage.uploadFile(container, 'noext/parcels', fx.path('parcels.zip'));
-    const job = await local.submitAndWait('ingest_vector', { container_name: container, blob_name: 'noext/parcels', file_extension: 'zip', table_name: 'noext', schema: vschema }, { timeoutMs: 90_000 });
+    const job = await local.submitAndWait(
+      'ingest_vector',
+      {
+        container_name: container,
+        blob_name: 'noext/parcels',
+        file_extension: 'zip',
+        table_name: 'noext',
+        schema: vschema,
+      },
+      { timeoutMs: 90_000 },
+    );
     expect([job.status, job.error]).toEqual(['completed', null]);
     const { rows } = await pool.query(`select name_full from "${vschema}".noext order by fid`);
     expect(rows.map((r) => r.name_full)).toEqual(['Zürich', null, 'Ærøskøbing', 'São Paulo', 'bow\ttie "\\"']);
@@ -114,13 +154,32 @@ describe('ingest_vector: local copies of sources', () => {
   it('a load task on a blob replaced after prepare fails permanently with SOURCE_CHANGED', async () => {
     await storage.uploadData(container, 'changed.geojson', JSON.stringify({ type: 'FeatureCollection', features: [] }));
     const planned = await etagOf('changed.geojson');
-    await storage.uploadData(container, 'changed.geojson', JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: [1, 2] } }] }));
-    const params = { container_name: container, blob_name: 'changed.geojson', table_name: 'changed', schema: vschema, chunk_size: 'auto', overwrite: false } as const;
+    await storage.uploadData(
+      container,
+      'changed.geojson',
+      JSON.stringify({
+        type: 'FeatureCollection',
+        features: [{ type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: [1, 2] } }],
+      }),
+    );
+    const params = {
+      container_name: container,
+      blob_name: 'changed.geojson',
+      table_name: 'changed',
+      schema: vschema,
+      chunk_size: 'auto',
+      overwrite: false,
+    } as const;
     const services = { storage, vector: { schemas: [vschema] } } as unknown as Services;
-    const err = await openSource(params as never, services, undefined, { expectedEtag: planned }).then(() => null, (e: unknown) => e);
+    const err = await openSource(params as never, services, undefined, { expectedEtag: planned }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'SOURCE_CHANGED', permanent: true });
     expect((err as Error).message).toContain(`${container}/changed.geojson`);
-    const src = await openSource(params as never, services, undefined, { expectedEtag: await etagOf('changed.geojson') });
+    const src = await openSource(params as never, services, undefined, {
+      expectedEtag: await etagOf('changed.geojson'),
+    });
     try {
       expect(src.layer.features.count()).toBe(1);
     } finally {

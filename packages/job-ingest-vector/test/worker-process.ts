@@ -10,6 +10,11 @@ const [schema, vschema] = process.argv.slice(2);
 if (!schema || !vschema) throw new Error('usage: worker-process.ts <ledger schema> <vector schema>');
 // A kill between fetching a message and claiming its task leaves the message with the dead
 // worker: the stall backstop (default 300 s) re-sends it; short here so the test stays short.
-const tm = await createTestMachine({ plugins: [ingestVector], schema, config: { stallSeconds: 5 }, services: { vector: { schemas: [vschema] } } });
+const tm = await createTestMachine({
+  plugins: [ingestVector],
+  schema,
+  config: { stallSeconds: 5 },
+  services: { vector: { schemas: [vschema] } },
+});
 process.stdout.write('ready\n');
 process.on('SIGTERM', () => void tm.close({ keepSchema: true }).then(() => process.exit(0)));

@@ -30,7 +30,9 @@ export const result = z.object({
     file_types: z.record(z.string(), z.number().int()),
     unique_extensions: z.number().int(),
     largest_file: z.object({ name: z.string(), size_bytes: z.number(), size_mb: z.number() }).nullable(),
-    errors_sample: z.array(z.object({ blob_name: z.string().nullable(), code: z.string(), message: z.string() })).max(5),
+    errors_sample: z
+      .array(z.object({ blob_name: z.string().nullable(), code: z.string(), message: z.string() }))
+      .max(5),
   }),
   listing: listOutput.omit({ batch_size: true }),
   /** Where the per-blob rows are: `SELECT * FROM <table> WHERE job_id = '<job id>'`. */
@@ -53,21 +55,37 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
     `SELECT count(*)::int AS found, count(analyzed_at)::int AS analyzed,
             count(*) FILTER (WHERE analyzed_at IS NOT NULL AND error_code IS NULL)::int AS ok,
             sum(size_bytes) FILTER (WHERE error_code IS NULL)::bigint AS bytes
-     FROM ${INVENTORY_TABLE} WHERE job_id = $1`);
+     FROM ${INVENTORY_TABLE} WHERE job_id = $1`,
+  );
   const types = await q<{ ext: string; n: number }>(
     `SELECT extension AS ext, count(*)::int AS n FROM ${INVENTORY_TABLE}
-     WHERE job_id = $1 AND analyzed_at IS NOT NULL AND error_code IS NULL GROUP BY extension ORDER BY extension`);
+     WHERE job_id = $1 AND analyzed_at IS NOT NULL AND error_code IS NULL GROUP BY extension ORDER BY extension`,
+  );
   const [largest] = await q<{ blob_name: string; size_bytes: number }>(
     `SELECT blob_name, size_bytes FROM ${INVENTORY_TABLE} WHERE job_id = $1 AND error_code IS NULL AND size_bytes IS NOT NULL
-     ORDER BY size_bytes DESC, ordinal LIMIT 1`);
+     ORDER BY size_bytes DESC, ordinal LIMIT 1`,
+  );
   const blobErrors = await q<{ blob_name: string; code: string; message: string }>(
     `SELECT blob_name, error_code AS code, error_message AS message FROM ${INVENTORY_TABLE}
-     WHERE job_id = $1 AND error_code IS NOT NULL ORDER BY ordinal LIMIT 5`);
+     WHERE job_id = $1 AND error_code IS NOT NULL ORDER BY ordinal LIMIT 5`,
+  );
   const failedBatches = batches.filter((t) => t.status === 'failed');
-  const batchErrors = failedBatches.map((t) => ({ blob_name: null, code: t.error?.code ?? 'TASK_FAILED', message: `${t.key}: ${t.error?.message ?? 'failed'}` }));
+  const batchErrors = failedBatches.map((t) => ({
+    blob_name: null,
+    code: t.error?.code ?? 'TASK_FAILED',
+    message: `${t.key}: ${t.error?.message ?? 'failed'}`,
+  }));
   // Keep the per-batch outputs honest: their counts must add up to the table's.
-  const analyzedByTasks = batches.reduce((s, t) => s + (t.status === 'completed' ? analyzeOutput.parse(t.output).blobs : 0), 0);
-  if (analyzedByTasks !== totals!.analyzed) ctx.log.warn('inventory and batch outputs disagree', { jobId: ctx.jobId, analyzedByTasks, analyzed: totals!.analyzed });
+  const analyzedByTasks = batches.reduce(
+    (s, t) => s + (t.status === 'completed' ? analyzeOutput.parse(t.output).blobs : 0),
+    0,
+  );
+  if (analyzedByTasks !== totals!.analyzed)
+    ctx.log.warn('inventory and batch outputs disagree', {
+      jobId: ctx.jobId,
+      analyzedByTasks,
+      analyzed: totals!.analyzed,
+    });
 
   const found = totals!.found;
   const bytes = totals!.bytes ?? 0;
@@ -88,12 +106,18 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
       total_size_gb: round(bytes / GiB, 6),
       file_types: Object.fromEntries(types.map((t) => [t.ext, t.n])),
       unique_extensions: types.length,
-      largest_file: largest ? { name: largest.blob_name, size_bytes: largest.size_bytes, size_mb: round(largest.size_bytes / MiB, 4) } : null,
+      largest_file: largest
+        ? { name: largest.blob_name, size_bytes: largest.size_bytes, size_mb: round(largest.size_bytes / MiB, 4) }
+        : null,
       errors_sample: [...batchErrors, ...blobErrors].slice(0, 5),
     },
     listing: {
-      blobs_listed: listing.blobs_listed, blobs_filtered: listing.blobs_filtered, total_count: listing.total_count,
-      hit_file_limit: listing.hit_file_limit, batch_count: listing.batch_count, scan_duration_seconds: listing.scan_duration_seconds,
+      blobs_listed: listing.blobs_listed,
+      blobs_filtered: listing.blobs_filtered,
+      total_count: listing.total_count,
+      hit_file_limit: listing.hit_file_limit,
+      batch_count: listing.batch_count,
+      scan_duration_seconds: listing.scan_duration_seconds,
     },
     inventory: { table: INVENTORY_TABLE, job_id: ctx.jobId },
     stages_completed: ctx.stages.filter((s) => s.status === 'completed').length,

@@ -1,5 +1,12 @@
 import { defineStage } from '@coremachine/core-machine';
-import { blobExtension, httpStatusOf, isStorageError, isTransientStorageError, NO_EXTENSION, type BlobStorage } from '@coremachine/storage';
+import {
+  blobExtension,
+  httpStatusOf,
+  isStorageError,
+  isTransientStorageError,
+  NO_EXTENSION,
+  type BlobStorage,
+} from '@coremachine/storage';
 import { z } from 'zod';
 import { ensureInventory, INVENTORY_TABLE, recordAnalysed, type AnalysedRow } from './inventory.ts';
 import type { Params } from './parameters.ts';
@@ -39,25 +46,54 @@ async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 
 type Outcome = { row: AnalysedRow; name: string; transient: boolean };
 
-async function analyse(storage: BlobStorage, container: string, ordinal: number, name: string, signal: AbortSignal): Promise<Outcome> {
+async function analyse(
+  storage: BlobStorage,
+  container: string,
+  ordinal: number,
+  name: string,
+  signal: AbortSignal,
+): Promise<Outcome> {
   const failed = (code: string, message: string, transient: boolean): Outcome => ({
-    name, transient,
-    row: { ordinal, size: null, extension: null, contentType: null, lastModified: null, etag: null, metadata: null, errorCode: code, errorMessage: message },
+    name,
+    transient,
+    row: {
+      ordinal,
+      size: null,
+      extension: null,
+      contentType: null,
+      lastModified: null,
+      etag: null,
+      metadata: null,
+      errorCode: code,
+      errorMessage: message,
+    },
   });
   try {
     const s = await storage.stat(container, name, { signal });
     if (!s.exists) return failed('BLOB_NOT_FOUND', `${container}/${name} no longer exists`, false);
     return {
-      name, transient: false,
+      name,
+      transient: false,
       row: {
-        ordinal, size: s.size, extension: blobExtension(name) || NO_EXTENSION, contentType: s.contentType,
-        lastModified: s.lastModified.toISOString(), etag: s.etag, metadata: s.metadata ?? {}, errorCode: null, errorMessage: null,
+        ordinal,
+        size: s.size,
+        extension: blobExtension(name) || NO_EXTENSION,
+        contentType: s.contentType,
+        lastModified: s.lastModified.toISOString(),
+        etag: s.etag,
+        metadata: s.metadata ?? {},
+        errorCode: null,
+        errorMessage: null,
       },
     };
   } catch (err) {
     if (isStorageError(err)) return failed(err.code, err.message, false);
     const status = httpStatusOf(err);
-    return failed(status ? `HTTP_${status}` : 'BLOB_PROPERTIES_FAILED', (err as Error).message, isTransientStorageError(err));
+    return failed(
+      status ? `HTTP_${status}` : 'BLOB_PROPERTIES_FAILED',
+      (err as Error).message,
+      isTransientStorageError(err),
+    );
   }
 }
 
@@ -74,14 +110,17 @@ async function analyse(storage: BlobStorage, container: string, ordinal: number,
  */
 export const analyzeBlobs = defineStage<Params>()({
   name: 'analyze_blobs',
-  description: 'Batches of batch_size inventory rows: fetch each blob\'s properties (bounded concurrency), record them in the inventory',
+  description:
+    "Batches of batch_size inventory rows: fetch each blob's properties (bounded concurrency), record them in the inventory",
   input: z.object({ batch: z.number().int(), first_ordinal: z.number().int(), end_ordinal: z.number().int() }),
   output: analyzeOutput,
   onTaskFailure: 'continue',
   retry: { maxAttempts: BATCH_MAX_ATTEMPTS },
   plan: async ({ jobId, params, db }) => {
     await ensureInventory(db);
-    const { rows: [r] } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [jobId]);
+    const {
+      rows: [r],
+    } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [jobId]);
     const total = r?.n ?? 0;
     const size = params.batch_size;
     return Array.from({ length: Math.ceil(total / size) }, (_, b) => ({
@@ -92,13 +131,22 @@ export const analyzeBlobs = defineStage<Params>()({
   handler: async (input, ctx) => {
     const { rows } = await ctx.db.query<{ ordinal: number; blob_name: string; container_name: string }>(
       `SELECT ordinal, blob_name, container_name FROM ${INVENTORY_TABLE} WHERE job_id = $1 AND ordinal >= $2 AND ordinal < $3 ORDER BY ordinal`,
-      [ctx.jobId, input.first_ordinal, input.end_ordinal]);
-    const outcomes = await mapBounded(rows, BLOB_CONCURRENCY, (r) => analyse(ctx.services.storage, r.container_name, r.ordinal, r.blob_name, ctx.signal));
+      [ctx.jobId, input.first_ordinal, input.end_ordinal],
+    );
+    const outcomes = await mapBounded(rows, BLOB_CONCURRENCY, (r) =>
+      analyse(ctx.services.storage, r.container_name, r.ordinal, r.blob_name, ctx.signal),
+    );
     const transient = outcomes.filter((o) => o.transient);
     if (transient.length > 0 && ctx.attempt < BATCH_MAX_ATTEMPTS) {
-      throw new Error(`${transient.length} of ${rows.length} blobs failed transiently in batch ${input.batch} (first: ${transient[0]!.name}: ${transient[0]!.row.errorMessage})`);
+      throw new Error(
+        `${transient.length} of ${rows.length} blobs failed transiently in batch ${input.batch} (first: ${transient[0]!.name}: ${transient[0]!.row.errorMessage})`,
+      );
     }
-    await recordAnalysed(ctx.db, ctx.jobId, outcomes.map((o) => o.row));
+    await recordAnalysed(
+      ctx.db,
+      ctx.jobId,
+      outcomes.map((o) => o.row),
+    );
     const errors = outcomes.filter((o) => o.row.errorCode);
     return {
       batch: input.batch,
@@ -106,7 +154,9 @@ export const analyzeBlobs = defineStage<Params>()({
       analyzed: rows.length - errors.length,
       failed: errors.length,
       total_size_bytes: outcomes.reduce((s, o) => s + (o.row.size ?? 0), 0),
-      errors: errors.slice(0, 5).map((o) => ({ blob_name: o.name, code: o.row.errorCode!, message: o.row.errorMessage! })),
+      errors: errors
+        .slice(0, 5)
+        .map((o) => ({ blob_name: o.name, code: o.row.errorCode!, message: o.row.errorMessage! })),
     };
   },
 });

@@ -13,7 +13,8 @@ import { parameters } from './parameters.ts';
 export default defineJob({
   type: 'list_container_contents',
   version: '1.0.0',
-  description: 'Per-blob inventory of a container (size, extension, content type, last modified, etag, metadata) in a queryable table',
+  description:
+    'Per-blob inventory of a container (size, extension, content type, last modified, etag, metadata) in a queryable table',
   parameters,
   stages: [listBlobs, analyzeBlobs],
   result,

@@ -65,13 +65,20 @@ export interface ListedRow {
 }
 
 /** Inserts one chunk of listed blobs in a single statement. */
-export async function insertListed(client: PoolClient, jobId: string, container: string, firstOrdinal: number, rows: ListedRow[]): Promise<void> {
+export async function insertListed(
+  client: PoolClient,
+  jobId: string,
+  container: string,
+  firstOrdinal: number,
+  rows: ListedRow[],
+): Promise<void> {
   if (rows.length === 0) return;
   await client.query(
     `INSERT INTO ${INVENTORY_TABLE} (job_id, ordinal, container_name, blob_name, listed_size)
      SELECT $1, $2::int + u.i - 1, $3, u.name, u.size
      FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS u(name, size, i)`,
-    [jobId, firstOrdinal, container, rows.map((r) => r.name), rows.map((r) => r.size)]);
+    [jobId, firstOrdinal, container, rows.map((r) => r.name), rows.map((r) => r.size)],
+  );
 }
 
 export interface AnalysedRow {
@@ -96,7 +103,17 @@ export async function recordAnalysed(db: Pool, jobId: string, rows: AnalysedRow[
      FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::jsonb[], $9::text[], $10::text[])
        AS u(ordinal, size, ext, ctype, lm, etag, meta, code, msg)
      WHERE t.job_id = $1 AND t.ordinal = u.ordinal`,
-    [jobId, rows.map((r) => r.ordinal), rows.map((r) => r.size), rows.map((r) => r.extension), rows.map((r) => r.contentType),
-      rows.map((r) => r.lastModified), rows.map((r) => r.etag), rows.map((r) => (r.metadata ? JSON.stringify(r.metadata) : null)),
-      rows.map((r) => r.errorCode), rows.map((r) => r.errorMessage)]);
+    [
+      jobId,
+      rows.map((r) => r.ordinal),
+      rows.map((r) => r.size),
+      rows.map((r) => r.extension),
+      rows.map((r) => r.contentType),
+      rows.map((r) => r.lastModified),
+      rows.map((r) => r.etag),
+      rows.map((r) => (r.metadata ? JSON.stringify(r.metadata) : null)),
+      rows.map((r) => r.errorCode),
+      rows.map((r) => r.errorMessage),
+    ],
+  );
 }

@@ -36,7 +36,10 @@ export const listBlobs = defineStage<Params>()({
     const { filter, file_limit: limit, batch_size: batchSize } = ctx.params;
     const matches = compileBlobFilter(filter);
     await ensureInventory(ctx.db);
-    let listed = 0, filtered = 0, kept = 0, hitLimit = false;
+    let listed = 0,
+      filtered = 0,
+      kept = 0,
+      hitLimit = false;
     const client = await ctx.db.connect();
     try {
       // One transaction: a retry (or a re-run after a lost lease) replaces the rows whole.
@@ -44,7 +47,10 @@ export const listBlobs = defineStage<Params>()({
       await client.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [ctx.jobId]);
       let chunk: ListedRow[] = [];
       try {
-        for await (const blob of ctx.services.storage.list(input.container_name, { prefix: filter?.prefix, signal: ctx.signal })) {
+        for await (const blob of ctx.services.storage.list(input.container_name, {
+          prefix: filter?.prefix,
+          signal: ctx.signal,
+        })) {
           if (limit !== null && kept >= limit) {
             hitLimit = true;
             break;
@@ -65,7 +71,11 @@ export const listBlobs = defineStage<Params>()({
         }
       } catch (err) {
         if (isStorageError(err, 'CONTAINER_NOT_FOUND')) {
-          throw permanentError('CONTAINER_NOT_FOUND', `Container ${JSON.stringify(input.container_name)} does not exist`, { container_name: input.container_name });
+          throw permanentError(
+            'CONTAINER_NOT_FOUND',
+            `Container ${JSON.stringify(input.container_name)} does not exist`,
+            { container_name: input.container_name },
+          );
         }
         throw err;
       }

@@ -7,7 +7,13 @@ export const MAX_FILE_LIMIT = 100_000;
 export const parameters = z.strictObject({
   container_name: containerNameSchema,
   /** At most this many blobs (counted after filtering); null = all. */
-  file_limit: z.number().int().min(1).max(MAX_FILE_LIMIT).nullish().transform((v) => v ?? null),
+  file_limit: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_FILE_LIMIT)
+    .nullish()
+    .transform((v) => v ?? null),
   filter: blobFilterSchema.optional(),
   /** Blobs analysed per stage-2 task. */
   batch_size: z.number().int().min(1).max(5000).default(500),

@@ -34,7 +34,11 @@ afterAll(async () => {
 });
 
 async function run(params: Record<string, unknown>, machine = tm) {
-  const job = await machine.submitAndWait('list_container_contents', { container_name: TREE, ...params }, { timeoutMs: 90_000 });
+  const job = await machine.submitAndWait(
+    'list_container_contents',
+    { container_name: TREE, ...params },
+    { timeoutMs: 90_000 },
+  );
   jobIds.push(job.id);
   return job;
 }
@@ -53,7 +57,9 @@ function withStat(stat: BlobStorage['stat']): BlobStorage {
 async function inventory(jobId: string) {
   const { rows } = await tm.pool.query(
     `SELECT ordinal, blob_name, size_bytes, extension, content_type, last_modified, etag, metadata, analyzed_at, error_code
-     FROM ${INVENTORY_TABLE} WHERE job_id = $1 ORDER BY ordinal`, [jobId]);
+     FROM ${INVENTORY_TABLE} WHERE job_id = $1 ORDER BY ordinal`,
+    [jobId],
+  );
   return rows;
 }
 
@@ -70,30 +76,63 @@ describe('list_container_contents', () => {
     expect(rows.map((r) => r.blob_name)).toEqual(sdk.map((b) => b.name));
     for (const [i, b] of sdk.entries()) {
       expect(rows[i]).toMatchObject({
-        size_bytes: b.size, extension: extOf(b.name), content_type: b.contentType, etag: `"${b.etag.replace(/"/g, '')}"`, metadata: b.metadata, error_code: null,
+        size_bytes: b.size,
+        extension: extOf(b.name),
+        content_type: b.contentType,
+        etag: `"${b.etag.replace(/"/g, '')}"`,
+        metadata: b.metadata,
+        error_code: null,
       });
       expect(rows[i].last_modified.toISOString()).toBe(b.lastModified.toISOString());
     }
-    expect(rows.find((r) => r.blob_name === 'raster/dem/elev.TIF')!.metadata).toEqual({ source: 'survey', epsg: '32633' });
+    expect(rows.find((r) => r.blob_name === 'raster/dem/elev.TIF')!.metadata).toEqual({
+      source: 'survey',
+      epsg: '32633',
+    });
 
     const types: Record<string, number> = {};
     for (const b of sdk) types[extOf(b.name)] = (types[extOf(b.name)] ?? 0) + 1;
     const total = sdk.reduce((s, b) => s + b.size, 0);
     const r = job.result as any;
     expect(r.summary).toEqual({
-      total_blobs_found: 22, blobs_analyzed: 22, successful_analyses: 22, failed_analyses: 0, success_rate: 100,
-      total_size_bytes: total, total_size_mb: Math.round((total / MiB) * 1e4) / 1e4, total_size_gb: Math.round((total / 1024 ** 3) * 1e6) / 1e6,
-      file_types: types, unique_extensions: Object.keys(types).length,
-      largest_file: { name: 'big/twelve-gig.img', size_bytes: 12 * 1024 ** 3, size_mb: 12288 }, errors_sample: [],
+      total_blobs_found: 22,
+      blobs_analyzed: 22,
+      successful_analyses: 22,
+      failed_analyses: 0,
+      success_rate: 100,
+      total_size_bytes: total,
+      total_size_mb: Math.round((total / MiB) * 1e4) / 1e4,
+      total_size_gb: Math.round((total / 1024 ** 3) * 1e6) / 1e6,
+      file_types: types,
+      unique_extensions: Object.keys(types).length,
+      largest_file: { name: 'big/twelve-gig.img', size_bytes: 12 * 1024 ** 3, size_mb: 12288 },
+      errors_sample: [],
     });
     expect(types).toMatchObject({ '.tif': 3, '.tiff': 2, no_extension: 3, '.gdbtable': 1, '.img': 2 });
-    expect(r.listing).toMatchObject({ blobs_listed: 22, blobs_filtered: 0, total_count: 22, hit_file_limit: false, batch_count: 5 });
-    expect(r).toMatchObject({ stages_completed: 2, total_tasks_executed: 6, tasks_by_status: { completed: 6, failed: 0 }, inventory: { table: INVENTORY_TABLE, job_id: job.id } });
+    expect(r.listing).toMatchObject({
+      blobs_listed: 22,
+      blobs_filtered: 0,
+      total_count: 22,
+      hit_file_limit: false,
+      batch_count: 5,
+    });
+    expect(r).toMatchObject({
+      stages_completed: 2,
+      total_tasks_executed: 6,
+      tasks_by_status: { completed: 6, failed: 0 },
+      inventory: { table: INVENTORY_TABLE, job_id: job.id },
+    });
 
     // Task inputs and outputs stay small: counts and ordinal ranges, never name lists or secrets.
     const tasks = await tm.tasks(job.id);
-    expect(tasks.filter((t) => t.stage === 2).map((t) => t.input)).toEqual([0, 1, 2, 3, 4].map((b) => ({ batch: b, first_ordinal: b * 5, end_ordinal: Math.min(22, b * 5 + 5) })));
-    const blob = JSON.stringify({ tasks: tasks.map((t) => [t.input, t.output]), result: job.result, params: job.parameters });
+    expect(tasks.filter((t) => t.stage === 2).map((t) => t.input)).toEqual(
+      [0, 1, 2, 3, 4].map((b) => ({ batch: b, first_ordinal: b * 5, end_ordinal: Math.min(22, b * 5 + 5) })),
+    );
+    const blob = JSON.stringify({
+      tasks: tasks.map((t) => [t.input, t.output]),
+      result: job.result,
+      params: job.parameters,
+    });
     expect(blob).not.toMatch(/sig=|AccountKey|SharedAccessSignature|raster\/ortho\/tile_001/);
   });
 
@@ -102,7 +141,11 @@ describe('list_container_contents', () => {
     ['extensions', { extensions: ['TIF', '.geojson'] }, (b: SdkBlob) => ['.tif', '.geojson'].includes(extOf(b.name))],
     ['min_size_mb', { min_size_mb: 100 }, (b: SdkBlob) => b.size >= 100 * MiB],
     ['max_size_mb', { max_size_mb: 0.002 }, (b: SdkBlob) => b.size <= 0.002 * MiB],
-    ['combined', { prefix: 'raster/', extensions: ['tif', 'tiff'], min_size_mb: 0.003 }, (b: SdkBlob) => b.name.startsWith('raster/') && b.size >= 0.003 * MiB],
+    [
+      'combined',
+      { prefix: 'raster/', extensions: ['tif', 'tiff'], min_size_mb: 0.003 },
+      (b: SdkBlob) => b.name.startsWith('raster/') && b.size >= 0.003 * MiB,
+    ],
   ])('filter: %s', async (_label, filter, pred) => {
     const want = sdk.filter(pred);
     expect(want.length).toBeGreaterThan(0);
@@ -110,7 +153,11 @@ describe('list_container_contents', () => {
     expect(job.status).toBe('completed');
     expect((await inventory(job.id)).map((r) => r.blob_name)).toEqual(want.map((b) => b.name));
     const r = job.result as any;
-    expect(r.summary).toMatchObject({ total_blobs_found: want.length, successful_analyses: want.length, total_size_bytes: want.reduce((s, b) => s + b.size, 0) });
+    expect(r.summary).toMatchObject({
+      total_blobs_found: want.length,
+      successful_analyses: want.length,
+      total_size_bytes: want.reduce((s, b) => s + b.size, 0),
+    });
     const scanned = sdk.filter((b) => b.name.startsWith((filter as { prefix?: string }).prefix ?? '')).length;
     expect(r.listing).toMatchObject({ blobs_listed: scanned, blobs_filtered: scanned - want.length });
   });
@@ -136,11 +183,22 @@ describe('list_container_contents', () => {
       const job = await run({ container_name: VICTIMS, batch_size: 2 }, tm2);
       expect(job.status).toBe('completed');
       expect((job.result as any).summary).toMatchObject({
-        total_blobs_found: 4, blobs_analyzed: 4, successful_analyses: 3, failed_analyses: 1, success_rate: 75, total_size_bytes: 15,
-        file_types: { '.txt': 3 }, errors_sample: [{ blob_name: 'gone.txt', code: 'BLOB_NOT_FOUND', message: expect.stringContaining('gone.txt') }],
+        total_blobs_found: 4,
+        blobs_analyzed: 4,
+        successful_analyses: 3,
+        failed_analyses: 1,
+        success_rate: 75,
+        total_size_bytes: 15,
+        file_types: { '.txt': 3 },
+        errors_sample: [
+          { blob_name: 'gone.txt', code: 'BLOB_NOT_FOUND', message: expect.stringContaining('gone.txt') },
+        ],
       });
       const batches = await tm2.tasks(job.id, { stage: 2 });
-      expect(batches.map((t) => [t.status, t.attempts])).toEqual([['completed', 1], ['completed', 1]]);
+      expect(batches.map((t) => [t.status, t.attempts])).toEqual([
+        ['completed', 1],
+        ['completed', 1],
+      ]);
     } finally {
       await tm2.pool.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = ANY($1)`, [jobIds]);
       await tm2.close();
@@ -164,7 +222,10 @@ describe('list_container_contents', () => {
       expect(batch).toMatchObject({ status: 'completed', attempts: 3 });
       expect(calls.get('flaky.txt')).toBe(3);
       expect((job.result as any).summary).toMatchObject({
-        total_blobs_found: 1, successful_analyses: 0, failed_analyses: 1, success_rate: 0,
+        total_blobs_found: 1,
+        successful_analyses: 0,
+        failed_analyses: 1,
+        success_rate: 0,
         errors_sample: [{ blob_name: 'flaky.txt', code: 'HTTP_503', message: 'Server Busy' }],
       });
     } finally {
@@ -175,8 +236,18 @@ describe('list_container_contents', () => {
   it('completes with zeros and no stage-2 tasks on an empty container', async () => {
     const job = await run({ container_name: EMPTY });
     expect(job.status).toBe('completed');
-    expect(job.stages.map((s) => [s.name, s.status, s.total])).toEqual([['list_blobs', 'completed', 1], ['analyze_blobs', 'completed', 0]]);
-    expect((job.result as any).summary).toMatchObject({ total_blobs_found: 0, blobs_analyzed: 0, success_rate: 100, total_size_bytes: 0, file_types: {}, largest_file: null });
+    expect(job.stages.map((s) => [s.name, s.status, s.total])).toEqual([
+      ['list_blobs', 'completed', 1],
+      ['analyze_blobs', 'completed', 0],
+    ]);
+    expect((job.result as any).summary).toMatchObject({
+      total_blobs_found: 0,
+      blobs_analyzed: 0,
+      success_rate: 100,
+      total_size_bytes: 0,
+      file_types: {},
+      largest_file: null,
+    });
   });
 
   it('fails a missing container permanently at list_blobs', async () => {
@@ -196,7 +267,8 @@ describe('list_container_contents', () => {
     [{ container_name: 'ok-name', filter: { max_size_mb: 1, min_size_mb: 2 } }, 'params.filter.max_size_mb'],
   ])('rejects %j at submit naming %s', async (params, path) => {
     await expect(tm.submit('list_container_contents', params)).rejects.toMatchObject({
-      code: 'CM_ERR_INVALID_PARAMETERS', issues: expect.arrayContaining([expect.objectContaining({ path })]),
+      code: 'CM_ERR_INVALID_PARAMETERS',
+      issues: expect.arrayContaining([expect.objectContaining({ path })]),
     });
   });
 

@@ -2,7 +2,14 @@ import { permanentError, type TaskContext } from '@coremachine/core-machine';
 import { registerBlobRaster, StacError } from '@coremachine/geo/stac';
 import { useStorageForGdal } from '@coremachine/geo';
 import {
-  checkCog, COMPRESSIONS, createCog, describeRaster, nodataSchema, rasterError, RESAMPLINGS, withTempDir,
+  checkCog,
+  COMPRESSIONS,
+  createCog,
+  describeRaster,
+  nodataSchema,
+  rasterError,
+  RESAMPLINGS,
+  withTempDir,
 } from '@coremachine/geo/raster';
 import { vsiazPath } from '@coremachine/storage';
 import path from 'node:path';
@@ -66,7 +73,10 @@ const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimiz
  * only at the end, so a crash mid-upload leaves no partial blob visible; a re-run writes the
  * same blob name.
  */
-export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db'>): Promise<CreateCogOutput> {
+export async function runCreateCogTask(
+  input: CreateCogInput,
+  ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db'>,
+): Promise<CreateCogOutput> {
   const started = performance.now();
   const { storage } = ctx.services;
   useStorageForGdal(storage.config);
@@ -87,16 +97,37 @@ export async function runCreateCogTask(input: CreateCogInput, ctx: Pick<TaskCont
       onProgress: (fraction, note) => ctx.progress(fraction * 0.9, note),
     });
     const check = await checkCog(local);
-    if (!check.valid) throw rasterError('COG_INVALID', `the COG made from ${label} breaks the COG layout rules: ${check.errors.join('; ')}`, check);
+    if (!check.valid)
+      throw rasterError(
+        'COG_INVALID',
+        `the COG made from ${label} breaks the COG layout rules: ${check.errors.join('; ')}`,
+        check,
+      );
     const info = await describeRaster(local);
     if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
     ctx.progress(0.9, 'uploading');
     await storage.ensureContainer(input.output_container);
-    const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, { contentType: COG_CONTENT_TYPE });
-    ctx.log.info('COG written', { cog: `${input.output_container}/${input.output_blob_name}`, bytes, options: made.creationOptions });
+    const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
+      contentType: COG_CONTENT_TYPE,
+    });
+    ctx.log.info('COG written', {
+      cog: `${input.output_container}/${input.output_blob_name}`,
+      bytes,
+      options: made.creationOptions,
+    });
     const stac = ctx.services.stac
-      ? await registerBlobRaster(ctx.db, ctx.services.stac.schema, storage, input.output_container, input.output_blob_name, { collection: 'cogs' })
-          .catch((err: unknown) => { throw err instanceof StacError ? permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined) : err; })
+      ? await registerBlobRaster(
+          ctx.db,
+          ctx.services.stac.schema,
+          storage,
+          input.output_container,
+          input.output_blob_name,
+          { collection: 'cogs' },
+        ).catch((err: unknown) => {
+          throw err instanceof StacError
+            ? permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined)
+            : err;
+        })
       : null;
     return {
       cog_blob: input.output_blob_name,

@@ -65,4 +65,10 @@ export default defineJob({
 
 export { parameters, validate, createCog };
 export { cogBlobName, type Params } from './parameters.ts';
-export { runCreateCogTask, createCogInput, createCogOutput, type CreateCogInput, type CreateCogOutput } from './create-cog-task.ts';
+export {
+  runCreateCogTask,
+  createCogInput,
+  createCogOutput,
+  type CreateCogInput,
+  type CreateCogOutput,
+} from './create-cog-task.ts';

@@ -49,7 +49,10 @@ export const createCog = stage({
           raster_type: v.raster_type.detected_type,
           target_crs: params.target_crs,
           compression,
-          jpeg_quality: compression === 'jpeg' || compression === 'webp' ? (params.jpeg_quality ?? settings.jpeg_quality ?? 85) : null,
+          jpeg_quality:
+            compression === 'jpeg' || compression === 'webp'
+              ? (params.jpeg_quality ?? settings.jpeg_quality ?? 85)
+              : null,
           overview_resampling: params.overview_resampling ?? settings.overview_resampling,
           reproject_resampling: params.reproject_resampling ?? settings.reproject_resampling,
           output_container: params.output_container,

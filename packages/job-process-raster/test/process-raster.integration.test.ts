@@ -67,7 +67,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await tm?.close();
-  for (const c of ['bronze', 'silver']) for await (const b of storage.list(c, { prefix: `${prefix}/` })) await storage.delete(c, b.name);
+  for (const c of ['bronze', 'silver'])
+    for await (const b of storage.list(c, { prefix: `${prefix}/` })) await storage.delete(c, b.name);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -76,19 +77,40 @@ describe('process_raster job', () => {
     const { local, blob } = await upload(fx.rgb3857(dir));
     const job = await tm.submitAndWait('process_raster', { blob_name: blob });
     expect(job.status).toBe('completed');
-    expect(job.stages.map((s) => [s.name, s.status, s.total, s.completed])).toEqual([['validate', 'completed', 1, 1], ['create_cog', 'completed', 1, 1]]);
+    expect(job.stages.map((s) => [s.name, s.status, s.total, s.completed])).toEqual([
+      ['validate', 'completed', 1, 1],
+      ['create_cog', 'completed', 1, 1],
+    ]);
     const { ds, cog } = await fetchCog(job);
     expect(cog).toMatchObject({
-      cog_blob: blob.replace(/\.tif$/, '_cog.tif'), cog_container: 'silver', source_blob: blob, source_container: 'bronze',
-      reprojection_performed: true, source_crs: 'EPSG:3857', target_crs: 'EPSG:4326', compression: 'jpeg', jpeg_quality: 85,
-      tile_size: [512, 512], overview_levels: [], overview_resampling: 'cubic', reproject_resampling: 'cubic', raster_type: 'rgb', band_count: 3, dtype: 'Byte',
+      cog_blob: blob.replace(/\.tif$/, '_cog.tif'),
+      cog_container: 'silver',
+      source_blob: blob,
+      source_container: 'bronze',
+      reprojection_performed: true,
+      source_crs: 'EPSG:3857',
+      target_crs: 'EPSG:4326',
+      compression: 'jpeg',
+      jpeg_quality: 85,
+      tile_size: [512, 512],
+      overview_levels: [],
+      overview_resampling: 'cubic',
+      reproject_resampling: 'cubic',
+      raster_type: 'rgb',
+      band_count: 3,
+      dtype: 'Byte',
     });
     expect(cog.cog_url).toBe(storage.blobUrl('silver', cog.cog_blob));
     expect(cog.bounds_4326[0]).toBeCloseTo(10, 1);
     expect(epsgOf(ds)).toBe('EPSG:4326');
     expect(ds.getMetadata('IMAGE_STRUCTURE').COMPRESSION).toBe('YCbCr JPEG');
     await expectCornersMatchGdalwarp(ds, local, 'EPSG:4326', 'cubic');
-    expect((job.result as any).validation).toMatchObject({ source_crs: 'EPSG:3857', raster_type: 'rgb', confidence: 'VERY_HIGH', bit_depth_efficient: true });
+    expect((job.result as any).validation).toMatchObject({
+      source_crs: 'EPSG:3857',
+      raster_type: 'rgb',
+      confidence: 'VERY_HIGH',
+      bit_depth_efficient: true,
+    });
     expect((job.result as any).tasks_by_status).toEqual({ completed: 2, failed: 0 });
     expect(JSON.stringify(job)).not.toMatch(/sig=|sv=|AccountKey/);
     ds.close();
@@ -99,7 +121,15 @@ describe('process_raster job', () => {
     const job = await tm.submitAndWait('process_raster', { blob_name: blob });
     expect(job.status).toBe('completed');
     const { ds, cog } = await fetchCog(job);
-    expect(cog).toMatchObject({ raster_type: 'dem', compression: 'lerc_deflate', overview_resampling: 'average', reproject_resampling: 'bilinear', nodata: fx.DEM_NODATA, dtype: 'Float32', tile_size: [512, 512] });
+    expect(cog).toMatchObject({
+      raster_type: 'dem',
+      compression: 'lerc_deflate',
+      overview_resampling: 'average',
+      reproject_resampling: 'bilinear',
+      nodata: fx.DEM_NODATA,
+      dtype: 'Float32',
+      tile_size: [512, 512],
+    });
     expect(cog.overview_levels).toEqual([2, 4]);
     expect(ds.bands.get(1).overviews.count()).toBe(2);
     expect(ds.bands.get(1).noDataValue).toBe(fx.DEM_NODATA);
@@ -117,7 +147,13 @@ describe('process_raster job', () => {
     const job = await tm.submitAndWait('process_raster', { blob_name: blob });
     expect(job.status).toBe('completed');
     const { ds, cog } = await fetchCog(job);
-    expect(cog).toMatchObject({ raster_type: 'categorical', compression: 'deflate', overview_resampling: 'mode', reproject_resampling: 'nearest', nodata: 0 });
+    expect(cog).toMatchObject({
+      raster_type: 'categorical',
+      compression: 'deflate',
+      overview_resampling: 'mode',
+      reproject_resampling: 'nearest',
+      nodata: 0,
+    });
     const band = ds.bands.get(1);
     expect(band.colorTable).not.toBeNull();
     expect(band.colorTable!.get(3)).toMatchObject({ c1: 84, c2: 171, c3: 180 });
@@ -136,15 +172,31 @@ describe('process_raster job', () => {
     const native = await tm.submitAndWait('process_raster', { blob_name: blob, target_crs: 'native' });
     expect(native.status).toBe('completed');
     const n = await fetchCog(native);
-    expect(n.cog).toMatchObject({ reprojection_performed: false, target_crs: 'EPSG:32633', band_count: 6, dtype: 'UInt16', compression: 'deflate', raster_type: 'multispectral' });
+    expect(n.cog).toMatchObject({
+      reprojection_performed: false,
+      target_crs: 'EPSG:32633',
+      band_count: 6,
+      dtype: 'UInt16',
+      compression: 'deflate',
+      raster_type: 'multispectral',
+    });
     expect(n.cog.bounds).toEqual([400000, 4500000 - 2560, 402560, 4500000]);
     // pixel values unchanged without reprojection: band 6 = 1000 + 5*500 + 7x + 3y
     expect(n.ds.bands.get(6).pixels.get(10, 20)).toBe(1000 + 2500 + 70 + 60);
     n.ds.close();
-    const merc = await tm.submitAndWait('process_raster', { blob_name: blob, target_crs: 'EPSG:3857', compression: 'zstd' });
+    const merc = await tm.submitAndWait('process_raster', {
+      blob_name: blob,
+      target_crs: 'EPSG:3857',
+      compression: 'zstd',
+    });
     expect(merc.status).toBe('completed');
     const m = await fetchCog(merc);
-    expect(m.cog).toMatchObject({ reprojection_performed: true, target_crs: 'EPSG:3857', compression: 'zstd', cog_blob: n.cog.cog_blob });
+    expect(m.cog).toMatchObject({
+      reprojection_performed: true,
+      target_crs: 'EPSG:3857',
+      compression: 'zstd',
+      cog_blob: n.cog.cog_blob,
+    });
     expect(m.ds.getMetadata('IMAGE_STRUCTURE').COMPRESSION).toBe('ZSTD');
     expect(epsgOf(m.ds)).toBe('EPSG:3857');
     m.ds.close();
@@ -155,7 +207,12 @@ describe('process_raster job', () => {
     const a = await tm.submitAndWait('process_raster', { blob_name: rgba.blob });
     expect(a.status).toBe('completed');
     const ac = await fetchCog(a);
-    expect(ac.cog).toMatchObject({ raster_type: 'rgba', compression: 'webp', reprojection_performed: false, band_count: 4 });
+    expect(ac.cog).toMatchObject({
+      raster_type: 'rgba',
+      compression: 'webp',
+      reprojection_performed: false,
+      band_count: 4,
+    });
     expect(ac.ds.getMetadata('IMAGE_STRUCTURE').COMPRESSION).toBe('WEBP');
     ac.ds.close();
 
@@ -219,12 +276,19 @@ describe('process_raster job', () => {
     await expectFailed({ blob_name: (await upload(fx.textAsTif(dir))).blob }, 'NOT_A_RASTER', 'validate');
     await expectFailed({ blob_name: (await upload(fx.truncatedTiff(dir))).blob }, 'FILE_UNREADABLE', 'validate');
     await expectFailed({ blob_name: `${prefix}/missing.tif` }, 'BLOB_NOT_FOUND', 'validate');
-    await expectFailed({ blob_name: (await upload(fx.demUtm(dir))).blob, compression: 'jpeg' }, 'COMPRESSION_UNSUPPORTED', 'create_cog');
+    await expectFailed(
+      { blob_name: (await upload(fx.demUtm(dir))).blob, compression: 'jpeg' },
+      'COMPRESSION_UNSUPPORTED',
+      'create_cog',
+    );
   });
 
   it('rejects wrong parameters naming the field', async () => {
     const bad = async (params: unknown, field: string) => {
-      const err = await tm.submit('process_raster', params).then(() => null, (e: unknown) => e);
+      const err = await tm.submit('process_raster', params).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeTruthy();
       expect(String((err as Error).message) + JSON.stringify((err as any).issues ?? [])).toContain(field);
     };

@@ -34,10 +34,15 @@ describe('process_raster → STAC', () => {
     const out = task!.output as { cog_container: string; cog_blob: string; stac_item_id: string };
     expect(out.stac_item_id).toBe(rasterItemId(out.cog_container, out.cog_blob));
     const item = await getItem(tm.pool, stacSchema, 'cogs', out.stac_item_id);
-    expect(item!.assets.data).toMatchObject({ href: storage.blobUrl(out.cog_container, out.cog_blob), type: 'image/tiff; application=geotiff; profile=cloud-optimized' });
+    expect(item!.assets.data).toMatchObject({
+      href: storage.blobUrl(out.cog_container, out.cog_blob),
+      type: 'image/tiff; application=geotiff; profile=cloud-optimized',
+    });
     expect(item!.properties['proj:code']).toBe('EPSG:4326');
     await tm.submitAndWait('process_raster', { blob_name: blob, compression: 'deflate' });
-    const { rows } = await tm.pool.query(`SELECT count(*)::int AS n FROM "${stacSchema}".items WHERE collection = 'cogs'`);
+    const { rows } = await tm.pool.query(
+      `SELECT count(*)::int AS n FROM "${stacSchema}".items WHERE collection = 'cogs'`,
+    );
     expect(rows[0].n).toBe(1);
   });
 });

@@ -1,12 +1,24 @@
 import { defineStage, outputsOf, permanentError } from '@coremachine/core-machine';
-import { assertValidItems, buildBlobRasterItem, formatIssues, StacError, upsertItems, type StacItem } from '@coremachine/geo/stac';
+import {
+  assertValidItems,
+  buildBlobRasterItem,
+  formatIssues,
+  StacError,
+  upsertItems,
+  type StacItem,
+} from '@coremachine/geo/stac';
 import { z } from 'zod';
 import { listedRaster, listRasters } from './list-rasters.ts';
 import type { Params } from './parameters.ts';
 
 const stage = defineStage<Params>();
 
-export const blobFailure = z.object({ blob: z.string(), code: z.string(), message: z.string(), issues: z.array(z.unknown()).optional() });
+export const blobFailure = z.object({
+  blob: z.string(),
+  code: z.string(),
+  message: z.string(),
+  issues: z.array(z.unknown()).optional(),
+});
 export type BlobFailure = z.output<typeof blobFailure>;
 
 export const catalogOutput = z.object({
@@ -22,7 +34,8 @@ export const batchFailureDetail = catalogOutput.extend({ failed: z.array(blobFai
 export const RASTERS_IN_FLIGHT = 8;
 
 /** GDAL's message for a file it cannot read as a raster: the blob is not a usable raster, retrying will not help. */
-const UNREADABLE = /not recognized as a supported file format|not a TIFF|TIFFReadDirectory|Cannot open|IReadBlock failed/i;
+const UNREADABLE =
+  /not recognized as a supported file format|not a TIFF|TIFFReadDirectory|Cannot open|IReadBlock failed/i;
 
 /**
  * Stage 2: one task per batch of `batch_size` rasters (keys `batch-000000`, ...). Each builds
@@ -43,7 +56,11 @@ export const catalogRasters = stage({
     for (let i = 0; i < blobs.length; i += params.batch_size) {
       tasks.push({
         key: `batch-${String(i / params.batch_size).padStart(6, '0')}`,
-        input: { container_name: params.container_name, collection_id: params.collection_id, blobs: blobs.slice(i, i + params.batch_size) },
+        input: {
+          container_name: params.container_name,
+          collection_id: params.collection_id,
+          blobs: blobs.slice(i, i + params.batch_size),
+        },
       });
     }
     return tasks;
@@ -57,18 +74,35 @@ export const catalogRasters = stage({
       const { name: blob, size, last_modified, sidecars } = input.blobs[i]!;
       try {
         const item = await buildBlobRasterItem(storage, input.container_name, blob, {
-          collection: input.collection_id, checksum: ctx.params.checksum, signal: ctx.signal,
+          collection: input.collection_id,
+          checksum: ctx.params.checksum,
+          signal: ctx.signal,
           listed: { size, lastModified: new Date(last_modified), selfContained: !sidecars },
         });
         if (!item) {
-          results[i] = { blob, code: 'BLOB_NOT_FOUND', message: `Blob ${input.container_name}/${blob} no longer exists` };
+          results[i] = {
+            blob,
+            code: 'BLOB_NOT_FOUND',
+            message: `Blob ${input.container_name}/${blob} no longer exists`,
+          };
         } else {
           assertValidItems([item]);
           results[i] = { blob, item };
         }
       } catch (err) {
-        if (err instanceof StacError) results[i] = { blob, code: err.code, message: err.message, ...(err.issues.length ? { issues: err.issues } : {}) };
-        else if (UNREADABLE.test((err as Error).message ?? '')) results[i] = { blob, code: 'RASTER_UNREADABLE', message: `${input.container_name}/${blob}: ${(err as Error).message}` };
+        if (err instanceof StacError)
+          results[i] = {
+            blob,
+            code: err.code,
+            message: err.message,
+            ...(err.issues.length ? { issues: err.issues } : {}),
+          };
+        else if (UNREADABLE.test((err as Error).message ?? ''))
+          results[i] = {
+            blob,
+            code: 'RASTER_UNREADABLE',
+            message: `${input.container_name}/${blob}: ${(err as Error).message}`,
+          };
         else throw err;
       }
       ctx.progress(++done / input.blobs.length, blob);
@@ -76,28 +110,46 @@ export const catalogRasters = stage({
     // A retryable error (network, storage) stops the batch once the rasters in flight are done.
     let next = 0;
     let retry: { error: unknown } | null = null;
-    await Promise.all(Array.from({ length: Math.min(RASTERS_IN_FLIGHT, input.blobs.length) }, async () => {
-      while (next < input.blobs.length && !retry && !ctx.signal.aborted) {
-        try {
-          await catalog(next++);
-        } catch (error) {
-          retry ??= { error };
+    await Promise.all(
+      Array.from({ length: Math.min(RASTERS_IN_FLIGHT, input.blobs.length) }, async () => {
+        while (next < input.blobs.length && !retry && !ctx.signal.aborted) {
+          try {
+            await catalog(next++);
+          } catch (error) {
+            retry ??= { error };
+          }
         }
-      }
-    }));
+      }),
+    );
     if (retry) throw (retry as { error: unknown }).error;
     ctx.signal.throwIfAborted();
     const built = results.filter((r): r is { blob: string; item: StacItem } => 'item' in r);
     const failed = results.filter((r): r is BlobFailure => !('item' in r));
-    const written = await upsertItems(ctx.db, schema, built.map((b) => b.item));
+    const written = await upsertItems(
+      ctx.db,
+      schema,
+      built.map((b) => b.item),
+    );
     const insertedById = new Map(written.map((w) => [w.id, w.inserted]));
-    const items = built.map((b) => ({ blob: b.blob, item_id: b.item.id, inserted: insertedById.get(b.item.id) ?? false }));
-    const counts = { items, inserted: items.filter((i) => i.inserted).length, updated: items.filter((i) => !i.inserted).length };
+    const items = built.map((b) => ({
+      blob: b.blob,
+      item_id: b.item.id,
+      inserted: insertedById.get(b.item.id) ?? false,
+    }));
+    const counts = {
+      items,
+      inserted: items.filter((i) => i.inserted).length,
+      updated: items.filter((i) => !i.inserted).length,
+    };
     if (failed.length) {
       const first = failed[0]!;
-      throw permanentError(failed.length === 1 ? first.code : 'RASTERS_NOT_CATALOGUED',
-        failed.length === 1 ? first.message : `${failed.length} of ${input.blobs.length} rasters could not be catalogued; first: ${first.message}${first.issues ? ` (${formatIssues(first.issues as never)})` : ''}`,
-        { ...counts, failed });
+      throw permanentError(
+        failed.length === 1 ? first.code : 'RASTERS_NOT_CATALOGUED',
+        failed.length === 1
+          ? first.message
+          : `${failed.length} of ${input.blobs.length} rasters could not be catalogued; first: ${first.message}${first.issues ? ` (${formatIssues(first.issues as never)})` : ''}`,
+        { ...counts, failed },
+      );
     }
     return counts;
   },

@@ -21,7 +21,11 @@ export const result = z.object({
   }),
   /** Up to 50 rasters that could not be catalogued, with the reason. */
   failures: z.array(z.object({ blob: z.string(), code: z.string(), message: z.string() })),
-  scan: z.object({ total_blobs_scanned: z.number().int(), limit_applied: z.boolean(), scan_duration_seconds: z.number() }),
+  scan: z.object({
+    total_blobs_scanned: z.number().int(),
+    limit_applied: z.boolean(),
+    scan_duration_seconds: z.number(),
+  }),
   stages_completed: z.number().int(),
   total_tasks_executed: z.number().int(),
   tasks_by_status: z.object({ completed: z.number().int(), failed: z.number().int() }),
@@ -40,9 +44,12 @@ export default defineJob({
   result,
   aggregate: async (ctx) => {
     const listed = (await ctx.tasks('list_rasters'))[0];
-    const list = listed?.output ? listOutput.parse(listed.output) : { blobs: [], total_blobs_scanned: 0, rasters_found: 0, limit_applied: false, scan_duration_seconds: 0 };
+    const list = listed?.output
+      ? listOutput.parse(listed.output)
+      : { blobs: [], total_blobs_scanned: 0, rasters_found: 0, limit_applied: false, scan_duration_seconds: 0 };
     const batches = await ctx.tasks('catalog_rasters');
-    let inserted = 0, updated = 0;
+    let inserted = 0,
+      updated = 0;
     const failures: BlobFailure[] = [];
     for (const t of batches) {
       if (t.status === 'completed' && t.output) {
@@ -61,7 +68,13 @@ export default defineJob({
         // Its rasters are found again from the batch number in its key.
         const n = Number(t.key.replace('batch-', ''));
         const blobs = list.blobs.slice(n * ctx.params.batch_size, (n + 1) * ctx.params.batch_size).map((b) => b.name);
-        failures.push(...(blobs.length ? blobs : [t.key]).map((blob) => ({ blob, code: t.error?.code ?? 'TASK_FAILED', message: t.error?.message ?? 'task failed' })));
+        failures.push(
+          ...(blobs.length ? blobs : [t.key]).map((blob) => ({
+            blob,
+            code: t.error?.code ?? 'TASK_FAILED',
+            message: t.error?.message ?? 'task failed',
+          })),
+        );
       }
     }
     const found = list.rasters_found;
@@ -72,9 +85,20 @@ export default defineJob({
       container_name: ctx.params.container_name,
       prefix: ctx.params.prefix,
       extensions: ctx.params.extensions,
-      summary: { total_files_found: found, files_processed: ok + failures.length, inserted, updated, failed: failures.length, success_rate: found ? Math.round((ok / found) * 1e4) / 1e4 : 0 },
+      summary: {
+        total_files_found: found,
+        files_processed: ok + failures.length,
+        inserted,
+        updated,
+        failed: failures.length,
+        success_rate: found ? Math.round((ok / found) * 1e4) / 1e4 : 0,
+      },
       failures: failures.slice(0, 50).map(({ blob, code, message }) => ({ blob, code, message })),
-      scan: { total_blobs_scanned: list.total_blobs_scanned, limit_applied: list.limit_applied, scan_duration_seconds: list.scan_duration_seconds },
+      scan: {
+        total_blobs_scanned: list.total_blobs_scanned,
+        limit_applied: list.limit_applied,
+        scan_duration_seconds: list.scan_duration_seconds,
+      },
       stages_completed: ctx.stages.filter((s) => s.status === 'completed').length,
       total_tasks_executed: (listed ? 1 : 0) + batches.length,
       tasks_by_status: {

@@ -50,12 +50,18 @@ export const listRasters = stage({
     const stems = new StemGroups();
     let scanned = 0;
     let limited = false;
-    for await (const page of ctx.services.storage.listPages(input.container_name, { prefix: input.prefix, signal: ctx.signal })) {
+    for await (const page of ctx.services.storage.listPages(input.container_name, {
+      prefix: input.prefix,
+      signal: ctx.signal,
+    })) {
       for (const blob of page) {
         scanned++;
         const dot = blob.name.lastIndexOf('.');
         const raster = dot >= 0 && blob.name.lastIndexOf('/') < dot && wanted.has(blob.name.slice(dot).toLowerCase());
-        if (raster && found.length >= limit) { limited = true; break; }
+        if (raster && found.length >= limit) {
+          limited = true;
+          break;
+        }
         stems.add(blob.name, raster ? found.length : null);
         if (raster) found.push({ name: blob.name, size: blob.size, last_modified: blob.lastModified.toISOString() });
       }
@@ -64,6 +70,12 @@ export const listRasters = stage({
     }
     stems.end(limited);
     const blobs = found.map((b, i) => ({ ...b, sidecars: stems.shared(i) }));
-    return { blobs, total_blobs_scanned: scanned, rasters_found: blobs.length, limit_applied: limited, scan_duration_seconds: Math.round(performance.now() - started) / 1000 };
+    return {
+      blobs,
+      total_blobs_scanned: scanned,
+      rasters_found: blobs.length,
+      limit_applied: limited,
+      scan_duration_seconds: Math.round(performance.now() - started) / 1000,
+    };
   },
 });

@@ -16,8 +16,9 @@ describe('sidecars', () => {
   });
 
   it('flags the blobs that share a stem, over a listing in name order', () => {
-    expect(shared(['a-b.tif', 'a.tfw', 'a.tif', 'a.tif.aux.xml', 'ab.tif', 'b.tif', 'c.tif', 'c.tif.ovr', 'd', 'd.tif'])).toEqual(
-      ['a.tfw', 'a.tif', 'a.tif.aux.xml', 'c.tif', 'c.tif.ovr']);
+    expect(
+      shared(['a-b.tif', 'a.tfw', 'a.tif', 'a.tif.aux.xml', 'ab.tif', 'b.tif', 'c.tif', 'c.tif.ovr', 'd', 'd.tif']),
+    ).toEqual(['a.tfw', 'a.tif', 'a.tif.aux.xml', 'c.tif', 'c.tif.ovr']);
     expect(shared(['x/a.tif', 'x/a.tif/inner.tif', 'x/a.tif.msk', 'x/b.tif'])).toEqual(['x/a.tif', 'x/a.tif.msk']);
   });
 

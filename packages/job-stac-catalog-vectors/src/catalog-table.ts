@@ -22,14 +22,29 @@ export const catalogTable = stage({
   description: 'Builds the STAC item of one PostGIS table (bbox in WGS84, row count, geometry types) and upserts it',
   input: z.object({ schema: z.string(), table_name: z.string(), collection_id: z.string() }),
   output: catalogOutput,
-  plan: ({ params }) => [{ key: `catalog_${params.schema}_${params.table_name}`, input: { schema: params.schema, table_name: params.table_name, collection_id: params.collection_id } }],
+  plan: ({ params }) => [
+    {
+      key: `catalog_${params.schema}_${params.table_name}`,
+      input: { schema: params.schema, table_name: params.table_name, collection_id: params.collection_id },
+    },
+  ],
   handler: async (input, ctx) => {
     const stac = ctx.services.stac;
     try {
-      const previous = await getItem(ctx.db, stac.schema, input.collection_id, vectorItemId(input.schema, input.table_name));
-      const featuresHref = input.schema === (stac.featuresSchema ?? 'geo') ? `/features/collections/${encodeURIComponent(input.table_name)}` : undefined;
+      const previous = await getItem(
+        ctx.db,
+        stac.schema,
+        input.collection_id,
+        vectorItemId(input.schema, input.table_name),
+      );
+      const featuresHref =
+        input.schema === (stac.featuresSchema ?? 'geo')
+          ? `/features/collections/${encodeURIComponent(input.table_name)}`
+          : undefined;
       const item = await buildVectorItem(ctx.db, {
-        schema: input.schema, table: input.table_name, collection: input.collection_id,
+        schema: input.schema,
+        table: input.table_name,
+        collection: input.collection_id,
         ...(featuresHref ? { featuresHref } : {}),
         ...(ctx.params.datetime ? { datetime: ctx.params.datetime } : {}),
         previousDatetime: previous?.properties.datetime ?? null,
@@ -47,7 +62,8 @@ export const catalogTable = stage({
         features_href: featuresHref ?? null,
       };
     } catch (err) {
-      if (err instanceof StacError) throw permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined);
+      if (err instanceof StacError)
+        throw permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined);
       throw err;
     }
   },

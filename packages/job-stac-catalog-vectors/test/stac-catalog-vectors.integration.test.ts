@@ -28,11 +28,25 @@ afterAll(async () => {
 
 describe('stac_catalog_vectors', () => {
   it('catalogues a table: bbox reprojected to WGS84, counts, types, features link; a re-run updates the same item', async () => {
-    const first = await tm.submitAndWait('stac_catalog_vectors', { schema: data, table_name: 'roads', datetime: '2024-05-01T00:00:00Z' });
+    const first = await tm.submitAndWait('stac_catalog_vectors', {
+      schema: data,
+      table_name: 'roads',
+      datetime: '2024-05-01T00:00:00Z',
+    });
     expect(first.status).toBe('completed');
     expect(first.result).toMatchObject({
-      job_type: 'stac_catalog_vectors', collection_id: 'vectors',
-      summary: { item_id: `postgis-${data}-roads`, inserted: true, updated: false, row_count: 2, geometry_types: ['LineString'], srid: 32631, datetime: '2024-05-01T00:00:00.000Z', features_href: '/features/collections/roads' },
+      job_type: 'stac_catalog_vectors',
+      collection_id: 'vectors',
+      summary: {
+        item_id: `postgis-${data}-roads`,
+        inserted: true,
+        updated: false,
+        row_count: 2,
+        geometry_types: ['LineString'],
+        srid: 32631,
+        datetime: '2024-05-01T00:00:00.000Z',
+        features_href: '/features/collections/roads',
+      },
     });
     const bbox = (first.result as { summary: { bbox: number[] } }).summary.bbox;
     // (500000, 5000000) in UTM 31N is (3°E, 45.1535°N); (510000, 4990000) about (3.127°E, 45.064°N).
@@ -41,8 +55,14 @@ describe('stac_catalog_vectors', () => {
     expect(bbox[2]).toBeCloseTo(3.127, 2);
     expect(bbox[1]).toBeCloseTo(45.064, 2);
 
-    const second = await tm.submitAndWait('stac_catalog_vectors', { schema: data, table_name: 'roads', source_file: 'bronze/roads.gpkg' });
-    expect(second.result).toMatchObject({ summary: { inserted: false, updated: true, datetime: '2024-05-01T00:00:00.000Z' } });
+    const second = await tm.submitAndWait('stac_catalog_vectors', {
+      schema: data,
+      table_name: 'roads',
+      source_file: 'bronze/roads.gpkg',
+    });
+    expect(second.result).toMatchObject({
+      summary: { inserted: false, updated: true, datetime: '2024-05-01T00:00:00.000Z' },
+    });
     const { rows } = await tm.pool.query(`SELECT count(*)::int AS n FROM "${stacSchema}".items`);
     expect(rows[0].n).toBe(1);
     const item = await getItem(tm.pool, stacSchema, 'vectors', `postgis-${data}-roads`);
@@ -61,7 +81,11 @@ describe('stac_catalog_vectors', () => {
   });
 
   it('fails with STAC_COLLECTION_NOT_FOUND for an unknown collection', async () => {
-    const job1 = await tm.submitAndWait('stac_catalog_vectors', { schema: data, table_name: 'roads', collection_id: 'missing' });
+    const job1 = await tm.submitAndWait('stac_catalog_vectors', {
+      schema: data,
+      table_name: 'roads',
+      collection_id: 'missing',
+    });
     expect(job1.error).toMatchObject({ code: 'STAC_COLLECTION_NOT_FOUND' });
   });
 
@@ -69,6 +93,8 @@ describe('stac_catalog_vectors', () => {
     await expect(tm.submit('stac_catalog_vectors', {})).rejects.toThrow(/table_name/);
     await expect(tm.submit('stac_catalog_vectors', { table_name: 'x; drop table y' })).rejects.toThrow(/table_name/);
     await expect(tm.submit('stac_catalog_vectors', { table_name: 'x', schema: 'a-b' })).rejects.toThrow(/schema/);
-    await expect(tm.submit('stac_catalog_vectors', { table_name: 'x', datetime: 'yesterday' })).rejects.toThrow(/datetime/);
+    await expect(tm.submit('stac_catalog_vectors', { table_name: 'x', datetime: 'yesterday' })).rejects.toThrow(
+      /datetime/,
+    );
   });
 });

@@ -40,10 +40,15 @@ export const analyzeContainer = defineStage<Params>()({
     const { filter, file_limit: limit } = ctx.params;
     const matches = compileBlobFilter(filter);
     const stats = new SummaryAccumulator();
-    let blobsListed = 0, scanned = 0, filtered = 0, hitLimit = false;
+    let blobsListed = 0,
+      scanned = 0,
+      filtered = 0,
+      hitLimit = false;
     const blobs = ctx.services.storage.list(input.container_name, { prefix: filter?.prefix, signal: ctx.signal });
     try {
-      for await (const entry of foldGeodatabases(blobs, () => { blobsListed += 1; })) {
+      for await (const entry of foldGeodatabases(blobs, () => {
+        blobsListed += 1;
+      })) {
         if (limit !== null && stats.files >= limit) {
           hitLimit = true;
           break;
@@ -54,7 +59,11 @@ export const analyzeContainer = defineStage<Params>()({
       }
     } catch (err) {
       if (isStorageError(err, 'CONTAINER_NOT_FOUND')) {
-        throw permanentError('CONTAINER_NOT_FOUND', `Container ${JSON.stringify(input.container_name)} does not exist`, { container_name: input.container_name });
+        throw permanentError(
+          'CONTAINER_NOT_FOUND',
+          `Container ${JSON.stringify(input.container_name)} does not exist`,
+          { container_name: input.container_name },
+        );
       }
       throw err;
     }

@@ -17,7 +17,8 @@ export interface Entry {
 export function gdbFolderOf(name: string): string | null {
   const segments = name.split('/');
   for (let i = 0; i < segments.length - 1; i++) {
-    if (segments[i]!.toLowerCase().endsWith('.gdb') && segments[i]!.length > 4) return segments.slice(0, i + 1).join('/');
+    if (segments[i]!.toLowerCase().endsWith('.gdb') && segments[i]!.length > 4)
+      return segments.slice(0, i + 1).join('/');
   }
   return null;
 }
@@ -38,13 +39,28 @@ export async function* foldGeodatabases(blobs: AsyncIterable<BlobInfo>, onBlob?:
       open = null;
     }
     if (folder) {
-      if (!open) open = { name: folder, size: 0, lastModified: b.lastModified, contentType: GDB_CONTENT_TYPE, fileCount: 0, isGdb: true };
+      if (!open)
+        open = {
+          name: folder,
+          size: 0,
+          lastModified: b.lastModified,
+          contentType: GDB_CONTENT_TYPE,
+          fileCount: 0,
+          isGdb: true,
+        };
       open.size += b.size;
       open.fileCount += 1;
       if (b.lastModified > open.lastModified) open.lastModified = b.lastModified;
       continue;
     }
-    yield { name: b.name, size: b.size, lastModified: b.lastModified, contentType: b.contentType, fileCount: 1, isGdb: false };
+    yield {
+      name: b.name,
+      size: b.size,
+      lastModified: b.lastModified,
+      contentType: b.contentType,
+      fileCount: 1,
+      isGdb: false,
+    };
   }
   if (open) yield open;
 }

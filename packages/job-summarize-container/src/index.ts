@@ -26,14 +26,18 @@ export const result = z.object({
 export default defineJob({
   type: 'summarize_container',
   version: '1.0.0',
-  description: 'Statistics of a blob container (optionally filtered): counts, sizes, file types, size buckets, date range',
+  description:
+    'Statistics of a blob container (optionally filtered): counts, sizes, file types, size buckets, date range',
   parameters,
   stages: [analyzeContainer],
   result,
   aggregate: async (ctx) => {
     const tasks = await ctx.tasks('analyze_container');
     const done = tasks.find((t) => t.status === 'completed');
-    if (!done) throw new Error(`analyze_container has no completed task (statuses: ${tasks.map((t) => t.status).join(', ') || 'none'})`);
+    if (!done)
+      throw new Error(
+        `analyze_container has no completed task (statuses: ${tasks.map((t) => t.status).join(', ') || 'none'})`,
+      );
     const out = analyzeOutput.parse(done.output);
     return {
       job_type: 'summarize_container' as const,

@@ -8,7 +8,12 @@ import { z } from 'zod';
 export const parameters = z.strictObject({
   container_name: containerNameSchema,
   /** Stop after this many files (after filtering); omit for the whole container. */
-  file_limit: z.number().int().min(1).nullish().transform((v) => v ?? null),
+  file_limit: z
+    .number()
+    .int()
+    .min(1)
+    .nullish()
+    .transform((v) => v ?? null),
   filter: blobFilterSchema.optional(),
 });
 

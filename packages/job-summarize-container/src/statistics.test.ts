@@ -2,12 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { foldGeodatabases, gdbFolderOf } from './entries.ts';
 import { sizeBucket, SummaryAccumulator } from './statistics.ts';
 
-const MiB = 1024 ** 2, GiB = 1024 ** 3;
+const MiB = 1024 ** 2,
+  GiB = 1024 ** 3;
 
 describe('sizeBucket', () => {
   it.each([
-    [0, '0-10MB'], [10 * MiB - 1, '0-10MB'], [10 * MiB, '10-100MB'], [100 * MiB - 1, '10-100MB'], [100 * MiB, '100MB-1GB'],
-    [GiB - 1, '100MB-1GB'], [GiB, '1GB-10GB'], [10 * GiB - 1, '1GB-10GB'], [10 * GiB, '10GB+'], [5 * 1024 * GiB, '10GB+'],
+    [0, '0-10MB'],
+    [10 * MiB - 1, '0-10MB'],
+    [10 * MiB, '10-100MB'],
+    [100 * MiB - 1, '10-100MB'],
+    [100 * MiB, '100MB-1GB'],
+    [GiB - 1, '100MB-1GB'],
+    [GiB, '1GB-10GB'],
+    [10 * GiB - 1, '1GB-10GB'],
+    [10 * GiB, '10GB+'],
+    [5 * 1024 * GiB, '10GB+'],
   ])('%d bytes -> %s', (bytes, bucket) => expect(sizeBucket(bytes)).toBe(bucket));
 });
 
@@ -34,7 +43,10 @@ describe('geodatabase folding', () => {
     for await (const e of foldGeodatabases(listing(), () => listed++)) entries.push(e);
     expect(listed).toBe(6);
     expect(entries.map((e) => [e.name, e.size, e.fileCount, e.isGdb, e.lastModified.getUTCSeconds()])).toEqual([
-      ['a.tif', 1, 1, false, 1], ['g/x.gdb', 60, 3, true, 9], ['g/y.gdb', 7, 1, true, 3], ['z.txt', 2, 1, false, 4],
+      ['a.tif', 1, 1, false, 1],
+      ['g/x.gdb', 60, 3, true, 9],
+      ['g/y.gdb', 7, 1, true, 3],
+      ['z.txt', 2, 1, false, 4],
     ]);
   });
 });
@@ -42,8 +54,14 @@ describe('geodatabase folding', () => {
 describe('SummaryAccumulator', () => {
   it('accumulates counts, extremes, types, buckets and dates', () => {
     const acc = new SummaryAccumulator();
-    const e = (name: string, size: number, day: number, isGdb = false) =>
-      ({ name, size, lastModified: new Date(Date.UTC(2024, 0, day)), contentType: null, fileCount: isGdb ? 4 : 1, isGdb });
+    const e = (name: string, size: number, day: number, isGdb = false) => ({
+      name,
+      size,
+      lastModified: new Date(Date.UTC(2024, 0, day)),
+      contentType: null,
+      fileCount: isGdb ? 4 : 1,
+      isGdb,
+    });
     acc.add(e('a/x.TIF', 11 * MiB, 3));
     acc.add(e('b/y.tif', 5, 1));
     acc.add(e('c/README', 5, 9));
@@ -51,7 +69,12 @@ describe('SummaryAccumulator', () => {
     const r = acc.result();
     expect(r.total_files).toBe(4);
     expect(r.total_size_bytes).toBe(11 * MiB + 10 + 2 * GiB);
-    expect(r.largest_file).toEqual({ name: 'd/r.gdb', size_bytes: 2 * GiB, size_mb: 2048, last_modified: '2024-01-02T00:00:00.000Z' });
+    expect(r.largest_file).toEqual({
+      name: 'd/r.gdb',
+      size_bytes: 2 * GiB,
+      size_mb: 2048,
+      last_modified: '2024-01-02T00:00:00.000Z',
+    });
     expect(r.smallest_file?.name).toBe('b/y.tif'); // first of the tie in listing order
     expect(r.file_types).toEqual({
       '.gdb': { count: 1, total_size_bytes: 2 * GiB, total_size_gb: 2 },
@@ -63,6 +86,13 @@ describe('SummaryAccumulator', () => {
     expect(r.geodatabases).toEqual({ count: 1, files_folded: 4, total_size_bytes: 2 * GiB });
   });
   it('gives zeros and nulls when empty', () => {
-    expect(new SummaryAccumulator().result()).toMatchObject({ total_files: 0, total_size_bytes: 0, largest_file: null, smallest_file: null, file_types: {}, date_range: { oldest_file: null, newest_file: null } });
+    expect(new SummaryAccumulator().result()).toMatchObject({
+      total_files: 0,
+      total_size_bytes: 0,
+      largest_file: null,
+      smallest_file: null,
+      file_types: {},
+      date_range: { oldest_file: null, newest_file: null },
+    });
   });
 });

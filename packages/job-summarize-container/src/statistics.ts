@@ -31,8 +31,13 @@ export const statisticsSchema = z.object({
   largest_file: fileRef.nullable(),
   smallest_file: fileRef.nullable(),
   /** By lower-case extension with its dot (`.tif`), `no_extension` when the name has none. */
-  file_types: z.record(z.string(), z.object({ count: z.number().int(), total_size_bytes: z.number(), total_size_gb: z.number() })),
-  size_distribution: z.object(Object.fromEntries(SIZE_BUCKETS.map((b) => [b, z.number().int()])) as Record<SizeBucket, z.ZodNumber>),
+  file_types: z.record(
+    z.string(),
+    z.object({ count: z.number().int(), total_size_bytes: z.number(), total_size_gb: z.number() }),
+  ),
+  size_distribution: z.object(
+    Object.fromEntries(SIZE_BUCKETS.map((b) => [b, z.number().int()])) as Record<SizeBucket, z.ZodNumber>,
+  ),
   date_range: z.object({ oldest_file: z.string().nullable(), newest_file: z.string().nullable() }),
   /** Esri file geodatabases, each counted above as one file of extension `.gdb`. */
   geodatabases: z.object({ count: z.number().int(), files_folded: z.number().int(), total_size_bytes: z.number() }),
@@ -77,7 +82,8 @@ export class SummaryAccumulator {
   }
 
   result(): Statistics {
-    const ref = (e: Entry | null) => e && { name: e.name, size_bytes: e.size, size_mb: toMb(e.size), last_modified: e.lastModified.toISOString() };
+    const ref = (e: Entry | null) =>
+      e && { name: e.name, size_bytes: e.size, size_mb: toMb(e.size), last_modified: e.lastModified.toISOString() };
     const types = [...this.#types.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return {
       total_files: this.#files,
@@ -85,9 +91,14 @@ export class SummaryAccumulator {
       total_size_gb: toGb(this.#bytes),
       largest_file: ref(this.#largest),
       smallest_file: ref(this.#smallest),
-      file_types: Object.fromEntries(types.map(([ext, t]) => [ext, { count: t.count, total_size_bytes: t.bytes, total_size_gb: toGb(t.bytes) }])),
+      file_types: Object.fromEntries(
+        types.map(([ext, t]) => [ext, { count: t.count, total_size_bytes: t.bytes, total_size_gb: toGb(t.bytes) }]),
+      ),
       size_distribution: { ...this.#buckets },
-      date_range: { oldest_file: this.#oldest?.toISOString() ?? null, newest_file: this.#newest?.toISOString() ?? null },
+      date_range: {
+        oldest_file: this.#oldest?.toISOString() ?? null,
+        newest_file: this.#newest?.toISOString() ?? null,
+      },
       geodatabases: { ...this.#gdb },
     };
   }

@@ -6,13 +6,18 @@ import summarizeContainer from '../src/index.ts';
 
 const config = storageConfigFromEnv();
 const storage = createStorage(config);
-const MiB = 1024 ** 2, GiB = 1024 ** 3;
+const MiB = 1024 ** 2,
+  GiB = 1024 ** 3;
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
 const TREE = `sum-tree-${suffix}`;
 const EMPTY = `sum-empty-${suffix}`;
 
 // The reference: the test's own fold/extension/bucket logic over the raw SDK listing.
-interface RefEntry { name: string; size: number; lastModified: Date }
+interface RefEntry {
+  name: string;
+  size: number;
+  lastModified: Date;
+}
 function reference(blobs: SdkBlob[]): RefEntry[] {
   const out = new Map<string, RefEntry>();
   for (const b of blobs) {
@@ -48,7 +53,13 @@ afterAll(async () => {
 async function summarize(params: Record<string, unknown>) {
   const job = await tm.submitAndWait('summarize_container', { container_name: TREE, ...params });
   expect(job.status, JSON.stringify(job.error)).toBe('completed');
-  return job.result as { summary: any; execution_info: any; filter: any; file_limit: number | null; container_name: string };
+  return job.result as {
+    summary: any;
+    execution_info: any;
+    filter: any;
+    file_limit: number | null;
+    container_name: string;
+  };
 }
 
 function expectSummaryOf(summary: any, entries: RefEntry[]) {
@@ -56,13 +67,18 @@ function expectSummaryOf(summary: any, entries: RefEntry[]) {
   expect(summary.total_size_bytes).toBe(entries.reduce((s, e) => s + e.size, 0));
   const types: Record<string, number> = {};
   for (const e of entries) types[extOf(e.name)] = (types[extOf(e.name)] ?? 0) + 1;
-  expect(Object.fromEntries(Object.entries(summary.file_types).map(([k, v]: [string, any]) => [k, v.count]))).toEqual(types);
+  expect(Object.fromEntries(Object.entries(summary.file_types).map(([k, v]: [string, any]) => [k, v.count]))).toEqual(
+    types,
+  );
   if (entries.length) {
     const bySize = [...entries].sort((a, b) => b.size - a.size);
     expect(summary.largest_file.name).toBe(bySize[0]!.name);
     expect(summary.smallest_file.size_bytes).toBe(bySize.at(-1)!.size);
     const times = entries.map((e) => e.lastModified.getTime());
-    expect(summary.date_range).toEqual({ oldest_file: new Date(Math.min(...times)).toISOString(), newest_file: new Date(Math.max(...times)).toISOString() });
+    expect(summary.date_range).toEqual({
+      oldest_file: new Date(Math.min(...times)).toISOString(),
+      newest_file: new Date(Math.max(...times)).toISOString(),
+    });
   }
 }
 
@@ -71,15 +87,48 @@ describe('summarize_container', () => {
     const r = await summarize({});
     expect(all).toHaveLength(19); // 22 blobs, the 4 files of roads.gdb folded into one
     expectSummaryOf(r.summary, all);
-    expect(r.summary.total_size_bytes).toBe(15 * MiB + 200 * MiB + 2 * GiB + 12 * GiB + 3000 + 1500 + 4096 + 4097 + 1408 + 2500 + 1200 + 180 + 145 + 900 + 64 + 128 + 2048 + 5000 + 50);
-    expect(r.summary.size_distribution).toEqual({ '0-10MB': 15, '10-100MB': 1, '100MB-1GB': 1, '1GB-10GB': 1, '10GB+': 1 });
+    expect(r.summary.total_size_bytes).toBe(
+      15 * MiB +
+        200 * MiB +
+        2 * GiB +
+        12 * GiB +
+        3000 +
+        1500 +
+        4096 +
+        4097 +
+        1408 +
+        2500 +
+        1200 +
+        180 +
+        145 +
+        900 +
+        64 +
+        128 +
+        2048 +
+        5000 +
+        50,
+    );
+    expect(r.summary.size_distribution).toEqual({
+      '0-10MB': 15,
+      '10-100MB': 1,
+      '100MB-1GB': 1,
+      '1GB-10GB': 1,
+      '10GB+': 1,
+    });
     expect(r.summary.file_types['.tif']).toEqual({ count: 3, total_size_bytes: 9500, total_size_gb: 0.000009 });
     expect(r.summary.file_types['.gdb']).toEqual({ count: 1, total_size_bytes: 1408, total_size_gb: 0.000001 });
     expect(r.summary.geodatabases).toEqual({ count: 1, files_folded: 4, total_size_bytes: 1408 });
     expect(r.summary.largest_file).toMatchObject({ name: 'big/twelve-gig.img', size_bytes: 12 * GiB, size_mb: 12288 });
     expect(r.summary.smallest_file).toMatchObject({ name: 'late/new.json', size_bytes: 50 });
-    expect(r.summary.total_size_gb).toBe(Math.round(((15 * MiB + 200 * MiB + 2 * GiB + 12 * GiB + 26_316) / GiB) * 1e6) / 1e6);
-    expect(r.execution_info).toMatchObject({ blobs_listed: 22, files_scanned: 19, files_filtered: 0, hit_file_limit: false });
+    expect(r.summary.total_size_gb).toBe(
+      Math.round(((15 * MiB + 200 * MiB + 2 * GiB + 12 * GiB + 26_316) / GiB) * 1e6) / 1e6,
+    );
+    expect(r.execution_info).toMatchObject({
+      blobs_listed: 22,
+      files_scanned: 19,
+      files_filtered: 0,
+      hit_file_limit: false,
+    });
     expect(r.container_name).toBe(TREE);
   });
 
@@ -87,7 +136,10 @@ describe('summarize_container', () => {
   const cutoffPlus2 = () => new Date(tree.cutoff.getTime() + 2 * 3600_000).toISOString().replace('Z', '+02:00');
   const sel = {
     prefix: (p: string) => (e: RefEntry) => e.name.startsWith(p),
-    ext: (...x: string[]) => (e: RefEntry) => x.includes(extOf(e.name)),
+    ext:
+      (...x: string[]) =>
+      (e: RefEntry) =>
+        x.includes(extOf(e.name)),
     min: (mb: number) => (e: RefEntry) => e.size >= mb * MiB,
     max: (mb: number) => (e: RefEntry) => e.size <= mb * MiB,
     after: () => (e: RefEntry) => e.lastModified > tree.cutoff,
@@ -105,8 +157,18 @@ describe('summarize_container', () => {
     ['modified_after (Z)', () => ({ modified_after: tree.cutoff.toISOString() }), [sel.after()], 2],
     ['modified_before (naive = UTC)', () => ({ modified_before: cutoffNaive() }), [sel.before()], 17],
     ['modified_after (+02:00 offset)', () => ({ modified_after: cutoffPlus2() }), [sel.after()], 2],
-    ['prefix + extension + date', () => ({ prefix: 'late/', extensions: ['json'], modified_after: cutoffNaive() }), [sel.prefix('late/'), sel.ext('.json'), sel.after()], 1],
-    ['extension + size + before', () => ({ extensions: ['tif', 'tiff', 'img'], max_size_mb: 1, modified_before: tree.cutoff.toISOString() }), [sel.ext('.tif', '.tiff', '.img'), sel.max(1), sel.before()], 4],
+    [
+      'prefix + extension + date',
+      () => ({ prefix: 'late/', extensions: ['json'], modified_after: cutoffNaive() }),
+      [sel.prefix('late/'), sel.ext('.json'), sel.after()],
+      1,
+    ],
+    [
+      'extension + size + before',
+      () => ({ extensions: ['tif', 'tiff', 'img'], max_size_mb: 1, modified_before: tree.cutoff.toISOString() }),
+      [sel.ext('.tif', '.tiff', '.img'), sel.max(1), sel.before()],
+      4,
+    ],
   ];
   it.each(cases)('filter: %s', async (_label, filter, preds, expected) => {
     const want = all.filter((e) => preds.every((p) => p(e)));
@@ -143,8 +205,16 @@ describe('summarize_container', () => {
     const job = await tm.submitAndWait('summarize_container', { container_name: EMPTY });
     expect(job.status).toBe('completed');
     expect(job.result).toMatchObject({
-      summary: { total_files: 0, total_size_bytes: 0, total_size_gb: 0, largest_file: null, smallest_file: null, file_types: {},
-        size_distribution: { '0-10MB': 0, '10-100MB': 0, '100MB-1GB': 0, '1GB-10GB': 0, '10GB+': 0 }, date_range: { oldest_file: null, newest_file: null } },
+      summary: {
+        total_files: 0,
+        total_size_bytes: 0,
+        total_size_gb: 0,
+        largest_file: null,
+        smallest_file: null,
+        file_types: {},
+        size_distribution: { '0-10MB': 0, '10-100MB': 0, '100MB-1GB': 0, '1GB-10GB': 0, '10GB+': 0 },
+        date_range: { oldest_file: null, newest_file: null },
+      },
       execution_info: { blobs_listed: 0, files_scanned: 0, files_filtered: 0, hit_file_limit: false },
     });
   });
@@ -166,13 +236,17 @@ describe('summarize_container', () => {
     [{ container_name: 'ok-name', filter: { min_size_mb: 5, max_size_mb: 1 } }, 'params.filter.max_size_mb'],
     [{ container_name: 'ok-name', filter: { min_size_mb: -1 } }, 'params.filter.min_size_mb'],
     [{ container_name: 'ok-name', filter: { modified_after: 'yesterday' } }, 'params.filter.modified_after'],
-    [{ container_name: 'ok-name', filter: { modified_before: '2024-02-30T00:00:00' } }, 'params.filter.modified_before'],
+    [
+      { container_name: 'ok-name', filter: { modified_before: '2024-02-30T00:00:00' } },
+      'params.filter.modified_before',
+    ],
     [{ container_name: 'ok-name', filter: { prefix: '../up' } }, 'params.filter.prefix'],
     [{ container_name: 'ok-name', filter: { extension: ['.tif'] } }, 'params.filter.extension'],
     [{ container_name: 'ok-name', limit: 3 }, 'params.limit'],
   ])('rejects %j at submit naming %s', async (params, path) => {
     await expect(tm.submit('summarize_container', params)).rejects.toMatchObject({
-      code: 'CM_ERR_INVALID_PARAMETERS', issues: expect.arrayContaining([expect.objectContaining({ path })]),
+      code: 'CM_ERR_INVALID_PARAMETERS',
+      issues: expect.arrayContaining([expect.objectContaining({ path })]),
     });
   });
 });

@@ -19,7 +19,8 @@ export async function runValidateTask(input: ValidateInput, services: Services):
   let size: number;
   try {
     const stat = await storage.stat(input.container_name, input.blob_name);
-    if (!stat.exists) throw rasterError('BLOB_NOT_FOUND', `${label} does not exist; check blob_name and container_name`);
+    if (!stat.exists)
+      throw rasterError('BLOB_NOT_FOUND', `${label} does not exist; check blob_name and container_name`);
     size = stat.size;
   } catch (err) {
     if (isStorageError(err, 'CONTAINER_NOT_FOUND')) {

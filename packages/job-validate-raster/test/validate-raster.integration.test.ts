@@ -48,11 +48,31 @@ describe('validate_raster job', () => {
     expect(job.status).toBe('completed');
     expect(job.parameters).toMatchObject({ container_name: 'bronze', raster_type: 'auto', strict_mode: false });
     const r = job.result as any;
-    expect(r).toMatchObject({ job_type: 'validate_raster', blob_name: blob, container_name: 'bronze', validation_status: 'passed', tasks_executed: 1, task_status: 'completed' });
+    expect(r).toMatchObject({
+      job_type: 'validate_raster',
+      blob_name: blob,
+      container_name: 'bronze',
+      validation_status: 'passed',
+      tasks_executed: 1,
+      task_status: 'completed',
+    });
     expect(r.validation_result).toMatchObject({
-      valid: true, source_blob: blob, container_name: 'bronze', source_crs: 'EPSG:3857', crs_source: 'file_metadata',
-      shape: [256, 256], band_count: 3, dtype: 'Byte', nodata: null, driver: 'GTiff',
-      raster_type: { detected_type: 'rgb', confidence: 'VERY_HIGH', type_source: 'auto_detected', optimal_cog_settings: { compression: 'jpeg', jpeg_quality: 85 } },
+      valid: true,
+      source_blob: blob,
+      container_name: 'bronze',
+      source_crs: 'EPSG:3857',
+      crs_source: 'file_metadata',
+      shape: [256, 256],
+      band_count: 3,
+      dtype: 'Byte',
+      nodata: null,
+      driver: 'GTiff',
+      raster_type: {
+        detected_type: 'rgb',
+        confidence: 'VERY_HIGH',
+        type_source: 'auto_detected',
+        optimal_cog_settings: { compression: 'jpeg', jpeg_quality: 85 },
+      },
       bit_depth_check: { efficient: true, current_dtype: 'Byte' },
     });
     // size_mb is the blob's real size: 3 x 256 x 256 bytes plus headers
@@ -81,7 +101,9 @@ describe('validate_raster job', () => {
     expect(dem).toMatchObject({ source_crs: 'EPSG:32633', nodata: fx.DEM_NODATA, dtype: 'Float32' });
     const f64 = (jobs[4]!.result as any).validation_result;
     expect(f64.bit_depth_check).toMatchObject({ efficient: false, current_dtype: 'Float64' });
-    expect(f64.warnings).toContainEqual(expect.objectContaining({ severity: 'CRITICAL', code: 'BIT_DEPTH_POLICY_VIOLATION' }));
+    expect(f64.warnings).toContainEqual(
+      expect.objectContaining({ severity: 'CRITICAL', code: 'BIT_DEPTH_POLICY_VIOLATION' }),
+    );
   });
 
   it('takes input_crs for a raster without CRS, with a MEDIUM warning', async () => {
@@ -103,7 +125,10 @@ describe('validate_raster job', () => {
     await expectFailed({ blob_name: await upload(fx.textAsTif(dir)) }, 'NOT_A_RASTER');
     await expectFailed({ blob_name: await upload(fx.truncatedTiff(dir)) }, 'FILE_UNREADABLE');
     await expectFailed({ blob_name: `${prefix}/does-not-exist.tif` }, 'BLOB_NOT_FOUND');
-    await expectFailed({ blob_name: 'x.tif', container_name: `nocontainer${randomBytes(3).toString('hex')}` }, 'BLOB_NOT_FOUND');
+    await expectFailed(
+      { blob_name: 'x.tif', container_name: `nocontainer${randomBytes(3).toString('hex')}` },
+      'BLOB_NOT_FOUND',
+    );
   });
 
   it('regression: sees a blob uploaded after its folder was read, and the new content of an overwritten blob', async () => {
@@ -122,7 +147,10 @@ describe('validate_raster job', () => {
 
   it('rejects wrong parameters naming the field', async () => {
     const bad = async (params: unknown, field: string) => {
-      const err = await tm.submit('validate_raster', params).then(() => null, (e: unknown) => e);
+      const err = await tm.submit('validate_raster', params).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeTruthy();
       expect(String((err as Error).message) + JSON.stringify((err as any).issues ?? [])).toContain(field);
     };

@@ -47,7 +47,10 @@ export function repoRoot(from: string = import.meta.dirname): string {
 export function probePort(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
@@ -55,7 +58,12 @@ export function probePort(port: number, host = '127.0.0.1', timeoutMs = 500): Pr
 }
 
 function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function azuriteBlobEntry(): string {
@@ -82,13 +90,22 @@ async function withPortLock<T>(port: number, timeoutMs: number, fn: () => Promis
     } catch {
       // A lock whose holder died is stale; a lock without a pid file yet is being taken.
       let holder = 0;
-      try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* not written yet */ }
+      try {
+        holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {
+        /* not written yet */
+      }
       if (holder && !pidAlive(holder)) rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new StorageError('AZURITE_START_FAILED', `Timed out waiting for the Azurite lock ${lock}`);
+      if (Date.now() > deadline)
+        throw new StorageError('AZURITE_START_FAILED', `Timed out waiting for the Azurite lock ${lock}`);
       await sleep(50);
     }
   }
-  try { return await fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 function liveUsers(port: number): string[] {
@@ -145,7 +162,9 @@ export async function ensureAzurite(options: EnsureAzuriteOptions = {}): Promise
 
   let stopped = false;
   return {
-    endpoint, started, pid,
+    endpoint,
+    started,
+    pid,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -164,7 +183,17 @@ async function spawnAzurite(location: string, host: string, port: number, timeou
   mkdirSync(location, { recursive: true });
   const log = join(location, 'azurite-stderr.log');
   const logFd = openSync(log, 'a');
-  const args = [azuriteBlobEntry(), '--silent', '--skipApiVersionCheck', '--location', location, '--blobHost', host, '--blobPort', String(port)];
+  const args = [
+    azuriteBlobEntry(),
+    '--silent',
+    '--skipApiVersionCheck',
+    '--location',
+    location,
+    '--blobHost',
+    host,
+    '--blobPort',
+    String(port),
+  ];
   let child;
   try {
     child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', logFd], detached: true });
@@ -172,16 +201,25 @@ async function spawnAzurite(location: string, host: string, port: number, timeou
     closeSync(logFd);
   }
   let exited = false;
-  child.once('exit', () => { exited = true; });
+  child.once('exit', () => {
+    exited = true;
+  });
   child.unref();
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (exited) throw new StorageError('AZURITE_START_FAILED', `Azurite exited before listening on ${host}:${port} (port taken by something else?); see ${log}`);
+    if (exited)
+      throw new StorageError(
+        'AZURITE_START_FAILED',
+        `Azurite exited before listening on ${host}:${port} (port taken by something else?); see ${log}`,
+      );
     if (await probePort(port, host)) return child.pid!;
     await sleep(100);
   }
   if (child.pid) await stopPid(child.pid);
-  throw new StorageError('AZURITE_START_FAILED', `Azurite did not listen on ${host}:${port} within ${timeoutMs} ms; see ${log}`);
+  throw new StorageError(
+    'AZURITE_START_FAILED',
+    `Azurite did not listen on ${host}:${port} within ${timeoutMs} ms; see ${log}`,
+  );
 }
 
 /** Stops a process by pid (SIGTERM, then SIGKILL after 5 s). */

@@ -21,12 +21,21 @@ export interface BlobStorage {
   listPages(container: string, options?: ListOptions): AsyncIterable<BlobInfo[]>;
   stat(container: string, blob: string, options?: { signal?: AbortSignal }): Promise<BlobStat>;
   /** A stream of the blob's bytes (optionally a range). */
-  readStream(container: string, blob: string, options?: { offset?: number; count?: number; signal?: AbortSignal }): Promise<Readable>;
+  readStream(
+    container: string,
+    blob: string,
+    options?: { offset?: number; count?: number; signal?: AbortSignal },
+  ): Promise<Readable>;
   /**
    * Streams a blob to a file (one GET). With `etag`, only that version: a blob replaced since
    * fails with BLOB_CHANGED rather than give other bytes.
    */
-  downloadToFile(container: string, blob: string, file: string, options?: { signal?: AbortSignal; etag?: string }): Promise<number>;
+  downloadToFile(
+    container: string,
+    blob: string,
+    file: string,
+    options?: { signal?: AbortSignal; etag?: string },
+  ): Promise<number>;
   uploadStream(container: string, blob: string, stream: Readable, options?: UploadOptions): Promise<void>;
   uploadFile(container: string, blob: string, file: string, options?: UploadOptions): Promise<number>;
   uploadData(container: string, blob: string, data: Buffer | string, options?: UploadOptions): Promise<void>;
@@ -60,11 +69,19 @@ function serviceClientFor(config: StorageConfig): BlobServiceClient {
         return BlobServiceClient.fromConnectionString(config.connectionString);
       } catch (err) {
         // Never echo the connection string: it holds the account key.
-        throw new StorageError('STORAGE_CONFIG_INVALID', `Invalid storage connection string: ${(err as Error).message}`, { cause: err });
+        throw new StorageError(
+          'STORAGE_CONFIG_INVALID',
+          `Invalid storage connection string: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     case 'account_url':
-      return new BlobServiceClient(config.accountUrl, new DefaultAzureCredential(
-        config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {}));
+      return new BlobServiceClient(
+        config.accountUrl,
+        new DefaultAzureCredential(
+          config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {},
+        ),
+      );
   }
 }
 
@@ -97,7 +114,9 @@ class AzureBlobStorage implements BlobStorage {
   #notFound(err: unknown, container: string, blob?: string): never {
     if (isNotFound(err)) {
       if (err.code === 'ContainerNotFound' || blob === undefined) {
-        throw new StorageError('CONTAINER_NOT_FOUND', `Container ${JSON.stringify(container)} does not exist`, { cause: err });
+        throw new StorageError('CONTAINER_NOT_FOUND', `Container ${JSON.stringify(container)} does not exist`, {
+          cause: err,
+        });
       }
       throw new StorageError('BLOB_NOT_FOUND', `Blob ${container}/${blob} does not exist`, { cause: err });
     }
@@ -109,7 +128,11 @@ class AzureBlobStorage implements BlobStorage {
     const client = this.#container(container);
     if (options.prefix) assertBlobPath(options.prefix, { prefix: true });
     const pages = client
-      .listBlobsFlat({ prefix: options.prefix || undefined, includeMetadata: options.includeMetadata ?? false, abortSignal: options.signal })
+      .listBlobsFlat({
+        prefix: options.prefix || undefined,
+        includeMetadata: options.includeMetadata ?? false,
+        abortSignal: options.signal,
+      })
       .byPage({ maxPageSize: Math.min(options.pageSize ?? 5000, 5000) });
     try {
       for await (const page of pages) {
@@ -153,7 +176,11 @@ class AzureBlobStorage implements BlobStorage {
     }
   }
 
-  async readStream(container: string, blob: string, options: { offset?: number; count?: number; signal?: AbortSignal } = {}): Promise<Readable> {
+  async readStream(
+    container: string,
+    blob: string,
+    options: { offset?: number; count?: number; signal?: AbortSignal } = {},
+  ): Promise<Readable> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
     try {
       const r = await client.download(options.offset ?? 0, options.count, { abortSignal: options.signal });
@@ -163,7 +190,12 @@ class AzureBlobStorage implements BlobStorage {
     }
   }
 
-  async downloadToFile(container: string, blob: string, file: string, options: { signal?: AbortSignal; etag?: string } = {}): Promise<number> {
+  async downloadToFile(
+    container: string,
+    blob: string,
+    file: string,
+    options: { signal?: AbortSignal; etag?: string } = {},
+  ): Promise<number> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
     try {
       const r = await client.downloadToFile(file, 0, undefined, {
@@ -173,7 +205,11 @@ class AzureBlobStorage implements BlobStorage {
       return r.contentLength ?? (await fsStat(file)).size;
     } catch (err) {
       if (options.etag && (err as RestError).statusCode === 412) {
-        throw new StorageError('BLOB_CHANGED', `Blob ${container}/${blob} was replaced (its ETag is no longer ${options.etag})`, { cause: err });
+        throw new StorageError(
+          'BLOB_CHANGED',
+          `Blob ${container}/${blob} was replaced (its ETag is no longer ${options.etag})`,
+          { cause: err },
+        );
       }
       this.#notFound(err, container, blob);
     }

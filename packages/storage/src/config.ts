@@ -26,7 +26,11 @@ const accountUrlConfig = z.object({
 });
 
 /** Where blobs live and how to authenticate. Parsed once at the edge (`storageConfigFromEnv`). */
-export const storageConfigSchema = z.discriminatedUnion('kind', [azuriteConfig, connectionStringConfig, accountUrlConfig]);
+export const storageConfigSchema = z.discriminatedUnion('kind', [
+  azuriteConfig,
+  connectionStringConfig,
+  accountUrlConfig,
+]);
 export type StorageConfig = z.output<typeof storageConfigSchema>;
 export type StorageConfigInput = z.input<typeof storageConfigSchema>;
 
@@ -50,7 +54,11 @@ export function storageConfigFromEnv(env: Record<string, string | undefined> = p
     return parseStorageConfig({ kind: 'connection_string', connectionString: env.AZURE_STORAGE_CONNECTION_STRING });
   }
   if (env.AZURE_STORAGE_ACCOUNT_URL) {
-    return parseStorageConfig({ kind: 'account_url', accountUrl: env.AZURE_STORAGE_ACCOUNT_URL, managedIdentityClientId: env.AZURE_CLIENT_ID || undefined });
+    return parseStorageConfig({
+      kind: 'account_url',
+      accountUrl: env.AZURE_STORAGE_ACCOUNT_URL,
+      managedIdentityClientId: env.AZURE_CLIENT_ID || undefined,
+    });
   }
   return parseStorageConfig({ kind: 'azurite', endpoint: env.CM_AZURITE_ENDPOINT || undefined });
 }

@@ -11,7 +11,16 @@ describe('parseIsoInstant', () => {
     expect(parseIsoInstant('2024-05-01T12:30:00+02:00')).toBe(Date.UTC(2024, 4, 1, 10, 30));
     expect(parseIsoInstant('2024-05-01T12:30:00-0530')).toBe(Date.UTC(2024, 4, 1, 18, 0));
   });
-  it.each(['2024-02-30', '2023-02-29', '2024-13-01', '2024-05-01T24:00', 'yesterday', '05/01/2024', '2024-05-01T12:30+25:00', ''])('rejects %j', (s) => {
+  it.each([
+    '2024-02-30',
+    '2023-02-29',
+    '2024-13-01',
+    '2024-05-01T24:00',
+    'yesterday',
+    '05/01/2024',
+    '2024-05-01T12:30+25:00',
+    '',
+  ])('rejects %j', (s) => {
     expect(parseIsoInstant(s)).toBeNull();
   });
   it('accepts a leap day', () => expect(parseIsoInstant('2024-02-29')).toBe(Date.UTC(2024, 1, 29)));
@@ -19,7 +28,11 @@ describe('parseIsoInstant', () => {
 
 describe('blobFilterSchema', () => {
   it('normalises extensions and dates', () => {
-    const f = blobFilterSchema.parse({ extensions: ['TIF', '.Tiff', 'tif', ' .JSON '], modified_after: '2024-05-01', modified_before: '2024-06-01T02:00:00+02:00' });
+    const f = blobFilterSchema.parse({
+      extensions: ['TIF', '.Tiff', 'tif', ' .JSON '],
+      modified_after: '2024-05-01',
+      modified_before: '2024-06-01T02:00:00+02:00',
+    });
     expect(f.extensions).toEqual(['.tif', '.tiff', '.json']);
     expect(f.modified_after).toBe('2024-05-01T00:00:00.000Z');
     expect(f.modified_before).toBe('2024-06-01T00:00:00.000Z');
@@ -47,7 +60,11 @@ describe('blobFilterSchema', () => {
 
 describe('compileBlobFilter', () => {
   const d = (s: string) => new Date(s);
-  const e = (name: string, mb: number, at = '2024-05-15T00:00:00Z') => ({ name, size: Math.round(mb * 1024 * 1024), lastModified: d(at) });
+  const e = (name: string, mb: number, at = '2024-05-15T00:00:00Z') => ({
+    name,
+    size: Math.round(mb * 1024 * 1024),
+    lastModified: d(at),
+  });
   it('applies each criterion', () => {
     const f = (x: object) => compileBlobFilter(blobFilterSchema.parse(x));
     expect(f({ extensions: ['tif'] })(e('a/B.TIF', 1))).toBe(true);

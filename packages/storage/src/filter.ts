@@ -13,7 +13,9 @@ const extensionSchema = z
   .trim()
   .min(1, 'extension is empty')
   .transform((v) => (v.toLowerCase() === NO_EXTENSION ? NO_EXTENSION : (v.startsWith('.') ? v : `.${v}`).toLowerCase()))
-  .refine((v) => v === NO_EXTENSION || /^\.[^./\\\s]+$/.test(v), { message: 'extension must look like ".tif" (one dot, no "/" or spaces)' });
+  .refine((v) => v === NO_EXTENSION || /^\.[^./\\\s]+$/.test(v), {
+    message: 'extension must look like ".tif" (one dot, no "/" or spaces)',
+  });
 
 /**
  * Listing filter shared by the container jobs. Extensions are normalised (`TIF` -> `.tif`),
@@ -23,8 +25,11 @@ const extensionSchema = z
 export const blobFilterSchema = z
   .strictObject({
     prefix: blobPrefixSchema.optional(),
-    extensions: z.array(extensionSchema).min(1, 'extensions must list at least one extension (or be omitted)')
-      .transform((a) => [...new Set(a)]).optional(),
+    extensions: z
+      .array(extensionSchema)
+      .min(1, 'extensions must list at least one extension (or be omitted)')
+      .transform((a) => [...new Set(a)])
+      .optional(),
     min_size_mb: z.number().nonnegative().optional(),
     max_size_mb: z.number().nonnegative().optional(),
     modified_after: isoInstantSchema.optional(),
@@ -32,10 +37,18 @@ export const blobFilterSchema = z
   })
   .superRefine((f, ctx) => {
     if (f.min_size_mb !== undefined && f.max_size_mb !== undefined && f.min_size_mb > f.max_size_mb) {
-      ctx.addIssue({ code: 'custom', path: ['max_size_mb'], message: `max_size_mb (${f.max_size_mb}) is smaller than min_size_mb (${f.min_size_mb})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_size_mb'],
+        message: `max_size_mb (${f.max_size_mb}) is smaller than min_size_mb (${f.min_size_mb})`,
+      });
     }
     if (f.modified_after && f.modified_before && f.modified_after >= f.modified_before) {
-      ctx.addIssue({ code: 'custom', path: ['modified_before'], message: `modified_before (${f.modified_before}) is not after modified_after (${f.modified_after})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['modified_before'],
+        message: `modified_before (${f.modified_before}) is not after modified_after (${f.modified_after})`,
+      });
     }
   });
 

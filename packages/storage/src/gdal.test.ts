@@ -4,24 +4,44 @@ import { gdalConfigFor, vsiazPath } from './gdal.ts';
 
 describe('gdalConfigFor', () => {
   it('gives Azurite a connection string with its endpoint', () => {
-    const c = gdalConfigFor(parseStorageConfig({ kind: 'azurite', endpoint: 'http://127.0.0.1:10001/devstoreaccount1' }));
+    const c = gdalConfigFor(
+      parseStorageConfig({ kind: 'azurite', endpoint: 'http://127.0.0.1:10001/devstoreaccount1' }),
+    );
     expect(Object.keys(c)).toEqual(['AZURE_STORAGE_CONNECTION_STRING']);
     expect(c.AZURE_STORAGE_CONNECTION_STRING).toContain('BlobEndpoint=http://127.0.0.1:10001/devstoreaccount1;');
     expect(c.AZURE_STORAGE_CONNECTION_STRING).toContain('AccountName=devstoreaccount1;');
   });
   it('passes a key connection string through', () => {
     const cs = 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net';
-    expect(gdalConfigFor(parseStorageConfig({ kind: 'connection_string', connectionString: cs }))).toEqual({ AZURE_STORAGE_CONNECTION_STRING: cs });
+    expect(gdalConfigFor(parseStorageConfig({ kind: 'connection_string', connectionString: cs }))).toEqual({
+      AZURE_STORAGE_CONNECTION_STRING: cs,
+    });
   });
   it('splits a SAS connection string into account + token', () => {
     const cs = 'BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=2024&sig=abc%3D';
-    expect(gdalConfigFor(parseStorageConfig({ kind: 'connection_string', connectionString: cs }))).toEqual({ AZURE_STORAGE_ACCOUNT: 'acct', AZURE_STORAGE_SAS_TOKEN: 'sv=2024&sig=abc%3D' });
+    expect(gdalConfigFor(parseStorageConfig({ kind: 'connection_string', connectionString: cs }))).toEqual({
+      AZURE_STORAGE_ACCOUNT: 'acct',
+      AZURE_STORAGE_SAS_TOKEN: 'sv=2024&sig=abc%3D',
+    });
   });
   it('uses managed identity for an account URL', () => {
-    expect(gdalConfigFor(parseStorageConfig({ kind: 'account_url', accountUrl: 'https://geodata.blob.core.windows.net' })))
-      .toEqual({ AZURE_STORAGE_ACCOUNT: 'geodata', AZURE_NO_SIGN_REQUEST: 'NO' });
-    expect(gdalConfigFor(parseStorageConfig({ kind: 'account_url', accountUrl: 'https://geodata.blob.core.usgovcloudapi.net', managedIdentityClientId: 'cid' })))
-      .toEqual({ AZURE_STORAGE_ACCOUNT: 'geodata', AZURE_NO_SIGN_REQUEST: 'NO', AZURE_IMDS_CLIENT_ID: 'cid', CPL_AZURE_ENDPOINT: 'https://geodata.blob.core.usgovcloudapi.net' });
+    expect(
+      gdalConfigFor(parseStorageConfig({ kind: 'account_url', accountUrl: 'https://geodata.blob.core.windows.net' })),
+    ).toEqual({ AZURE_STORAGE_ACCOUNT: 'geodata', AZURE_NO_SIGN_REQUEST: 'NO' });
+    expect(
+      gdalConfigFor(
+        parseStorageConfig({
+          kind: 'account_url',
+          accountUrl: 'https://geodata.blob.core.usgovcloudapi.net',
+          managedIdentityClientId: 'cid',
+        }),
+      ),
+    ).toEqual({
+      AZURE_STORAGE_ACCOUNT: 'geodata',
+      AZURE_NO_SIGN_REQUEST: 'NO',
+      AZURE_IMDS_CLIENT_ID: 'cid',
+      CPL_AZURE_ENDPOINT: 'https://geodata.blob.core.usgovcloudapi.net',
+    });
   });
   it('builds /vsiaz/ paths from validated names', () => {
     expect(vsiazPath('bronze', 'dem/elev.tif')).toBe('/vsiaz/bronze/dem/elev.tif');

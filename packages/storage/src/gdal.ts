@@ -30,7 +30,9 @@ export function gdalConfigFor(config: StorageConfig): Record<string, string> {
         return {
           AZURE_STORAGE_ACCOUNT: account,
           AZURE_STORAGE_SAS_TOKEN: parts.SharedAccessSignature,
-          ...(endpoint.hostname.endsWith('.blob.core.windows.net') ? {} : { CPL_AZURE_ENDPOINT: endpoint.origin + endpoint.pathname.replace(/\/$/, '') }),
+          ...(endpoint.hostname.endsWith('.blob.core.windows.net')
+            ? {}
+            : { CPL_AZURE_ENDPOINT: endpoint.origin + endpoint.pathname.replace(/\/$/, '') }),
         };
       }
       return { AZURE_STORAGE_CONNECTION_STRING: config.connectionString };
@@ -42,7 +44,9 @@ export function gdalConfigFor(config: StorageConfig): Record<string, string> {
         AZURE_STORAGE_ACCOUNT: account,
         AZURE_NO_SIGN_REQUEST: 'NO',
         ...(config.managedIdentityClientId ? { AZURE_IMDS_CLIENT_ID: config.managedIdentityClientId } : {}),
-        ...(url.hostname.endsWith('.blob.core.windows.net') ? {} : { CPL_AZURE_ENDPOINT: url.origin + url.pathname.replace(/\/$/, '') }),
+        ...(url.hostname.endsWith('.blob.core.windows.net')
+          ? {}
+          : { CPL_AZURE_ENDPOINT: url.origin + url.pathname.replace(/\/$/, '') }),
       };
     }
   }

@@ -3,16 +3,51 @@ import './services.ts';
 export { createStorage, blobUrlFrom, type BlobStorage } from './blob-storage.ts';
 export type { BlobInfo, BlobStat, ListOptions, UploadOptions } from './blob-info.ts';
 export {
-  storageConfigSchema, storageConfigFromEnv, parseStorageConfig, azuriteConnectionString, parseConnectionString,
-  AZURITE_ACCOUNT, AZURITE_DEFAULT_ENDPOINT, type StorageConfig, type StorageConfigInput,
+  storageConfigSchema,
+  storageConfigFromEnv,
+  parseStorageConfig,
+  azuriteConnectionString,
+  parseConnectionString,
+  AZURITE_ACCOUNT,
+  AZURITE_DEFAULT_ENDPOINT,
+  type StorageConfig,
+  type StorageConfigInput,
 } from './config.ts';
-export { StorageError, isStorageError, httpStatusOf, isTransientStorageError, redactSecrets, redactError, type StorageErrorCode } from './errors.ts';
 export {
-  containerNameProblem, blobPathProblem, assertContainerName, assertBlobPath,
-  containerNameSchema, blobPathSchema, blobPrefixSchema,
+  StorageError,
+  isStorageError,
+  httpStatusOf,
+  isTransientStorageError,
+  redactSecrets,
+  redactError,
+  type StorageErrorCode,
+} from './errors.ts';
+export {
+  containerNameProblem,
+  blobPathProblem,
+  assertContainerName,
+  assertBlobPath,
+  containerNameSchema,
+  blobPathSchema,
+  blobPrefixSchema,
 } from './names.ts';
 export { gdalConfigFor, vsiazPath } from './gdal.ts';
-export { ensureAzurite, ensureContainers, probePort, repoRoot, stopPid, type AzuriteHandle, type EnsureAzuriteOptions } from './azurite.ts';
+export {
+  ensureAzurite,
+  ensureContainers,
+  probePort,
+  repoRoot,
+  stopPid,
+  type AzuriteHandle,
+  type EnsureAzuriteOptions,
+} from './azurite.ts';
 export { blobExtension, guessContentType } from './content-type.ts';
-export { blobFilterSchema, compileBlobFilter, NO_EXTENSION, type BlobFilter, type BlobFilterInput, type FilterableEntry } from './filter.ts';
+export {
+  blobFilterSchema,
+  compileBlobFilter,
+  NO_EXTENSION,
+  type BlobFilter,
+  type BlobFilterInput,
+  type FilterableEntry,
+} from './filter.ts';
 export { parseIsoInstant, isoInstantSchema } from './iso-instant.ts';

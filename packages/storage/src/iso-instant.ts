@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /**
  * Parses an ISO 8601 date or date-time to epoch milliseconds. Without an offset the time is
@@ -11,7 +12,12 @@ export function parseIsoInstant(text: string): number | null {
   const m = ISO_RE.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', tz = 'Z'] = m;
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return null;
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (day < 1 || day > daysInMonth) return null;
@@ -19,7 +25,8 @@ export function parseIsoInstant(text: string): number | null {
   if (tz.toUpperCase() !== 'Z') {
     const sign = tz.startsWith('-') ? -1 : 1;
     const digits = tz.slice(1).replace(':', '');
-    const oh = Number(digits.slice(0, 2)), om = Number(digits.slice(2) || '0');
+    const oh = Number(digits.slice(0, 2)),
+      om = Number(digits.slice(2) || '0');
     if (oh > 23 || om > 59) return null;
     offsetMin = sign * (oh * 60 + om);
   }
@@ -34,7 +41,10 @@ export function parseIsoInstant(text: string): number | null {
 export const isoInstantSchema = z.string().transform((v, ctx) => {
   const t = parseIsoInstant(v);
   if (t === null) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not an ISO 8601 date or date-time (e.g. 2024-05-01 or 2024-05-01T12:00:00+02:00)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)} is not an ISO 8601 date or date-time (e.g. 2024-05-01 or 2024-05-01T12:00:00+02:00)`,
+    });
     return z.NEVER;
   }
   return new Date(t).toISOString();

@@ -11,7 +11,8 @@ const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 /** Why `name` is not a valid container name, or null when it is. */
 export function containerNameProblem(name: string): string | null {
   if (typeof name !== 'string' || name.length === 0) return 'container name is empty';
-  if (name.length < 3 || name.length > 63) return `container name ${JSON.stringify(name)} must be 3-63 characters long (has ${name.length})`;
+  if (name.length < 3 || name.length > 63)
+    return `container name ${JSON.stringify(name)} must be 3-63 characters long (has ${name.length})`;
   if (!CONTAINER_RE.test(name)) {
     return `container name ${JSON.stringify(name)} may only contain lower-case letters, digits and single hyphens, and must start and end with a letter or digit`;
   }

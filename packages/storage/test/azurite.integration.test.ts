@@ -11,7 +11,10 @@ describe('ensureAzurite', () => {
   it('starts one instance for concurrent callers and stops it when the last handle is released', async () => {
     const location = await mkdtemp(join(tmpdir(), 'cm-azurite-'));
     expect(await probePort(PORT)).toBe(false);
-    const [a, b] = await Promise.all([ensureAzurite({ port: PORT, location }), ensureAzurite({ port: PORT, location })]);
+    const [a, b] = await Promise.all([
+      ensureAzurite({ port: PORT, location }),
+      ensureAzurite({ port: PORT, location }),
+    ]);
     expect([a.started, b.started].filter(Boolean)).toHaveLength(1);
     const owner = a.started ? a : b;
     const other = a.started ? b : a;

@@ -5,13 +5,19 @@ import { z } from 'zod';
 import { createTestMachine, DATABASE_URL } from './index.ts';
 
 const echo = defineJob({
-  type: 'echo', version: '1.0.0', description: 'echoes its words',
+  type: 'echo',
+  version: '1.0.0',
+  description: 'echoes its words',
   parameters: z.object({ words: z.array(z.string()) }),
-  stages: [defineStage<{ words: string[] }>()({
-    name: 'echo', input: z.object({ w: z.string() }), output: z.object({ w: z.string() }),
-    plan: ({ params }) => params.words.map((w) => ({ key: w, input: { w } })),
-    handler: ({ w }) => ({ w: w.toUpperCase() }),
-  })],
+  stages: [
+    defineStage<{ words: string[] }>()({
+      name: 'echo',
+      input: z.object({ w: z.string() }),
+      output: z.object({ w: z.string() }),
+      plan: ({ params }) => params.words.map((w) => ({ key: w, input: { w } })),
+      handler: ({ w }) => ({ w: w.toUpperCase() }),
+    }),
+  ],
   result: z.object({ words: z.array(z.string()) }),
   aggregate: async (ctx) => ({ words: (await ctx.tasks('echo')).map((t) => (t.output as { w: string }).w) }),
 });
@@ -26,7 +32,10 @@ describe('createTestMachine', () => {
     expect((await tm.tasks(job.id)).map((t) => t.key)).toEqual(['a', 'b']);
     await tm.close();
     const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
-    const { rows } = await pool.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)`, [tm.schema, `${tm.schema}_queue`]);
+    const { rows } = await pool.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)`, [
+      tm.schema,
+      `${tm.schema}_queue`,
+    ]);
     await pool.end();
     expect(rows).toEqual([]);
   });

@@ -10,7 +10,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  CoreMachine, TERMINAL_JOB_STATUSES, type AnyJobDefinition, type JobView, type MachineConfig, type Services, type TaskView, type Worker, type WorkerOptions,
+  CoreMachine,
+  TERMINAL_JOB_STATUSES,
+  type AnyJobDefinition,
+  type JobView,
+  type MachineConfig,
+  type Services,
+  type TaskView,
+  type Worker,
+  type WorkerOptions,
 } from '@coremachine/core-machine';
 import pg from 'pg';
 
@@ -61,7 +69,9 @@ async function defaultServices(): Promise<Partial<Services>> {
     if (typeof storage['createStorage'] === 'function' && typeof storage['storageConfigFromEnv'] === 'function') {
       return { storage: storage['createStorage'](storage['storageConfigFromEnv']()) } as Partial<Services>;
     }
-  } catch { /* storage not built yet */ }
+  } catch {
+    /* storage not built yet */
+  }
   return {};
 }
 
@@ -76,7 +86,10 @@ export async function createTestMachine(options: TestMachineOptions): Promise<Te
     ...(options.migrationDirs ? { migrationDirs: options.migrationDirs } : {}),
     log: quietLogger(),
   });
-  const worker = options.worker === false ? null : await machine.startWorker(typeof options.worker === 'object' ? options.worker : {});
+  const worker =
+    options.worker === false
+      ? null
+      : await machine.startWorker(typeof options.worker === 'object' ? options.worker : {});
 
   const waitFor: TestMachine['waitFor'] = async (jobId, { timeoutMs = 60_000, until } = {}) => {
     const deadline = Date.now() + timeoutMs;
@@ -86,7 +99,9 @@ export async function createTestMachine(options: TestMachineOptions): Promise<Te
       if (job && (until ? until(job) : TERMINAL_JOB_STATUSES.includes(job.status))) return job;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`job ${jobId} did not settle within ${timeoutMs} ms; last state: ${JSON.stringify(job && { status: job.status, stages: job.stages, error: job.error })}`);
+    throw new Error(
+      `job ${jobId} did not settle within ${timeoutMs} ms; last state: ${JSON.stringify(job && { status: job.status, stages: job.stages, error: job.error })}`,
+    );
   };
 
   return {
@@ -127,7 +142,8 @@ function quietLogger() {
   const level = process.env['CM_LOG_LEVEL'] ?? 'error';
   const emit = (lvl: string) => (msg: string, fields?: Record<string, unknown>) => {
     const order = ['info', 'warn', 'error'];
-    if (order.indexOf(lvl) >= order.indexOf(level)) process.stderr.write(JSON.stringify({ level: lvl, msg, ...fields }) + '\n');
+    if (order.indexOf(lvl) >= order.indexOf(level))
+      process.stderr.write(JSON.stringify({ level: lvl, msg, ...fields }) + '\n');
   };
   return { info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

@@ -6,11 +6,13 @@ import type { AppRouter } from '../router.ts';
 export function apiClient(baseUrl: string) {
   const url = baseUrl.replace(/\/+$/, '') + '/trpc';
   return createTRPCClient<AppRouter>({
-    links: [splitLink({
-      condition: (op) => op.type === 'subscription',
-      true: httpSubscriptionLink({ url, EventSource: EventSource as never }),
-      false: httpBatchLink({ url }),
-    })],
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({ url, EventSource: EventSource as never }),
+        false: httpBatchLink({ url }),
+      }),
+    ],
   });
 }
 

@@ -12,7 +12,8 @@ let dir: string;
 let releaseAzurite: () => Promise<void>;
 
 function capture() {
-  const out: string[] = [], err: string[] = [];
+  const out: string[] = [],
+    err: string[] = [];
   return { out, err, io: { out: (s: string) => out.push(s), err: (s: string) => err.push(s) } };
 }
 
@@ -38,8 +39,14 @@ describe('cm blob', () => {
     expect(c.out[0]).toBe(`created container ${container}`);
     expect(c.out.at(-1)).toBe(`3 file(s), 57 bytes uploaded to ${container}/in/`);
     expect(await storage.stat(container, 'in/dem/elev.TIF')).toMatchObject({ size: 10, contentType: 'image/tiff' });
-    expect(await storage.stat(container, 'in/dem/sub/points.geojson')).toMatchObject({ size: 42, contentType: 'application/geo+json' });
-    expect(await storage.stat(container, 'in/README')).toMatchObject({ size: 5, contentType: 'application/octet-stream' });
+    expect(await storage.stat(container, 'in/dem/sub/points.geojson')).toMatchObject({
+      size: 42,
+      contentType: 'application/geo+json',
+    });
+    expect(await storage.stat(container, 'in/README')).toMatchObject({
+      size: 5,
+      contentType: 'application/octet-stream',
+    });
   });
 
   it('put uploads a single file under its base name', async () => {
@@ -57,10 +64,17 @@ describe('cm blob', () => {
     expect(c.out[2]).toBe('2 blob(s), 52 bytes');
     const j = capture();
     expect(await blobCommand(['ls', container, '--json'], j.io)).toBe(0);
-    const rows = JSON.parse(j.out.join('\n')) as Array<{ name: string; size: number; content_type: string; etag: string }>;
+    const rows = JSON.parse(j.out.join('\n')) as Array<{
+      name: string;
+      size: number;
+      content_type: string;
+      etag: string;
+    }>;
     expect(rows.map((r) => [r.name, r.size, r.content_type])).toEqual([
-      ['in/README', 5, 'application/octet-stream'], ['in/dem/elev.TIF', 10, 'image/tiff'],
-      ['in/dem/sub/points.geojson', 42, 'application/geo+json'], ['single.csv', 8, 'text/csv'],
+      ['in/README', 5, 'application/octet-stream'],
+      ['in/dem/elev.TIF', 10, 'image/tiff'],
+      ['in/dem/sub/points.geojson', 42, 'application/geo+json'],
+      ['single.csv', 8, 'text/csv'],
     ]);
     expect(rows[0]!.etag).toMatch(/^"0x/);
   });

@@ -11,7 +11,13 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createStorage, guessContentType, isStorageError, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';
+import {
+  createStorage,
+  guessContentType,
+  isStorageError,
+  storageConfigFromEnv,
+  type BlobStorage,
+} from '@coremachine/storage';
 
 const USAGE = `usage: cm blob put <container> <file-or-dir> [--prefix p]
        cm blob ls <container> [--prefix p] [--json]
@@ -37,7 +43,9 @@ export async function blobCommand(argv: string[], io: BlobIo = defaultIo): Promi
   try {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseArgs({
-      args: rest, allowPositionals: true, strict: true,
+      args: rest,
+      allowPositionals: true,
+      strict: true,
       options: { prefix: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
     if (!sub || values.help || sub === 'help') {
@@ -45,7 +53,8 @@ export async function blobCommand(argv: string[], io: BlobIo = defaultIo): Promi
       return sub ? 0 : 2;
     }
     const need = (n: number) => {
-      if (positionals.length !== n) throw new UsageError(`cm blob ${sub} takes ${n} argument(s), got ${positionals.length}`);
+      if (positionals.length !== n)
+        throw new UsageError(`cm blob ${sub} takes ${n} argument(s), got ${positionals.length}`);
       return positionals as string[];
     };
     const storage = io.storage ?? createStorage(storageConfigFromEnv());
@@ -105,9 +114,14 @@ async function put(storage: BlobStorage, container: string, path: string, prefix
   const name = (rel: string) => (lead ? `${lead}/${rel}` : rel);
   if (await storage.ensureContainer(container)) io.out(`created container ${container}`);
 
-  const files: AsyncIterable<string> = info.isDirectory() ? walk(root) : (async function* () { yield basename(root); })();
+  const files: AsyncIterable<string> = info.isDirectory()
+    ? walk(root)
+    : (async function* () {
+        yield basename(root);
+      })();
   const source = (rel: string) => (info.isDirectory() ? join(root, ...rel.split('/')) : root);
-  let count = 0, bytes = 0;
+  let count = 0,
+    bytes = 0;
   const inFlight = new Set<Promise<void>>();
   for await (const rel of files) {
     const blob = name(rel);
@@ -126,11 +140,18 @@ async function put(storage: BlobStorage, container: string, path: string, prefix
 }
 
 async function ls(storage: BlobStorage, container: string, prefix: string, json: boolean, io: BlobIo): Promise<number> {
-  let count = 0, bytes = 0;
+  let count = 0,
+    bytes = 0;
   if (json) io.out('[');
   for await (const b of storage.list(container, { prefix: prefix || undefined })) {
     if (json) {
-      const row = { name: b.name, size: b.size, content_type: b.contentType, last_modified: b.lastModified.toISOString(), etag: b.etag };
+      const row = {
+        name: b.name,
+        size: b.size,
+        content_type: b.contentType,
+        last_modified: b.lastModified.toISOString(),
+        etag: b.etag,
+      };
       io.out(`${count ? ',' : ''}${JSON.stringify(row)}`);
     } else {
       io.out(`${String(b.size).padStart(12)}  ${b.lastModified.toISOString()}  ${b.name}`);

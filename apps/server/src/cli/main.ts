@@ -45,10 +45,18 @@ export async function run(argv: string[]): Promise<number> {
     return blobCommand(rest);
   }
   const { values, positionals } = parseArgs({
-    args: rest, allowPositionals: true,
+    args: rest,
+    allowPositionals: true,
     options: {
-      url: { type: 'string' }, params: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' },
-      status: { type: 'string' }, type: { type: 'string' }, limit: { type: 'string' }, stage: { type: 'string' }, cursor: { type: 'string' },
+      url: { type: 'string' },
+      params: { type: 'string' },
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+      status: { type: 'string' },
+      type: { type: 'string' },
+      limit: { type: 'string' },
+      stage: { type: 'string' },
+      cursor: { type: 'string' },
     },
   });
   const env = parseEnv();
@@ -91,19 +99,41 @@ export async function run(argv: string[]): Promise<number> {
     }
     case 'list': {
       const page = await api.jobs.list.query({
-        ...(values.status ? { status: values.status as never } : {}), ...(values.type ? { type: values.type } : {}),
-        limit: values.limit ? Number(values.limit) : 20, cursor: values.cursor ?? null,
+        ...(values.status ? { status: values.status as never } : {}),
+        ...(values.type ? { type: values.type } : {}),
+        limit: values.limit ? Number(values.limit) : 20,
+        cursor: values.cursor ?? null,
       });
-      print(page, () => table([['ID', 'TYPE', 'STATUS', 'STAGE', 'CREATED'], ...page.items.map((j) => [j.id.slice(0, 16), j.type, status(j.status), `${j.currentStage}/${j.totalStages}`, j.createdAt])])
-        + (page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : ''));
+      print(
+        page,
+        () =>
+          table([
+            ['ID', 'TYPE', 'STATUS', 'STAGE', 'CREATED'],
+            ...page.items.map((j) => [
+              j.id.slice(0, 16),
+              j.type,
+              status(j.status),
+              `${j.currentStage}/${j.totalStages}`,
+              j.createdAt,
+            ]),
+          ]) + (page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : ''),
+      );
       return 0;
     }
     case 'tasks': {
       const page = await api.jobs.tasks.query({
-        jobId: need(0, '<id>'), ...(values.stage ? { stage: Number(values.stage) } : {}), ...(values.status ? { status: values.status as never } : {}),
-        limit: values.limit ? Number(values.limit) : 100, cursor: values.cursor ?? null,
+        jobId: need(0, '<id>'),
+        ...(values.stage ? { stage: Number(values.stage) } : {}),
+        ...(values.status ? { status: values.status as never } : {}),
+        limit: values.limit ? Number(values.limit) : 100,
+        cursor: values.cursor ?? null,
       });
-      print(page, () => table([['STAGE', 'KEY', 'STATUS', 'ATTEMPTS', 'ERROR'], ...page.items.map(taskRow)]) + (page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : ''));
+      print(
+        page,
+        () =>
+          table([['STAGE', 'KEY', 'STATUS', 'ATTEMPTS', 'ERROR'], ...page.items.map(taskRow)]) +
+          (page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : ''),
+      );
       return 0;
     }
     case 'events': {
@@ -114,21 +144,37 @@ export async function run(argv: string[]): Promise<number> {
     case 'cancel':
     case 'retry': {
       const jobId = need(0, '<id>');
-      const job = command === 'cancel' ? await api.jobs.cancel.mutate({ jobId }) : await api.jobs.retry.mutate({ jobId });
+      const job =
+        command === 'cancel' ? await api.jobs.cancel.mutate({ jobId }) : await api.jobs.retry.mutate({ jobId });
       print(job, () => jobSummary(job));
       return 0;
     }
     case 'types': {
       const types = await api.jobs.types.query();
-      print(types, () => types.map((t) => `${t.type} (v${t.version}): ${t.description}\n  stages: ${t.stages.join(' → ')}\n  parameters: ${JSON.stringify((t.parametersSchema as { properties?: unknown }).properties ?? {})}`).join('\n\n'));
+      print(types, () =>
+        types
+          .map(
+            (t) =>
+              `${t.type} (v${t.version}): ${t.description}\n  stages: ${t.stages.join(' → ')}\n  parameters: ${JSON.stringify((t.parametersSchema as { properties?: unknown }).properties ?? {})}`,
+          )
+          .join('\n\n'),
+      );
       return 0;
     }
     case 'compliance': {
       const { reports } = await discoverPlugins(env.CM_PLUGINS_FROM ?? APP_PACKAGE_JSON);
       const { checkUniqueTypes } = await import('@coremachine/core-machine');
       checkUniqueTypes(reports);
-      print(reports, () => formatComplianceTable(reports) + '\n' + reports.filter((r) => !r.compliant)
-        .flatMap((r) => r.problems.map((p) => `❌ ${r.packageName}: ${p.element}: ${p.message}`)).join('\n'));
+      print(
+        reports,
+        () =>
+          formatComplianceTable(reports) +
+          '\n' +
+          reports
+            .filter((r) => !r.compliant)
+            .flatMap((r) => r.problems.map((p) => `❌ ${r.packageName}: ${p.element}: ${p.message}`))
+            .join('\n'),
+      );
       return reports.every((r) => r.compliant) ? 0 : 1;
     }
     default:
@@ -141,47 +187,57 @@ function follow(api: Api, jobId: string, draw: boolean): Promise<JobView> {
   return new Promise((resolve, reject) => {
     let drawn = 0;
     const tty = process.stdout.isTTY;
-    const sub = api.jobs.watch.subscribe({ jobId }, {
-      onData: (data) => {
-        const job = ((data as { data?: JobView }).data ?? data) as JobView;
-        if (draw) {
-          const lines = job.stages.filter((s) => s.status !== 'pending').map((s) => '  ' + progressBar(s));
-          if (tty && drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
-          if (tty || TERMINAL_JOB_STATUSES.includes(job.status)) {
-            process.stdout.write(lines.join('\n') + '\n');
-            drawn = lines.length;
+    const sub = api.jobs.watch.subscribe(
+      { jobId },
+      {
+        onData: (data) => {
+          const job = ((data as { data?: JobView }).data ?? data) as JobView;
+          if (draw) {
+            const lines = job.stages.filter((s) => s.status !== 'pending').map((s) => '  ' + progressBar(s));
+            if (tty && drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
+            if (tty || TERMINAL_JOB_STATUSES.includes(job.status)) {
+              process.stdout.write(lines.join('\n') + '\n');
+              drawn = lines.length;
+            }
           }
-        }
-        if (TERMINAL_JOB_STATUSES.includes(job.status)) {
+          if (TERMINAL_JOB_STATUSES.includes(job.status)) {
+            sub.unsubscribe();
+            if (draw && tty) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
+            resolve(job);
+          }
+        },
+        onError: (err) => {
           sub.unsubscribe();
-          if (draw && tty) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
-          resolve(job);
-        }
+          reject(err);
+        },
       },
-      onError: (err) => {
-        sub.unsubscribe();
-        reject(err);
-      },
-    });
+    );
   });
 }
 
 class UsageError extends Error {}
 
-run(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-  if (err instanceof UsageError) {
-    process.stderr.write(`cm: ${err.message}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  if (err instanceof TRPCClientError && !err.data) {
-    process.stderr.write(`cm: cannot reach the CoreMachine API at ${apiUrl}: ${err.message}. Start it with \`make start\` or pass --url.\n`);
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cm: ${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    if (err instanceof TRPCClientError && !err.data) {
+      process.stderr.write(
+        `cm: cannot reach the CoreMachine API at ${apiUrl}: ${err.message}. Start it with \`make start\` or pass --url.\n`,
+      );
+      process.exit(1);
+    }
+    if (err instanceof TRPCClientError) {
+      const issues = (err.data as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
+      process.stderr.write(
+        `cm: ${err.data?.code ?? 'ERROR'}: ${err.message}\n${issues.map((i) => `  ${i.path}: ${i.message}\n`).join('')}`,
+      );
+      process.exit(1);
+    }
+    process.stderr.write(`cm: ${(err as Error).message}\n`);
     process.exit(1);
-  }
-  if (err instanceof TRPCClientError) {
-    const issues = (err.data as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
-    process.stderr.write(`cm: ${err.data?.code ?? 'ERROR'}: ${err.message}\n${issues.map((i) => `  ${i.path}: ${i.message}\n`).join('')}`);
-    process.exit(1);
-  }
-  process.stderr.write(`cm: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+  },
+);

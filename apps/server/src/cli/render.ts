@@ -1,7 +1,13 @@
 import type { JobView, StageView, TaskView, JobEvent } from '@coremachine/core-machine';
 
 const COLORS: Record<string, string> = {
-  completed: '\x1b[32m', completed_with_errors: '\x1b[33m', failed: '\x1b[31m', cancelled: '\x1b[35m', processing: '\x1b[36m', queued: '\x1b[90m', pending: '\x1b[90m',
+  completed: '\x1b[32m',
+  completed_with_errors: '\x1b[33m',
+  failed: '\x1b[31m',
+  cancelled: '\x1b[35m',
+  processing: '\x1b[36m',
+  queued: '\x1b[90m',
+  pending: '\x1b[90m',
 };
 const RESET = '\x1b[0m';
 
@@ -22,18 +28,36 @@ export function jobSummary(job: JobView): string {
     `${job.id}  ${job.type}  ${status(job.status)}  stage ${job.currentStage}/${job.totalStages}`,
     ...job.stages.map((s) => '  ' + progressBar(s)),
   ];
-  if (job.error) lines.push(`  error: ${job.error.code}: ${job.error.message}${job.error.taskId ? ` (task ${job.error.taskId}${job.error.stage ? `, stage ${job.error.stage}` : ''})` : ''}`);
-  if (job.result !== null && job.result !== undefined) lines.push(`  result: ${JSON.stringify(job.result, null, 2).replace(/\n/g, '\n  ')}`);
+  if (job.error)
+    lines.push(
+      `  error: ${job.error.code}: ${job.error.message}${job.error.taskId ? ` (task ${job.error.taskId}${job.error.stage ? `, stage ${job.error.stage}` : ''})` : ''}`,
+    );
+  if (job.result !== null && job.result !== undefined)
+    lines.push(`  result: ${JSON.stringify(job.result, null, 2).replace(/\n/g, '\n  ')}`);
   return lines.join('\n');
 }
 
 export function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').replace(/\x1b\[\d+m/g, '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - c.replace(/\x1b\[\d+m/g, '').length))).join('  ').trimEnd()).join('\n');
+  const widths =
+    rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').replace(/\x1b\[\d+m/g, '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - c.replace(/\x1b\[\d+m/g, '').length)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function taskRow(t: TaskView): string[] {
-  return [t.stageName, t.key, status(t.status), `${t.attempts}/${t.maxAttempts}`, t.error ? `${t.error.code}: ${t.error.message}`.slice(0, 100) : ''];
+  return [
+    t.stageName,
+    t.key,
+    status(t.status),
+    `${t.attempts}/${t.maxAttempts}`,
+    t.error ? `${t.error.code}: ${t.error.message}`.slice(0, 100) : '',
+  ];
 }
 
 export function eventRow(e: JobEvent): string[] {

@@ -24,7 +24,18 @@ beforeAll(async () => {
   const features = featuresRoutes({ pool, schema });
   server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
-    features(req, res, url).then((done) => { if (!done) { res.writeHead(404); res.end(); } }, () => { res.writeHead(500); res.end(); });
+    features(req, res, url).then(
+      (done) => {
+        if (!done) {
+          res.writeHead(404);
+          res.end();
+        }
+      },
+      () => {
+        res.writeHead(500);
+        res.end();
+      },
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/features`;
@@ -45,9 +56,14 @@ describe('OGC API - Features', () => {
   it('serves landing, conformance, OpenAPI and collections with absolute links', async () => {
     const landing = await get('');
     expect(landing.body.links.map((l: any) => [l.rel, l.href])).toEqual([
-      ['self', base], ['service-desc', `${base}/api`], ['conformance', `${base}/conformance`], ['data', `${base}/collections`],
+      ['self', base],
+      ['service-desc', `${base}/api`],
+      ['conformance', `${base}/conformance`],
+      ['data', `${base}/collections`],
     ]);
-    expect((await get('/conformance')).body.conformsTo).toContain('http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson');
+    expect((await get('/conformance')).body.conformsTo).toContain(
+      'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson',
+    );
     const api = await get('/api');
     expect(api.body.openapi).toBe('3.0.3');
     expect(Object.keys(api.body.paths)).toContain('/collections/{collectionId}/items');
@@ -63,7 +79,12 @@ describe('OGC API - Features', () => {
     const p1 = await get('/collections/cities/items?limit=10');
     expect(p1.type).toBe('application/geo+json');
     expect(p1.body).toMatchObject({ type: 'FeatureCollection', numberMatched: 25, numberReturned: 10 });
-    expect(p1.body.features[0]).toEqual({ type: 'Feature', id: 1, geometry: { type: 'Point', coordinates: [1, 0.5] }, properties: { name: 'city 1 é', pop: 100 } });
+    expect(p1.body.features[0]).toEqual({
+      type: 'Feature',
+      id: 1,
+      geometry: { type: 'Point', coordinates: [1, 0.5] },
+      properties: { name: 'city 1 é', pop: 100 },
+    });
     const next = p1.body.links.find((l: any) => l.rel === 'next').href as string;
     expect(next).toBe(`${base}/collections/cities/items?limit=10&offset=10`);
     const p3 = (await (await fetch(`${base}/collections/cities/items?limit=10&offset=20`)).json()) as any;

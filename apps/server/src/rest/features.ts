@@ -17,7 +17,11 @@ const CRS84 = 'http://www.opengis.net/def/crs/OGC/1.3/CRS84';
 const IDENT = /^[a-z_][a-z0-9_]*$/;
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-interface Collection { table: string; geom: string; id: string }
+interface Collection {
+  table: string;
+  geom: string;
+  id: string;
+}
 
 async function listCollections(pool: Pool, schema: string, only?: string): Promise<Collection[]> {
   const { rows } = await pool.query<{ table: string; geom: string; id: string | null }>(
@@ -28,10 +32,14 @@ async function listCollections(pool: Pool, schema: string, only?: string): Promi
        join pg_class c on c.relname = g.f_table_name
        join pg_namespace n on n.oid = c.relnamespace and n.nspname = g.f_table_schema
       where g.f_table_schema = $1 and ($2::text is null or g.f_table_name = $2) and g.f_table_name not like 'cm_stage_%'
-      order by 1`, [schema, only ?? null]);
+      order by 1`,
+    [schema, only ?? null],
+  );
   // First geometry column per table; tables without a single-column key cannot serve items/{id}.
   const seen = new Set<string>();
-  return rows.filter((r) => r.id && !seen.has(r.table) && seen.add(r.table)).map((r) => ({ table: r.table, geom: r.geom, id: r.id! }));
+  return rows
+    .filter((r) => r.id && !seen.has(r.table) && seen.add(r.table))
+    .map((r) => ({ table: r.table, geom: r.geom, id: r.id! }));
 }
 
 function collectionDoc(base: string, c: Collection, extent: number[] | null) {
@@ -59,14 +67,16 @@ async function extentOf(pool: Pool, schema: string, c: Collection): Promise<numb
 function parseLimit(v: string | null): number {
   if (v === null) return 10;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new HttpError(400, 'InvalidParameterValue', `limit must be an integer >= 1, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new HttpError(400, 'InvalidParameterValue', `limit must be an integer >= 1, got ${JSON.stringify(v)}`);
   return Math.min(n, 10_000);
 }
 
 function parseOffset(v: string | null): number {
   if (v === null) return 0;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new HttpError(400, 'InvalidParameterValue', `offset must be an integer >= 0, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new HttpError(400, 'InvalidParameterValue', `offset must be an integer >= 0, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -74,7 +84,11 @@ function parseBbox(v: string | null): number[] | null {
   if (v === null) return null;
   const parts = v.split(',').map(Number);
   if ((parts.length !== 4 && parts.length !== 6) || parts.some((x) => !Number.isFinite(x))) {
-    throw new HttpError(400, 'InvalidParameterValue', `bbox must be 4 (or 6) comma-separated numbers minx,miny,maxx,maxy, got ${JSON.stringify(v)}`);
+    throw new HttpError(
+      400,
+      'InvalidParameterValue',
+      `bbox must be 4 (or 6) comma-separated numbers minx,miny,maxx,maxy, got ${JSON.stringify(v)}`,
+    );
   }
   return parts.length === 6 ? [parts[0]!, parts[1]!, parts[3]!, parts[4]!] : parts;
 }
@@ -86,32 +100,76 @@ const featureSql = (schema: string, c: Collection) => `
     from ${q(schema)}.${q(c.table)} t`;
 
 function openapi(base: string) {
-  const p = (name: string, schema: object, description: string, inPath = false) => ({ name, in: inPath ? 'path' : 'query', required: inPath, schema, description });
-  const json = (description: string, type = 'application/json') => ({ description, content: { [type]: { schema: { type: 'object' } } } });
+  const p = (name: string, schema: object, description: string, inPath = false) => ({
+    name,
+    in: inPath ? 'path' : 'query',
+    required: inPath,
+    schema,
+    description,
+  });
+  const json = (description: string, type = 'application/json') => ({
+    description,
+    content: { [type]: { schema: { type: 'object' } } },
+  });
   return {
     openapi: '3.0.3',
-    info: { title: 'CoreMachine OGC API - Features', version: '1.0.0', description: 'Vector tables loaded by ingest_vector' },
+    info: {
+      title: 'CoreMachine OGC API - Features',
+      version: '1.0.0',
+      description: 'Vector tables loaded by ingest_vector',
+    },
     servers: [{ url: base }],
     paths: {
       '/': { get: { operationId: 'landing', summary: 'Landing page', responses: { 200: json('Landing page') } } },
-      '/conformance': { get: { operationId: 'conformance', summary: 'Conformance classes', responses: { 200: json('Conformance') } } },
-      '/api': { get: { operationId: 'api', summary: 'This document', responses: { 200: json('OpenAPI 3.0', 'application/vnd.oai.openapi+json;version=3.0') } } },
-      '/collections': { get: { operationId: 'collections', summary: 'Collections', responses: { 200: json('Collections') } } },
-      '/collections/{collectionId}': { get: { operationId: 'collection', parameters: [p('collectionId', { type: 'string' }, 'Table name', true)], responses: { 200: json('Collection'), 404: json('Not found') } } },
+      '/conformance': {
+        get: { operationId: 'conformance', summary: 'Conformance classes', responses: { 200: json('Conformance') } },
+      },
+      '/api': {
+        get: {
+          operationId: 'api',
+          summary: 'This document',
+          responses: { 200: json('OpenAPI 3.0', 'application/vnd.oai.openapi+json;version=3.0') },
+        },
+      },
+      '/collections': {
+        get: { operationId: 'collections', summary: 'Collections', responses: { 200: json('Collections') } },
+      },
+      '/collections/{collectionId}': {
+        get: {
+          operationId: 'collection',
+          parameters: [p('collectionId', { type: 'string' }, 'Table name', true)],
+          responses: { 200: json('Collection'), 404: json('Not found') },
+        },
+      },
       '/collections/{collectionId}/items': {
         get: {
           operationId: 'items',
           parameters: [
             p('collectionId', { type: 'string' }, 'Table name', true),
             p('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 10 }, 'Features per page'),
-            p('bbox', { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 6 }, 'minx,miny,maxx,maxy in CRS84'),
+            p(
+              'bbox',
+              { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 6 },
+              'minx,miny,maxx,maxy in CRS84',
+            ),
             p('offset', { type: 'integer', minimum: 0, default: 0 }, 'Features to skip (next links)'),
           ],
-          responses: { 200: json('Features', 'application/geo+json'), 400: json('Bad parameter'), 404: json('Not found') },
+          responses: {
+            200: json('Features', 'application/geo+json'),
+            400: json('Bad parameter'),
+            404: json('Not found'),
+          },
         },
       },
       '/collections/{collectionId}/items/{featureId}': {
-        get: { operationId: 'item', parameters: [p('collectionId', { type: 'string' }, 'Table name', true), p('featureId', { type: 'string' }, 'Feature id', true)], responses: { 200: json('Feature', 'application/geo+json'), 404: json('Not found') } },
+        get: {
+          operationId: 'item',
+          parameters: [
+            p('collectionId', { type: 'string' }, 'Table name', true),
+            p('featureId', { type: 'string' }, 'Feature id', true),
+          ],
+          responses: { 200: json('Feature', 'application/geo+json'), 404: json('Not found') },
+        },
       },
     },
   };
@@ -127,14 +185,21 @@ function openapi(base: string) {
  *     if (!(await features(req, res, url))) { res.writeHead(404); res.end(); }
  *   });
  */
-export function featuresRoutes(deps: { pool: Pool; schema?: string }): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+export function featuresRoutes(deps: {
+  pool: Pool;
+  schema?: string;
+}): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
   const schema = deps.schema ?? 'geo';
-  if (!IDENT.test(schema)) throw new Error(`featuresRoutes: schema must match ${IDENT.source}, got ${JSON.stringify(schema)}`);
+  if (!IDENT.test(schema))
+    throw new Error(`featuresRoutes: schema must match ${IDENT.source}, got ${JSON.stringify(schema)}`);
   const { pool } = deps;
   return async (req, res, url) => {
     const path = url.pathname.replace(/\/+$/, '');
     if (path !== '/features' && !path.startsWith('/features/')) return false;
-    if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, 405, { code: 'MethodNotAllowed', description: `${req.method} is not supported` }); return true; }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, { code: 'MethodNotAllowed', description: `${req.method} is not supported` });
+      return true;
+    }
     const base = baseUrl(req, '/features');
     const parts = path.split('/').slice(2).map(decodeURIComponent);
     try {
@@ -144,7 +209,12 @@ export function featuresRoutes(deps: { pool: Pool; schema?: string }): (req: Inc
           description: `Vector tables of schema ${schema}`,
           links: [
             { href: base, rel: 'self', type: 'application/json', title: 'This document' },
-            { href: `${base}/api`, rel: 'service-desc', type: 'application/vnd.oai.openapi+json;version=3.0', title: 'OpenAPI definition' },
+            {
+              href: `${base}/api`,
+              rel: 'service-desc',
+              type: 'application/vnd.oai.openapi+json;version=3.0',
+              title: 'OpenAPI definition',
+            },
             { href: `${base}/conformance`, rel: 'conformance', type: 'application/json', title: 'Conformance classes' },
             { href: `${base}/collections`, rel: 'data', type: 'application/json', title: 'Collections' },
           ],
@@ -156,7 +226,10 @@ export function featuresRoutes(deps: { pool: Pool; schema?: string }): (req: Inc
       } else if (parts[0] === 'collections' && parts.length === 1) {
         const all = await listCollections(pool, schema);
         const docs = await Promise.all(all.map(async (c) => collectionDoc(base, c, await extentOf(pool, schema, c))));
-        send(res, 200, { links: [{ href: `${base}/collections`, rel: 'self', type: 'application/json' }], collections: docs });
+        send(res, 200, {
+          links: [{ href: `${base}/collections`, rel: 'self', type: 'application/json' }],
+          collections: docs,
+        });
       } else if (parts[0] === 'collections' && parts.length >= 2 && parts.length <= 4) {
         const name = parts[1]!;
         const [c] = IDENT.test(name) ? await listCollections(pool, schema, name) : [];
@@ -179,10 +252,18 @@ export function featuresRoutes(deps: { pool: Pool; schema?: string }): (req: Inc
     const limit = parseLimit(url.searchParams.get('limit'));
     const offset = parseOffset(url.searchParams.get('offset'));
     const bbox = parseBbox(url.searchParams.get('bbox'));
-    const where = bbox ? `where t.${q(c.geom)} && st_transform(st_makeenvelope($1, $2, $3, $4, 4326), st_srid(t.${q(c.geom)}))` : '';
+    const where = bbox
+      ? `where t.${q(c.geom)} && st_transform(st_makeenvelope($1, $2, $3, $4, 4326), st_srid(t.${q(c.geom)}))`
+      : '';
     const args = bbox ?? [];
-    const page = await pool.query<{ f: unknown }>(`${featureSql(schema, c)} ${where} order by t.${q(c.id)} limit ${limit} offset ${offset}`, args);
-    const matched = await pool.query<{ n: number }>(`select count(*)::bigint as n from ${q(schema)}.${q(c.table)} t ${where}`, args);
+    const page = await pool.query<{ f: unknown }>(
+      `${featureSql(schema, c)} ${where} order by t.${q(c.id)} limit ${limit} offset ${offset}`,
+      args,
+    );
+    const matched = await pool.query<{ n: number }>(
+      `select count(*)::bigint as n from ${q(schema)}.${q(c.table)} t ${where}`,
+      args,
+    );
     const n = Number(matched.rows[0]?.n ?? 0);
     const self = new URL(`${base}/collections/${c.table}/items`);
     const link = (off: number) => {
@@ -192,29 +273,50 @@ export function featuresRoutes(deps: { pool: Pool; schema?: string }): (req: Inc
       if (off) u.searchParams.set('offset', String(off));
       return u.toString();
     };
-    const links = [{ href: link(offset), rel: 'self', type: 'application/geo+json' }, { href: `${base}/collections/${c.table}`, rel: 'collection', type: 'application/json' }];
-    if (offset + page.rows.length < n) links.push({ href: link(offset + limit), rel: 'next', type: 'application/geo+json' });
+    const links = [
+      { href: link(offset), rel: 'self', type: 'application/geo+json' },
+      { href: `${base}/collections/${c.table}`, rel: 'collection', type: 'application/json' },
+    ];
+    if (offset + page.rows.length < n)
+      links.push({ href: link(offset + limit), rel: 'next', type: 'application/geo+json' });
     if (offset > 0) links.push({ href: link(Math.max(0, offset - limit)), rel: 'prev', type: 'application/geo+json' });
-    send(res, 200, {
-      type: 'FeatureCollection',
-      features: page.rows.map((r) => r.f),
-      numberMatched: n,
-      numberReturned: page.rows.length,
-      timeStamp: new Date().toISOString(),
-      links,
-    }, 'application/geo+json');
+    send(
+      res,
+      200,
+      {
+        type: 'FeatureCollection',
+        features: page.rows.map((r) => r.f),
+        numberMatched: n,
+        numberReturned: page.rows.length,
+        timeStamp: new Date().toISOString(),
+        links,
+      },
+      'application/geo+json',
+    );
   }
 
   async function item(res: ServerResponse, base: string, c: Collection, id: string): Promise<void> {
-    const { rows } = await pool.query<{ f: Record<string, unknown> }>(`${featureSql(schema, c)} where t.${q(c.id)}::text = $1`, [id]);
+    const { rows } = await pool.query<{ f: Record<string, unknown> }>(
+      `${featureSql(schema, c)} where t.${q(c.id)}::text = $1`,
+      [id],
+    );
     const f = rows[0]?.f;
     if (!f) throw new HttpError(404, 'NotFound', `No feature ${JSON.stringify(id)} in ${c.table}`);
-    send(res, 200, {
-      ...f,
-      links: [
-        { href: `${base}/collections/${c.table}/items/${encodeURIComponent(id)}`, rel: 'self', type: 'application/geo+json' },
-        { href: `${base}/collections/${c.table}`, rel: 'collection', type: 'application/json' },
-      ],
-    }, 'application/geo+json');
+    send(
+      res,
+      200,
+      {
+        ...f,
+        links: [
+          {
+            href: `${base}/collections/${c.table}/items/${encodeURIComponent(id)}`,
+            rel: 'self',
+            type: 'application/geo+json',
+          },
+          { href: `${base}/collections/${c.table}`, rel: 'collection', type: 'application/json' },
+        ],
+      },
+      'application/geo+json',
+    );
   }
 }

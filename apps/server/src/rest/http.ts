@@ -17,7 +17,13 @@ export class HttpError extends Error {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): true {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'access-control-allow-origin': '*' }).end(text);
+  res
+    .writeHead(status, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(text),
+      'access-control-allow-origin': '*',
+    })
+    .end(text);
   return true;
 }
 

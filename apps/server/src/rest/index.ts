@@ -8,7 +8,12 @@ import { sendJson, type RestRoute } from './http.ts';
 
 export type { RestRoute } from './http.ts';
 
-export function restRoutes(deps: { machine: CoreMachine; ctx: Context; stacSchema: string; featuresSchema: string }): RestRoute[] {
+export function restRoutes(deps: {
+  machine: CoreMachine;
+  ctx: Context;
+  stacSchema: string;
+  featuresSchema: string;
+}): RestRoute[] {
   const caller = appRouter.createCaller(deps.ctx);
   const health: RestRoute = async (req, res, url) => {
     if (url.pathname !== '/health' || req.method !== 'GET') return false;
@@ -20,8 +25,12 @@ export function restRoutes(deps: { machine: CoreMachine; ctx: Context; stacSchem
   const features = featuresRoutes({ pool, schema: deps.featuresSchema });
   return [
     health,
-    (req, res, url) => (url.pathname === '/stac' || url.pathname.startsWith('/stac/') ? stac(req, res, url) : Promise.resolve(false)),
-    (req, res, url) => (url.pathname === '/features' || url.pathname.startsWith('/features/') ? features(req, res, url) : Promise.resolve(false)),
+    (req, res, url) =>
+      url.pathname === '/stac' || url.pathname.startsWith('/stac/') ? stac(req, res, url) : Promise.resolve(false),
+    (req, res, url) =>
+      url.pathname === '/features' || url.pathname.startsWith('/features/')
+        ? features(req, res, url)
+        : Promise.resolve(false),
     dashboardRoute(),
   ];
 }

@@ -6,8 +6,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
 import {
-  DEFAULT_STAC_SCHEMA, getCollection, getItem, listCollections, parseBbox, parseDatetime, searchItems, StacError,
-  upsertCollection, withStacLinks, type ItemSearch, type StacCollection, type StacItem, type StacLink,
+  DEFAULT_STAC_SCHEMA,
+  getCollection,
+  getItem,
+  listCollections,
+  parseBbox,
+  parseDatetime,
+  searchItems,
+  StacError,
+  upsertCollection,
+  withStacLinks,
+  type ItemSearch,
+  type StacCollection,
+  type StacItem,
+  type StacLink,
 } from '@coremachine/geo/stac';
 import { baseUrl as mountedUrl, HttpError, readJson, sendJson as send } from './http.ts';
 
@@ -52,7 +64,11 @@ function projectionOf(url: URL): (item: StacItem) => StacItem {
   const v = url.searchParams.get('projection');
   if (v === null || v === 'v2.0') return (i) => i;
   if (v === 'v1.1') return toProjectionV1;
-  throw new HttpError(400, 'InvalidParameterValue', `projection ${JSON.stringify(v)} is invalid: use v2.0 (default) or v1.1`);
+  throw new HttpError(
+    400,
+    'InvalidParameterValue',
+    `projection ${JSON.stringify(v)} is invalid: use v2.0 (default) or v1.1`,
+  );
 }
 
 function collectionWithLinks(c: StacCollection, base: string): StacCollection {
@@ -70,7 +86,11 @@ function collectionWithLinks(c: StacCollection, base: string): StacCollection {
 
 const list = (v: unknown, field: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (typeof v === 'string')
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v;
   throw new HttpError(400, 'InvalidParameterValue', `${field} must be a list of strings`);
 };
@@ -78,7 +98,12 @@ const list = (v: unknown, field: string): string[] | undefined => {
 const limitOf = (v: unknown): number | undefined => {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n)) throw new HttpError(400, 'InvalidParameterValue', `limit ${JSON.stringify(v)} is invalid: use an integer from 1 to 10000`);
+  if (!Number.isInteger(n))
+    throw new HttpError(
+      400,
+      'InvalidParameterValue',
+      `limit ${JSON.stringify(v)} is invalid: use an integer from 1 to 10000`,
+    );
   return n;
 };
 
@@ -86,7 +111,8 @@ const limitOf = (v: unknown): number | undefined => {
 function searchFrom(source: Record<string, unknown>, fromQuery: boolean): ItemSearch {
   const known = new Set(['collections', 'ids', 'bbox', 'intersects', 'datetime', 'limit', 'token', 'projection']);
   const unknown = Object.keys(source).filter((k) => !known.has(k) && !(fromQuery && k === 'f'));
-  if (unknown.length && !fromQuery) throw new HttpError(400, 'InvalidParameterValue', `unknown search parameter(s): ${unknown.join(', ')}`);
+  if (unknown.length && !fromQuery)
+    throw new HttpError(400, 'InvalidParameterValue', `unknown search parameter(s): ${unknown.join(', ')}`);
   const search: ItemSearch = {};
   const collections = list(source.collections, 'collections');
   const ids = list(source.ids, 'ids');
@@ -96,13 +122,19 @@ function searchFrom(source: Record<string, unknown>, fromQuery: boolean): ItemSe
   if (source.intersects !== undefined) {
     let g = source.intersects;
     if (typeof g === 'string') {
-      try { g = JSON.parse(g); } catch { throw new HttpError(400, 'InvalidParameterValue', 'intersects must be a GeoJSON geometry (JSON)'); }
+      try {
+        g = JSON.parse(g);
+      } catch {
+        throw new HttpError(400, 'InvalidParameterValue', 'intersects must be a GeoJSON geometry (JSON)');
+      }
     }
     search.intersects = g as ItemSearch['intersects'];
   }
-  if (search.bbox && search.intersects) throw new HttpError(400, 'InvalidParameterValue', 'bbox and intersects cannot be used together: give one of them');
+  if (search.bbox && search.intersects)
+    throw new HttpError(400, 'InvalidParameterValue', 'bbox and intersects cannot be used together: give one of them');
   if (source.datetime !== undefined && source.datetime !== '') {
-    if (typeof source.datetime !== 'string') throw new HttpError(400, 'InvalidParameterValue', 'datetime must be a string');
+    if (typeof source.datetime !== 'string')
+      throw new HttpError(400, 'InvalidParameterValue', 'datetime must be a string');
     search.datetime = parseDatetime(source.datetime);
   }
   const limit = limitOf(source.limit);
@@ -118,14 +150,30 @@ function searchFrom(source: Record<string, unknown>, fromQuery: boolean): ItemSe
  *   const stac = stacRoutes({ pool, schema: 'stac' });
  *   http.createServer(async (req, res) => { const url = new URL(req.url!, 'http://x'); if (!(await stac(req, res, url))) res.end(); });
  */
-export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+export function stacRoutes(deps: {
+  pool: Pool;
+  schema?: string;
+}): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
   const { pool } = deps;
   const schema = deps.schema ?? DEFAULT_STAC_SCHEMA;
 
-  const itemsPage = async (req: IncomingMessage, res: ServerResponse, search: ItemSearch, self: string, query: URLSearchParams | null, body: Record<string, unknown> | null, extra: StacLink[], render: (i: StacItem) => StacItem) => {
+  const itemsPage = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    search: ItemSearch,
+    self: string,
+    query: URLSearchParams | null,
+    body: Record<string, unknown> | null,
+    extra: StacLink[],
+    render: (i: StacItem) => StacItem,
+  ) => {
     const base = baseUrl(req);
     const page = await searchItems(pool, schema, search);
-    const links: StacLink[] = [{ rel: 'self', href: self, type: GEOJSON }, { rel: 'root', href: base, type: JSON_TYPE }, ...extra];
+    const links: StacLink[] = [
+      { rel: 'self', href: self, type: GEOJSON },
+      { rel: 'root', href: base, type: JSON_TYPE },
+      ...extra,
+    ];
     if (page.next) {
       if (query) {
         const next = new URLSearchParams(query);
@@ -135,13 +183,18 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
         links.push({ rel: 'next', href: self, type: GEOJSON, method: 'POST', body: { ...body, token: page.next } });
       }
     }
-    return send(res, 200, {
-      type: 'FeatureCollection',
-      features: page.items.map((i) => render(withStacLinks(i, base))),
-      links,
-      numberMatched: page.numberMatched,
-      numberReturned: page.items.length,
-    }, GEOJSON);
+    return send(
+      res,
+      200,
+      {
+        type: 'FeatureCollection',
+        features: page.items.map((i) => render(withStacLinks(i, base))),
+        links,
+        numberMatched: page.numberMatched,
+        numberReturned: page.items.length,
+      },
+      GEOJSON,
+    );
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
@@ -149,7 +202,13 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
     if (path !== '/stac' && !path.startsWith('/stac/')) return false;
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS') {
-      res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, POST, PUT, OPTIONS', 'access-control-allow-headers': 'content-type' }).end();
+      res
+        .writeHead(204, {
+          'access-control-allow-origin': '*',
+          'access-control-allow-methods': 'GET, POST, PUT, OPTIONS',
+          'access-control-allow-headers': 'content-type',
+        })
+        .end();
       return true;
     }
     const base = baseUrl(req);
@@ -159,8 +218,12 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
     if (parts.length === 0 && method === 'GET') {
       const collections = await listCollections(pool, schema);
       return send(res, 200, {
-        type: 'Catalog', stac_version: '1.0.0', id: 'coremachine', title: 'CoreMachine STAC API',
-        description: 'Rasters and vector datasets catalogued by CoreMachine jobs', conformsTo: CONFORMANCE,
+        type: 'Catalog',
+        stac_version: '1.0.0',
+        id: 'coremachine',
+        title: 'CoreMachine STAC API',
+        description: 'Rasters and vector datasets catalogued by CoreMachine jobs',
+        conformsTo: CONFORMANCE,
         links: [
           { rel: 'self', href: base, type: JSON_TYPE },
           { rel: 'root', href: base, type: JSON_TYPE },
@@ -168,18 +231,44 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
           { rel: 'data', href: `${base}/collections`, type: JSON_TYPE },
           { rel: 'search', href: `${base}/search`, type: GEOJSON, method: 'GET' },
           { rel: 'search', href: `${base}/search`, type: GEOJSON, method: 'POST' },
-          ...collections.map((c) => ({ rel: 'child', href: `${base}/collections/${encodeURIComponent(c.id)}`, type: JSON_TYPE, title: c.title ?? c.id })),
+          ...collections.map((c) => ({
+            rel: 'child',
+            href: `${base}/collections/${encodeURIComponent(c.id)}`,
+            type: JSON_TYPE,
+            title: c.title ?? c.id,
+          })),
         ],
       });
     }
-    if (parts[0] === 'conformance' && parts.length === 1 && method === 'GET') return send(res, 200, { conformsTo: CONFORMANCE });
+    if (parts[0] === 'conformance' && parts.length === 1 && method === 'GET')
+      return send(res, 200, { conformsTo: CONFORMANCE });
 
     if (parts[0] === 'search' && parts.length === 1) {
-      if (method === 'GET') return itemsPage(req, res, searchFrom(query, true), `${base}/search${url.search}`, url.searchParams, null, [], projectionOf(url));
+      if (method === 'GET')
+        return itemsPage(
+          req,
+          res,
+          searchFrom(query, true),
+          `${base}/search${url.search}`,
+          url.searchParams,
+          null,
+          [],
+          projectionOf(url),
+        );
       if (method === 'POST') {
         const body = await readJson(req);
-        if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'InvalidParameterValue', 'search body must be a JSON object');
-        return itemsPage(req, res, searchFrom(body as Record<string, unknown>, false), `${base}/search`, null, body as Record<string, unknown>, [], projectionOf(url));
+        if (!body || typeof body !== 'object' || Array.isArray(body))
+          throw new HttpError(400, 'InvalidParameterValue', 'search body must be a JSON object');
+        return itemsPage(
+          req,
+          res,
+          searchFrom(body as Record<string, unknown>, false),
+          `${base}/search`,
+          null,
+          body as Record<string, unknown>,
+          [],
+          projectionOf(url),
+        );
       }
     }
 
@@ -188,12 +277,20 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
         const collections = await listCollections(pool, schema);
         return send(res, 200, {
           collections: collections.map((c) => collectionWithLinks(c, base)),
-          links: [{ rel: 'self', href: `${base}/collections`, type: JSON_TYPE }, { rel: 'root', href: base, type: JSON_TYPE }],
+          links: [
+            { rel: 'self', href: `${base}/collections`, type: JSON_TYPE },
+            { rel: 'root', href: base, type: JSON_TYPE },
+          ],
         });
       }
       if (parts.length === 1 && method === 'POST') {
         const body = (await readJson(req)) as StacCollection;
-        if (body?.id && (await getCollection(pool, schema, String(body.id)))) throw new HttpError(409, 'Conflict', `collection ${JSON.stringify(body.id)} already exists: PUT /stac/collections/${body.id} replaces it`);
+        if (body?.id && (await getCollection(pool, schema, String(body.id))))
+          throw new HttpError(
+            409,
+            'Conflict',
+            `collection ${JSON.stringify(body.id)} already exists: PUT /stac/collections/${body.id} replaces it`,
+          );
         await upsertCollection(pool, schema, { ...body, links: body?.links ?? [] });
         res.setHeader('location', `${base}/collections/${encodeURIComponent(body.id)}`);
         return send(res, 201, collectionWithLinks((await getCollection(pool, schema, body.id))!, base));
@@ -201,25 +298,51 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
       const id = parts[1]!;
       if (parts.length === 2 && method === 'PUT') {
         const body = (await readJson(req)) as StacCollection;
-        if (body?.id !== id) throw new HttpError(400, 'InvalidParameterValue', `body id ${JSON.stringify(body?.id)} does not match the path id ${JSON.stringify(id)}`);
+        if (body?.id !== id)
+          throw new HttpError(
+            400,
+            'InvalidParameterValue',
+            `body id ${JSON.stringify(body?.id)} does not match the path id ${JSON.stringify(id)}`,
+          );
         const { inserted } = await upsertCollection(pool, schema, { ...body, links: body?.links ?? [] });
         return send(res, inserted ? 201 : 200, collectionWithLinks((await getCollection(pool, schema, id))!, base));
       }
-      if (method !== 'GET' || parts.length > 4 || (parts.length >= 3 && parts[2] !== 'items')) return notFound(res, url);
+      if (method !== 'GET' || parts.length > 4 || (parts.length >= 3 && parts[2] !== 'items'))
+        return notFound(res, url);
       const collection = await getCollection(pool, schema, id);
-      if (!collection) return send(res, 404, { code: 'NotFound', description: `collection ${JSON.stringify(id)} does not exist` });
+      if (!collection)
+        return send(res, 404, { code: 'NotFound', description: `collection ${JSON.stringify(id)} does not exist` });
       if (parts.length === 2) return send(res, 200, collectionWithLinks(collection, base));
       const colHref = `${base}/collections/${encodeURIComponent(id)}`;
       if (parts.length === 3) {
         const search = searchFrom(query, true);
         if (search.collections || search.ids || search.intersects) {
-          throw new HttpError(400, 'InvalidParameterValue', 'collections, ids and intersects are search parameters: use /stac/search');
+          throw new HttpError(
+            400,
+            'InvalidParameterValue',
+            'collections, ids and intersects are search parameters: use /stac/search',
+          );
         }
-        return itemsPage(req, res, { ...search, collections: [id] }, `${colHref}/items${url.search}`, url.searchParams, null,
-          [{ rel: 'parent', href: colHref, type: JSON_TYPE }, { rel: 'collection', href: colHref, type: JSON_TYPE }], projectionOf(url));
+        return itemsPage(
+          req,
+          res,
+          { ...search, collections: [id] },
+          `${colHref}/items${url.search}`,
+          url.searchParams,
+          null,
+          [
+            { rel: 'parent', href: colHref, type: JSON_TYPE },
+            { rel: 'collection', href: colHref, type: JSON_TYPE },
+          ],
+          projectionOf(url),
+        );
       }
       const item = await getItem(pool, schema, id, parts[3]!);
-      if (!item) return send(res, 404, { code: 'NotFound', description: `item ${JSON.stringify(parts[3])} does not exist in collection ${JSON.stringify(id)}` });
+      if (!item)
+        return send(res, 404, {
+          code: 'NotFound',
+          description: `item ${JSON.stringify(parts[3])} does not exist in collection ${JSON.stringify(id)}`,
+        });
       return send(res, 200, projectionOf(url)(withStacLinks(item, base)), GEOJSON);
     }
     return notFound(res, url);
@@ -232,7 +355,9 @@ export function stacRoutes(deps: { pool: Pool; schema?: string }): (req: Incomin
       if (err instanceof HttpError) return send(res, err.status, { code: err.code, description: err.message });
       if (err instanceof StacError) {
         return send(res, err.code === 'STAC_COLLECTION_NOT_FOUND' ? 404 : 400, {
-          code: err.code === 'STAC_INVALID_QUERY' ? 'InvalidParameterValue' : err.code, description: err.message, ...(err.issues.length ? { issues: err.issues } : {}),
+          code: err.code === 'STAC_INVALID_QUERY' ? 'InvalidParameterValue' : err.code,
+          description: err.message,
+          ...(err.issues.length ? { issues: err.issues } : {}),
         });
       }
       throw err;

@@ -49,7 +49,9 @@ if (!process.env['CPL_VSIL_CURL_CHUNK_SIZE'] && !gdal.config.get('CPL_VSIL_CURL_
  */
 export function configureGdal(opts: GdalSetupOptions = {}): void {
   const settings: Record<string, string> = {
-    GDAL_CACHEMAX: opts.cacheMaxMb ? String(opts.cacheMaxMb) : process.env['GDAL_CACHEMAX'] || String(DEFAULT_GDAL_CACHEMAX_MB),
+    GDAL_CACHEMAX: opts.cacheMaxMb
+      ? String(opts.cacheMaxMb)
+      : process.env['GDAL_CACHEMAX'] || String(DEFAULT_GDAL_CACHEMAX_MB),
   };
   for (const [key, value] of Object.entries(opts.options ?? {})) {
     if (value !== undefined) settings[key] = value;

@@ -30,7 +30,11 @@ export function smallestIntType(min: number, max: number): string {
 export function checkBitDepth(dtype: string, sample: BandSample): BitDepthCheck {
   const base = { current_dtype: dtype, warnings: [] as RasterWarning[] };
   if ((SIXTY_FOUR_BIT_TYPES as readonly string[]).includes(dtype)) {
-    const recommended = dtype.startsWith('C') ? 'CFloat32' : sample.allInteger ? smallestIntType(sample.min, sample.max) : 'Float32';
+    const recommended = dtype.startsWith('C')
+      ? 'CFloat32'
+      : sample.allInteger
+        ? smallestIntType(sample.min, sample.max)
+        : 'Float32';
     const reason = `${dtype} uses 64 bits per sample; policy allows at most 32 (use ${recommended})`;
     return {
       ...base,

@@ -87,7 +87,11 @@ export function boundsWarnings(bounds: Bounds, crsLabel: string): RasterWarning[
       message: `bounds [${bounds.join(', ')}] exceed longitude ±180 / latitude ±90 for EPSG:4326; the CRS is probably wrong`,
     });
   }
-  if (code !== null && ((code >= 32601 && code <= 32660) || (code >= 32701 && code <= 32760)) && (minx < -1e6 || maxx > 2e6)) {
+  if (
+    code !== null &&
+    ((code >= 32601 && code <= 32660) || (code >= 32701 && code <= 32760)) &&
+    (minx < -1e6 || maxx > 2e6)
+  ) {
     warnings.push({
       severity: 'HIGH',
       code: 'BOUNDS_OUT_OF_RANGE',

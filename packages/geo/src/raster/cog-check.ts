@@ -34,22 +34,44 @@ export async function checkCog(path: string): Promise<CogCheck> {
     structure = await readTiffStructure(path);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    return { valid: false, errors: [message], warnings, overviewLevels: [], tileSize: null, ifdOffsets: [], dataOffsets: [] };
+    return {
+      valid: false,
+      errors: [message],
+      warnings,
+      overviewLevels: [],
+      tileSize: null,
+      ifdOffsets: [],
+      dataOffsets: [],
+    };
   }
   if (await exists(`${path}.ovr`)) errors.push('Overviews found in external .ovr file. They should be internal');
 
   const images = structure.ifds.filter((ifd) => (ifd.subfileType & MASK) === 0);
   const main = images[0];
-  if (!main) return { valid: false, errors: ['TIFF has no image IFD'], warnings, overviewLevels: [], tileSize: null, ifdOffsets: [], dataOffsets: [] };
+  if (!main)
+    return {
+      valid: false,
+      errors: ['TIFF has no image IFD'],
+      warnings,
+      overviewLevels: [],
+      tileSize: null,
+      ifdOffsets: [],
+      dataOffsets: [],
+    };
   const overviews = images.slice(1).filter((ifd) => (ifd.subfileType & REDUCED) !== 0);
 
-  if (structure.ghostArea?.includes('KNOWN_INCOMPATIBLE_EDITION=YES')) errors.push('KNOWN_INCOMPATIBLE_EDITION=YES is declared in the file');
+  if (structure.ghostArea?.includes('KNOWN_INCOMPATIBLE_EDITION=YES'))
+    errors.push('KNOWN_INCOMPATIBLE_EDITION=YES is declared in the file');
   if (main.offset !== structure.expectedFirstIfdOffset) {
-    errors.push(`The offset of the main IFD should be ${structure.expectedFirstIfdOffset}. It is ${main.offset} instead`);
+    errors.push(
+      `The offset of the main IFD should be ${structure.expectedFirstIfdOffset}. It is ${main.offset} instead`,
+    );
   }
-  if (!structure.ghostArea?.includes('LAYOUT=IFDS_BEFORE_DATA')) warnings.push('No GDAL ghost area declaring LAYOUT=IFDS_BEFORE_DATA');
+  if (!structure.ghostArea?.includes('LAYOUT=IFDS_BEFORE_DATA'))
+    warnings.push('No GDAL ghost area declaring LAYOUT=IFDS_BEFORE_DATA');
 
-  if ((main.width > 512 || main.height > 512) && !tiled(main)) errors.push('The file is greater than 512xH or Wx512, but is not tiled');
+  if ((main.width > 512 || main.height > 512) && !tiled(main))
+    errors.push('The file is greater than 512xH or Wx512, but is not tiled');
   if ((main.width > 512 || main.height > 512) && overviews.length === 0) {
     warnings.push('The file is greater than 512xH or Wx512, it is recommended to include internal overviews');
   }
@@ -57,11 +79,17 @@ export async function checkCog(path: string): Promise<CogCheck> {
   let previous: TiffIfd = main;
   overviews.forEach((ovr, i) => {
     if (ovr.width > previous.width || ovr.height > previous.height) {
-      errors.push(i === 0 ? 'First overview has larger dimension than main band' : `Overview of index ${i} has larger dimension than overview of index ${i - 1}`);
+      errors.push(
+        i === 0
+          ? 'First overview has larger dimension than main band'
+          : `Overview of index ${i} has larger dimension than overview of index ${i - 1}`,
+      );
     }
     if (!tiled(ovr)) errors.push(`Overview of index ${i} is not tiled`);
     if (ovr.offset < previous.offset) {
-      errors.push(`The offset of the IFD for overview of index ${i} is ${ovr.offset}, whereas it should be greater than the previous IFD at byte ${previous.offset}`);
+      errors.push(
+        `The offset of the IFD for overview of index ${i} is ${ovr.offset}, whereas it should be greater than the previous IFD at byte ${previous.offset}`,
+      );
     }
     previous = ovr;
   });
@@ -72,15 +100,23 @@ export async function checkCog(path: string): Promise<CogCheck> {
   const lastIfd = Math.max(...structure.ifds.map((ifd) => ifd.offset));
   const smallest = dataOffsets[dataOffsets.length - 1]!;
   if (smallest !== 0 && smallest < lastIfd) {
-    errors.push(overviews.length ? 'The offset of the first block of the smallest overview should be after its IFD' : 'The offset of the first block of the image should be after its IFD');
+    errors.push(
+      overviews.length
+        ? 'The offset of the first block of the smallest overview should be after its IFD'
+        : 'The offset of the first block of the image should be after its IFD',
+    );
   }
   for (let i = dataOffsets.length - 2; i >= 1; i--) {
     if (dataOffsets[i] !== 0 && dataOffsets[i]! < dataOffsets[i + 1]!) {
-      errors.push(`The offset of the first block of overview of index ${i - 1} should be after the one of the overview of index ${i}`);
+      errors.push(
+        `The offset of the first block of overview of index ${i - 1} should be after the one of the overview of index ${i}`,
+      );
     }
   }
   if (dataOffsets.length >= 2 && dataOffsets[0] !== 0 && dataOffsets[0]! < dataOffsets[1]!) {
-    errors.push(`The offset of the first block of the main resolution image should be after the one of the overview of index ${overviews.length - 1}`);
+    errors.push(
+      `The offset of the first block of the main resolution image should be after the one of the overview of index ${overviews.length - 1}`,
+    );
   }
 
   return {

@@ -4,11 +4,30 @@ export type RasterType = (typeof RASTER_TYPES)[number];
 export type DetectedType = RasterType | 'unknown';
 
 /** COG compressions the system GDAL's COG driver accepts (checked against GDAL 3.6). */
-export const COMPRESSIONS = ['jpeg', 'webp', 'deflate', 'zstd', 'lzw', 'lerc', 'lerc_deflate', 'lerc_zstd', 'none'] as const;
+export const COMPRESSIONS = [
+  'jpeg',
+  'webp',
+  'deflate',
+  'zstd',
+  'lzw',
+  'lerc',
+  'lerc_deflate',
+  'lerc_zstd',
+  'none',
+] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
 /** GDAL resampling names accepted for overviews and reprojection. */
-export const RESAMPLINGS = ['nearest', 'bilinear', 'cubic', 'cubicspline', 'lanczos', 'average', 'mode', 'rms'] as const;
+export const RESAMPLINGS = [
+  'nearest',
+  'bilinear',
+  'cubic',
+  'cubicspline',
+  'lanczos',
+  'average',
+  'mode',
+  'rms',
+] as const;
 export type Resampling = (typeof RESAMPLINGS)[number];
 
 export interface CogSettings {
@@ -22,9 +41,24 @@ export interface CogSettings {
 const BY_TYPE: Record<DetectedType, CogSettings> = {
   rgb: { compression: 'jpeg', jpeg_quality: 85, overview_resampling: 'cubic', reproject_resampling: 'cubic' },
   rgba: { compression: 'webp', jpeg_quality: 85, overview_resampling: 'cubic', reproject_resampling: 'cubic' },
-  dem: { compression: 'lerc_deflate', jpeg_quality: null, overview_resampling: 'average', reproject_resampling: 'bilinear' },
-  categorical: { compression: 'deflate', jpeg_quality: null, overview_resampling: 'mode', reproject_resampling: 'nearest' },
-  multispectral: { compression: 'deflate', jpeg_quality: null, overview_resampling: 'average', reproject_resampling: 'bilinear' },
+  dem: {
+    compression: 'lerc_deflate',
+    jpeg_quality: null,
+    overview_resampling: 'average',
+    reproject_resampling: 'bilinear',
+  },
+  categorical: {
+    compression: 'deflate',
+    jpeg_quality: null,
+    overview_resampling: 'mode',
+    reproject_resampling: 'nearest',
+  },
+  multispectral: {
+    compression: 'deflate',
+    jpeg_quality: null,
+    overview_resampling: 'average',
+    reproject_resampling: 'bilinear',
+  },
   nir: { compression: 'deflate', jpeg_quality: null, overview_resampling: 'cubic', reproject_resampling: 'cubic' },
   unknown: { compression: 'deflate', jpeg_quality: null, overview_resampling: 'cubic', reproject_resampling: 'cubic' },
 };

@@ -22,17 +22,36 @@ describe('checkCog', () => {
   it('accepts a COG from createCog, reporting tile size and overview levels', async () => {
     const out = path.join(dir, 'dem_cog.tif');
     const r = await createCog({
-      source: fx.demUtm(dir, 1200), destination: out, workDir: dir, sourceCrs: 'EPSG:32633', targetCrs: 'native',
-      compression: 'lerc_deflate', overviewResampling: 'average', reprojectResampling: 'bilinear',
+      source: fx.demUtm(dir, 1200),
+      destination: out,
+      workDir: dir,
+      sourceCrs: 'EPSG:32633',
+      targetCrs: 'native',
+      compression: 'lerc_deflate',
+      overviewResampling: 'average',
+      reprojectResampling: 'bilinear',
     });
     expect(r.reprojected).toBe(false);
     const check = await checkCog(out);
-    expect(check).toMatchObject({ valid: true, errors: [], warnings: [], tileSize: [512, 512], overviewLevels: [2, 4] });
+    expect(check).toMatchObject({
+      valid: true,
+      errors: [],
+      warnings: [],
+      tileSize: [512, 512],
+      overviewLevels: [2, 4],
+    });
     // IFDs first, then data from the smallest overview to the full resolution
     expect(check.ifdOffsets).toEqual([...check.ifdOffsets].sort((a, b) => a - b));
     expect(check.dataOffsets).toEqual([...check.dataOffsets].sort((a, b) => b - a));
     const info = await describeRaster(out);
-    expect(info).toMatchObject({ crs: 'EPSG:32633', shape: [1200, 1200], nodata: fx.DEM_NODATA, block_size: [512, 512], overview_levels: [2, 4], compression: 'LERC_DEFLATE' });
+    expect(info).toMatchObject({
+      crs: 'EPSG:32633',
+      shape: [1200, 1200],
+      nodata: fx.DEM_NODATA,
+      block_size: [512, 512],
+      overview_levels: [2, 4],
+      compression: 'LERC_DEFLATE',
+    });
     expect(info.bounds).toEqual([500000, 5000000 - 36000, 536000, 5000000]);
   });
 
@@ -76,11 +95,24 @@ describe('createCog', () => {
   it('reprojects UTM to EPSG:4326 and keeps nodata', async () => {
     const out = path.join(dir, 'dem4326.tif');
     const r = await createCog({
-      source: fx.demUtm(dir), destination: out, workDir: dir, sourceCrs: 'EPSG:32633', targetCrs: 'EPSG:4326',
-      compression: 'deflate', overviewResampling: 'average', reprojectResampling: 'bilinear',
+      source: fx.demUtm(dir),
+      destination: out,
+      workDir: dir,
+      sourceCrs: 'EPSG:32633',
+      targetCrs: 'EPSG:4326',
+      compression: 'deflate',
+      overviewResampling: 'average',
+      reprojectResampling: 'bilinear',
     });
     expect(r.reprojected).toBe(true);
-    expect(r.creationOptions).toEqual(['COMPRESS=DEFLATE', 'BLOCKSIZE=512', 'OVERVIEW_RESAMPLING=AVERAGE', 'NUM_THREADS=ALL_CPUS', 'BIGTIFF=IF_SAFER', 'PREDICTOR=YES']);
+    expect(r.creationOptions).toEqual([
+      'COMPRESS=DEFLATE',
+      'BLOCKSIZE=512',
+      'OVERVIEW_RESAMPLING=AVERAGE',
+      'NUM_THREADS=ALL_CPUS',
+      'BIGTIFF=IF_SAFER',
+      'PREDICTOR=YES',
+    ]);
     const info = await describeRaster(out);
     expect(info.crs).toBe('EPSG:4326');
     expect(info.nodata).toBe(fx.DEM_NODATA);
@@ -91,15 +123,27 @@ describe('createCog', () => {
 
   it('refuses a compression the data cannot take, permanently', async () => {
     const err = await createCog({
-      source: fx.demUtm(dir), destination: path.join(dir, 'x.tif'), workDir: dir, sourceCrs: 'EPSG:32633', targetCrs: 'native',
-      compression: 'webp', overviewResampling: 'average', reprojectResampling: 'bilinear',
+      source: fx.demUtm(dir),
+      destination: path.join(dir, 'x.tif'),
+      workDir: dir,
+      sourceCrs: 'EPSG:32633',
+      targetCrs: 'native',
+      compression: 'webp',
+      overviewResampling: 'average',
+      reprojectResampling: 'bilinear',
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskError);
     expect(err).toMatchObject({ code: 'COMPRESSION_UNSUPPORTED', permanent: true });
   });
 
   it('passes JPEG quality as QUALITY (the COG driver option name)', () => {
-    expect(cogCreationOptions({ compression: 'jpeg', quality: 85, overviewResampling: 'cubic' })).toContain('QUALITY=85');
-    expect(cogCreationOptions({ compression: 'lerc', quality: 85, overviewResampling: 'cubic' }).some((o) => o.startsWith('QUALITY'))).toBe(false);
+    expect(cogCreationOptions({ compression: 'jpeg', quality: 85, overviewResampling: 'cubic' })).toContain(
+      'QUALITY=85',
+    );
+    expect(
+      cogCreationOptions({ compression: 'lerc', quality: 85, overviewResampling: 'cubic' }).some((o) =>
+        o.startsWith('QUALITY'),
+      ),
+    ).toBe(false);
   });
 });

@@ -55,9 +55,14 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
   try {
     const band1 = src.bands.get(1);
     const problem = compressionProblem(opts.compression, band1.dataType ?? '', src.bands.count());
-    if (problem) throw rasterError('COMPRESSION_UNSUPPORTED', `compression ${opts.compression} cannot be used for ${label}: ${problem}`);
+    if (problem)
+      throw rasterError(
+        'COMPRESSION_UNSUPPORTED',
+        `compression ${opts.compression} cannot be used for ${label}: ${problem}`,
+      );
     const sourceSrs = parseCrs(opts.sourceCrs);
-    if (!sourceSrs) throw rasterError('CRS_MISSING', `source CRS '${opts.sourceCrs}' of ${label} is not a CRS GDAL understands`);
+    if (!sourceSrs)
+      throw rasterError('CRS_MISSING', `source CRS '${opts.sourceCrs}' of ${label} is not a CRS GDAL understands`);
     const native = opts.targetCrs.toLowerCase() === 'native';
     const targetSrs = native ? sourceSrs : parseCrs(opts.targetCrs);
     if (!targetSrs) throw rasterError('CRS_MISSING', `target_crs '${opts.targetCrs}' is not a CRS GDAL understands`);
@@ -66,18 +71,35 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
 
     const creationOptions = cogCreationOptions(opts);
     const progress = (from: number, span: number, note: string) =>
-      opts.onProgress ? { progress_cb: (complete: number) => opts.onProgress!(from + complete * span, note) } : undefined;
+      opts.onProgress
+        ? { progress_cb: (complete: number) => opts.onProgress!(from + complete * span, note) }
+        : undefined;
 
     let input: gdal.Dataset = src;
     let warped: gdal.Dataset | null = null;
     if (reproject) {
       const warpArgs = [
-        '-of', 'GTiff',
-        '-s_srs', opts.sourceCrs,
-        '-t_srs', native ? opts.sourceCrs : opts.targetCrs,
-        '-r', opts.reprojectResampling,
-        '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', '-wm', '128',
-        '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=512', '-co', 'BLOCKYSIZE=512', '-co', 'BIGTIFF=IF_SAFER',
+        '-of',
+        'GTiff',
+        '-s_srs',
+        opts.sourceCrs,
+        '-t_srs',
+        native ? opts.sourceCrs : opts.targetCrs,
+        '-r',
+        opts.reprojectResampling,
+        '-multi',
+        '-wo',
+        'NUM_THREADS=ALL_CPUS',
+        '-wm',
+        '128',
+        '-co',
+        'TILED=YES',
+        '-co',
+        'BLOCKXSIZE=512',
+        '-co',
+        'BLOCKYSIZE=512',
+        '-co',
+        'BIGTIFF=IF_SAFER',
       ];
       const warpedPath = path.join(opts.workDir, 'warped.tif');
       const written = await gdal.warpAsync(warpedPath, null, [src], warpArgs, progress(0, 0.5, 'reprojecting'));
@@ -90,7 +112,12 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     try {
       const translateArgs = ['-of', 'COG', ...(!fileHasCrs && !reproject ? ['-a_srs', opts.sourceCrs] : [])];
       for (const co of creationOptions) translateArgs.push('-co', co);
-      const out = await gdal.translateAsync(opts.destination, input, translateArgs, progress(reproject ? 0.5 : 0, reproject ? 0.5 : 1, 'writing COG'));
+      const out = await gdal.translateAsync(
+        opts.destination,
+        input,
+        translateArgs,
+        progress(reproject ? 0.5 : 0, reproject ? 0.5 : 1, 'writing COG'),
+      );
       out.close();
     } finally {
       warped?.close();
@@ -102,7 +129,9 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
 }
 
 /** The COG driver creation options for the chosen compression and resampling. */
-export function cogCreationOptions(opts: Pick<CreateCogOptions, 'compression' | 'quality' | 'overviewResampling' | 'blockSize'>): string[] {
+export function cogCreationOptions(
+  opts: Pick<CreateCogOptions, 'compression' | 'quality' | 'overviewResampling' | 'blockSize'>,
+): string[] {
   const co = [
     `COMPRESS=${opts.compression.toUpperCase()}`,
     `BLOCKSIZE=${opts.blockSize ?? 512}`,

@@ -61,7 +61,11 @@ export function epsgCode(label: string): number | null {
  * - file CRS only: file_metadata; both and same: user_confirmed; both and different:
  *   CRS_MISMATCH; user CRS only: user_override_required (MEDIUM warning); neither: CRS_MISSING.
  */
-export function resolveCrs(fileSrs: gdal.SpatialReference | null, inputCrs: string | undefined, label: string): ResolvedCrs {
+export function resolveCrs(
+  fileSrs: gdal.SpatialReference | null,
+  inputCrs: string | undefined,
+  label: string,
+): ResolvedCrs {
   const user = inputCrs === undefined ? null : parseCrs(inputCrs);
   if (inputCrs !== undefined && !user) {
     throw rasterError('CRS_MISMATCH', `input_crs '${inputCrs}' is not a CRS GDAL understands`, { input_crs: inputCrs });

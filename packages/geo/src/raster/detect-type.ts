@@ -34,7 +34,11 @@ export function detectRasterType(r: TypeDetectionInput): TypeDetection {
   const evidence = [`${r.bandCount} band(s) of ${r.dtype}`];
   if (r.bandCount === 3 && RGB_TYPES.includes(r.dtype)) {
     const red = r.colorInterpretations[0] === 'Red';
-    evidence.push(red ? 'band 1 colour interpretation is Red' : `band 1 colour interpretation is ${r.colorInterpretations[0] ?? 'undefined'}`);
+    evidence.push(
+      red
+        ? 'band 1 colour interpretation is Red'
+        : `band 1 colour interpretation is ${r.colorInterpretations[0] ?? 'undefined'}`,
+    );
     return { detected_type: 'rgb', confidence: red ? 'VERY_HIGH' : 'HIGH', evidence };
   }
   if (r.bandCount === 4 && RGB_TYPES.includes(r.dtype)) {
@@ -45,7 +49,9 @@ export function detectRasterType(r: TypeDetectionInput): TypeDetection {
       if (r.colorInterpretations[3] === 'Alpha') evidence.push('band 4 colour interpretation is Alpha');
       return { detected_type: 'rgba', confidence: 'HIGH', evidence };
     }
-    evidence.push(`band 4 has ${Number.isFinite(distinct) ? distinct : 'more than 1024'} distinct values in the sample (not an alpha mask)`);
+    evidence.push(
+      `band 4 has ${Number.isFinite(distinct) ? distinct : 'more than 1024'} distinct values in the sample (not an alpha mask)`,
+    );
     return { detected_type: 'nir', confidence: 'MEDIUM', evidence };
   }
   if (r.bandCount === 1 && DEM_TYPES.includes(r.dtype)) {

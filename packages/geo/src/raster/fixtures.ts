@@ -17,7 +17,11 @@ interface BandSpec {
 }
 
 function write(file: string, dtype: string, srs: string | null, gt: number[], bands: BandSpec[], size = N): string {
-  const ds = gdal.open(file, 'w', 'GTiff', size, size, bands.length, dtype, ['TILED=YES', 'BLOCKXSIZE=128', 'BLOCKYSIZE=128']);
+  const ds = gdal.open(file, 'w', 'GTiff', size, size, bands.length, dtype, [
+    'TILED=YES',
+    'BLOCKXSIZE=128',
+    'BLOCKYSIZE=128',
+  ]);
   if (srs) ds.srs = gdal.SpatialReference.fromUserInput(srs);
   ds.geoTransform = gt;
   const Arr = gdal.fromDataType(dtype);
@@ -40,21 +44,33 @@ function write(file: string, dtype: string, srs: string | null, gt: number[], ba
 
 /** 3-band Byte RGB in EPSG:3857 (100 m pixels around 10°E 50°N), colour interpretation Red/Green/Blue. */
 export function rgb3857(dir: string): string {
-  return write(path.join(dir, 'rgb_3857.tif'), 'Byte', 'EPSG:3857', [1113194, 100, 0, 6446275, 0, -100], [
-    { values: (x) => x, interp: 'Red' },
-    { values: (_x, y) => y, interp: 'Green' },
-    { values: (x, y) => (x * y) % 256, interp: 'Blue' },
-  ]);
+  return write(
+    path.join(dir, 'rgb_3857.tif'),
+    'Byte',
+    'EPSG:3857',
+    [1113194, 100, 0, 6446275, 0, -100],
+    [
+      { values: (x) => x, interp: 'Red' },
+      { values: (_x, y) => y, interp: 'Green' },
+      { values: (x, y) => (x * y) % 256, interp: 'Blue' },
+    ],
+  );
 }
 
 /** 4-band Byte RGBA in EPSG:4326; band 4 is an alpha mask (0 in the left quarter, else 255). */
 export function rgba4326(dir: string): string {
-  return write(path.join(dir, 'rgba_4326.tif'), 'Byte', 'EPSG:4326', [10, 0.001, 0, 50, 0, -0.001], [
-    { values: (x) => x, interp: 'Red' },
-    { values: (_x, y) => y, interp: 'Green' },
-    { values: (x, y) => (x + y) % 256, interp: 'Blue' },
-    { values: (x) => (x < N / 4 ? 0 : 255), interp: 'Alpha' },
-  ]);
+  return write(
+    path.join(dir, 'rgba_4326.tif'),
+    'Byte',
+    'EPSG:4326',
+    [10, 0.001, 0, 50, 0, -0.001],
+    [
+      { values: (x) => x, interp: 'Red' },
+      { values: (_x, y) => y, interp: 'Green' },
+      { values: (x, y) => (x + y) % 256, interp: 'Blue' },
+      { values: (x) => (x < N / 4 ? 0 : 255), interp: 'Alpha' },
+    ],
+  );
 }
 
 /** DEM_NODATA: the nodata value of {@link demUtm}. */
@@ -62,12 +78,20 @@ export const DEM_NODATA = -9999;
 
 /** Float32 DEM (size x size, default 256) in EPSG:32633 (30 m pixels), a smooth hill, nodata -9999 in the top-left 32x32 block. */
 export function demUtm(dir: string, size = N): string {
-  return write(path.join(dir, size === N ? 'dem_utm33.tif' : `dem_utm33_${size}.tif`), 'Float32', 'EPSG:32633', [500000, 30, 0, 5000000, 0, -30], [
-    {
-      values: (x, y) => (x < 32 && y < 32 ? DEM_NODATA : 200 + 150 * Math.sin(x / 40) * Math.cos(y / 50) + x * 0.37 + y * 0.11),
-      nodata: DEM_NODATA,
-    },
-  ], size);
+  return write(
+    path.join(dir, size === N ? 'dem_utm33.tif' : `dem_utm33_${size}.tif`),
+    'Float32',
+    'EPSG:32633',
+    [500000, 30, 0, 5000000, 0, -30],
+    [
+      {
+        values: (x, y) =>
+          x < 32 && y < 32 ? DEM_NODATA : 200 + 150 * Math.sin(x / 40) * Math.cos(y / 50) + x * 0.37 + y * 0.11,
+        nodata: DEM_NODATA,
+      },
+    ],
+    size,
+  );
 }
 
 /** The classes of {@link categorical}. */
@@ -75,60 +99,104 @@ export const CATEGORICAL_CLASSES = [1, 2, 3, 5, 8];
 
 /** Byte land-cover classes {1,2,3,5,8} in 32-pixel blocks (size x size, default 256), with a colour table, EPSG:32633; nodata 0. */
 export function categorical(dir: string, size = N): string {
-  const colours: Array<[number, number, number, number]> = Array.from({ length: 9 }, (_, i) => [i * 28, 255 - i * 28, (i * 60) % 256, 255]);
-  return write(path.join(dir, size === N ? 'landcover.tif' : `landcover_${size}.tif`), 'Byte', 'EPSG:32633', [600000, 20, 0, 5100000, 0, -20], [
-    { values: (x, y) => CATEGORICAL_CLASSES[(Math.floor(x / 32) + Math.floor(y / 32)) % CATEGORICAL_CLASSES.length]!, colorTable: colours, nodata: 0 },
-  ], size);
+  const colours: Array<[number, number, number, number]> = Array.from({ length: 9 }, (_, i) => [
+    i * 28,
+    255 - i * 28,
+    (i * 60) % 256,
+    255,
+  ]);
+  return write(
+    path.join(dir, size === N ? 'landcover.tif' : `landcover_${size}.tif`),
+    'Byte',
+    'EPSG:32633',
+    [600000, 20, 0, 5100000, 0, -20],
+    [
+      {
+        values: (x, y) => CATEGORICAL_CLASSES[(Math.floor(x / 32) + Math.floor(y / 32)) % CATEGORICAL_CLASSES.length]!,
+        colorTable: colours,
+        nodata: 0,
+      },
+    ],
+    size,
+  );
 }
 
 /** 4-band Byte in EPSG:32633 whose band 4 is a continuous gradient (near infrared, not alpha). */
 export function nir4(dir: string): string {
-  return write(path.join(dir, 'rgbn.tif'), 'Byte', 'EPSG:32633', [500000, 10, 0, 5000000, 0, -10], [
-    { values: (x) => x },
-    { values: (_x, y) => y },
-    { values: (x, y) => (x + y) & 255 },
-    { values: (x, y) => (x * 3 + y) & 255 },
-  ]);
+  return write(
+    path.join(dir, 'rgbn.tif'),
+    'Byte',
+    'EPSG:32633',
+    [500000, 10, 0, 5000000, 0, -10],
+    [
+      { values: (x) => x },
+      { values: (_x, y) => y },
+      { values: (x, y) => (x + y) & 255 },
+      { values: (x, y) => (x * 3 + y) & 255 },
+    ],
+  );
 }
 
 /** Float32 DEM in EPSG:32633 whose nodata value is NaN (left 16 columns). */
 export function demNanNodata(dir: string): string {
-  return write(path.join(dir, 'dem_nan.tif'), 'Float32', 'EPSG:32633', [500000, 30, 0, 5000000, 0, -30], [
-    { values: (x, y) => (x < 16 ? NaN : 300 + 50 * Math.sin(x / 37) + y * 0.2 + x * 0.013), nodata: NaN },
-  ]);
+  return write(
+    path.join(dir, 'dem_nan.tif'),
+    'Float32',
+    'EPSG:32633',
+    [500000, 30, 0, 5000000, 0, -30],
+    [{ values: (x, y) => (x < 16 ? NaN : 300 + 50 * Math.sin(x / 37) + y * 0.2 + x * 0.013), nodata: NaN }],
+  );
 }
 
 /** 6-band UInt16 in EPSG:32633 with distinct per-band reflectance-like gradients. */
 export function multispectral6(dir: string): string {
-  const bands: BandSpec[] = Array.from({ length: 6 }, (_, b) => ({ values: (x: number, y: number) => 1000 + b * 500 + x * 7 + y * 3 }));
+  const bands: BandSpec[] = Array.from({ length: 6 }, (_, b) => ({
+    values: (x: number, y: number) => 1000 + b * 500 + x * 7 + y * 3,
+  }));
   return write(path.join(dir, 'ms6.tif'), 'UInt16', 'EPSG:32633', [400000, 10, 0, 4500000, 0, -10], bands);
 }
 
 /** 1-band Float64 in EPSG:4326 (a smooth surface). */
 export function float64(dir: string): string {
-  return write(path.join(dir, 'f64.tif'), 'Float64', 'EPSG:4326', [5, 0.001, 0, 45, 0, -0.001], [
-    { values: (x, y) => 100 + Math.sin(x / 30) * 20 + y * 0.25 + x * 0.01 },
-  ]);
+  return write(
+    path.join(dir, 'f64.tif'),
+    'Float64',
+    'EPSG:4326',
+    [5, 0.001, 0, 45, 0, -0.001],
+    [{ values: (x, y) => 100 + Math.sin(x / 30) * 20 + y * 0.25 + x * 0.01 }],
+  );
 }
 
 /** 3-band Byte RGB with a geotransform but no CRS. */
 export function noCrs(dir: string): string {
-  return write(path.join(dir, 'no_crs.tif'), 'Byte', null, [500000, 10, 0, 5000000, 0, -10], [
-    { values: (x) => x, interp: 'Red' },
-    { values: (_x, y) => y, interp: 'Green' },
-    { values: (x, y) => (x ^ y) & 255, interp: 'Blue' },
-  ]);
+  return write(
+    path.join(dir, 'no_crs.tif'),
+    'Byte',
+    null,
+    [500000, 10, 0, 5000000, 0, -10],
+    [
+      { values: (x) => x, interp: 'Red' },
+      { values: (_x, y) => y, interp: 'Green' },
+      { values: (x, y) => (x ^ y) & 255, interp: 'Blue' },
+    ],
+  );
 }
 
 /** 3-band Byte RGB in EPSG:32633 whose geotransform is rotated by about 10°. */
 export function rotated(dir: string): string {
   const a = (10 * Math.PI) / 180;
   const r = 10;
-  return write(path.join(dir, 'rotated.tif'), 'Byte', 'EPSG:32633', [500000, r * Math.cos(a), r * Math.sin(a), 5000000, r * Math.sin(a), -r * Math.cos(a)], [
-    { values: (x) => x, interp: 'Red' },
-    { values: (_x, y) => y, interp: 'Green' },
-    { values: (x, y) => (x + 2 * y) & 255, interp: 'Blue' },
-  ]);
+  return write(
+    path.join(dir, 'rotated.tif'),
+    'Byte',
+    'EPSG:32633',
+    [500000, r * Math.cos(a), r * Math.sin(a), 5000000, r * Math.sin(a), -r * Math.cos(a)],
+    [
+      { values: (x) => x, interp: 'Red' },
+      { values: (_x, y) => y, interp: 'Green' },
+      { values: (x, y) => (x + 2 * y) & 255, interp: 'Blue' },
+    ],
+  );
 }
 
 /** A text file named `.tif`. */

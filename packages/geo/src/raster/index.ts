@@ -24,6 +24,12 @@ export { optimalCogSettings, compressionProblem, RASTER_TYPES, COMPRESSIONS, RES
 export type { RasterType, DetectedType, Compression, Resampling, CogSettings } from './cog-settings.ts';
 export { RASTER_ERROR_CODES, rasterError } from './errors.ts';
 export type { RasterErrorCode } from './errors.ts';
-export { validationResultSchema, cogSettingsSchema, rasterWarningSchema, nodataSchema, nodataToJson } from './schemas.ts';
+export {
+  validationResultSchema,
+  cogSettingsSchema,
+  rasterWarningSchema,
+  nodataSchema,
+  nodataToJson,
+} from './schemas.ts';
 export type { ValidationResult, NodataJson } from './schemas.ts';
 export * as rasterFixtures from './fixtures.ts';

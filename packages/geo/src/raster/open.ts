@@ -15,7 +15,9 @@ export async function openRaster(path: string, label = path): Promise<gdal.Datas
     const message = err instanceof Error ? err.message : String(err);
     if (isTransientGdalError(message)) throw err;
     if (/not recognized as (being in )?a supported (file|dataset) format/i.test(message)) {
-      throw rasterError('NOT_A_RASTER', `${label} is not a raster GDAL can read (no driver recognises it)`, { gdal: message });
+      throw rasterError('NOT_A_RASTER', `${label} is not a raster GDAL can read (no driver recognises it)`, {
+        gdal: message,
+      });
     }
     throw rasterError('FILE_UNREADABLE', `${label} could not be opened: ${message}`, { gdal: message });
   }

@@ -20,12 +20,19 @@ export interface BandSample {
  * Reads a centred window of at most `size` x `size` pixels of a band (never the whole
  * raster): enough to judge value range, distinct values and smoothness.
  */
-export async function sampleBand(band: gdal.RasterBand, label: string, size = 1000, maxUnique = 1024): Promise<BandSample> {
+export async function sampleBand(
+  band: gdal.RasterBand,
+  label: string,
+  size = 1000,
+  maxUnique = 1024,
+): Promise<BandSample> {
   const width = Math.min(size, band.size.x);
   const height = Math.min(size, band.size.y);
   const x = Math.floor((band.size.x - width) / 2);
   const y = Math.floor((band.size.y - height) / 2);
-  const raw = await readOrUnreadable(label, () => band.pixels.readAsync(x, y, width, height, undefined, { data_type: 'Float64' }));
+  const raw = await readOrUnreadable(label, () =>
+    band.pixels.readAsync(x, y, width, height, undefined, { data_type: 'Float64' }),
+  );
   const nodata = band.noDataValue;
   const values = new Float64Array(raw.length);
   const unique = new Set<number>();

@@ -22,8 +22,32 @@ export interface TiffStructure {
   expectedFirstIfdOffset: number;
 }
 
-const TAG = { width: 256, height: 257, subfile: 254, stripOffsets: 273, tileWidth: 322, tileHeight: 323, tileOffsets: 324 };
-const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8, 17: 8, 18: 8 };
+const TAG = {
+  width: 256,
+  height: 257,
+  subfile: 254,
+  stripOffsets: 273,
+  tileWidth: 322,
+  tileHeight: 323,
+  tileOffsets: 324,
+};
+const TYPE_SIZE: Record<number, number> = {
+  1: 1,
+  2: 1,
+  3: 2,
+  4: 4,
+  5: 8,
+  6: 1,
+  7: 1,
+  8: 2,
+  9: 4,
+  10: 8,
+  11: 4,
+  12: 8,
+  16: 8,
+  17: 8,
+  18: 8,
+};
 const GHOST = 'GDAL_STRUCTURAL_METADATA_SIZE=';
 
 /**
@@ -86,7 +110,10 @@ export async function readTiffStructure(path: string): Promise<TiffStructure> {
         // Tile offset arrays can be large: the first few entries are enough to find the first
         // non-empty block of a level (GDAL writes empty blocks as offset 0 only when sparse).
         const wanted = Math.min(n, 4096);
-        const raw = n * size <= inlineSize ? body.subarray(valueAt, valueAt + n * size) : await read(bigTiff ? u64(body, valueAt) : u32(body, valueAt), wanted * size);
+        const raw =
+          n * size <= inlineSize
+            ? body.subarray(valueAt, valueAt + n * size)
+            : await read(bigTiff ? u64(body, valueAt) : u32(body, valueAt), wanted * size);
         const list: number[] = [];
         for (let k = 0; k < Math.min(n, wanted); k++) {
           const o = k * size;

@@ -38,8 +38,17 @@ describe('validateRaster', () => {
     expect(r.dtype).toBe('Byte');
     expect(r.bounds).toEqual([1113194, 6446275 - 25600, 1113194 + 25600, 6446275]);
     expect(r.bounds_4326[0]).toBeCloseTo(10, 2);
-    expect(r.raster_type).toMatchObject({ detected_type: 'rgb', confidence: 'VERY_HIGH', type_source: 'auto_detected' });
-    expect(r.raster_type.optimal_cog_settings).toEqual({ compression: 'jpeg', jpeg_quality: 85, overview_resampling: 'cubic', reproject_resampling: 'cubic' });
+    expect(r.raster_type).toMatchObject({
+      detected_type: 'rgb',
+      confidence: 'VERY_HIGH',
+      type_source: 'auto_detected',
+    });
+    expect(r.raster_type.optimal_cog_settings).toEqual({
+      compression: 'jpeg',
+      jpeg_quality: 85,
+      overview_resampling: 'cubic',
+      reproject_resampling: 'cubic',
+    });
     expect(r.size_mb).toBeGreaterThan(0.18);
     expect(r.size_mb).toBeLessThan(0.3);
     expect(r.bit_depth_check.efficient).toBe(true);
@@ -58,7 +67,11 @@ describe('validateRaster', () => {
     expect(r.nodata).toBe(fx.DEM_NODATA);
     expect(r.dtype).toBe('Float32');
     expect(r.raster_type).toMatchObject({ detected_type: 'dem', confidence: 'HIGH' });
-    expect(r.raster_type.optimal_cog_settings).toMatchObject({ compression: 'lerc_deflate', overview_resampling: 'average', reproject_resampling: 'bilinear' });
+    expect(r.raster_type.optimal_cog_settings).toMatchObject({
+      compression: 'lerc_deflate',
+      overview_resampling: 'average',
+      reproject_resampling: 'bilinear',
+    });
     expect(r.bit_depth_check.efficient).toBe(true);
   });
 
@@ -66,7 +79,11 @@ describe('validateRaster', () => {
     const r = await run(fx.categorical(dir));
     expect(r.raster_type).toMatchObject({ detected_type: 'categorical', confidence: 'VERY_HIGH' });
     expect(r.raster_type.evidence).toContain('band 1 has a colour table');
-    expect(r.raster_type.optimal_cog_settings).toMatchObject({ compression: 'deflate', overview_resampling: 'mode', reproject_resampling: 'nearest' });
+    expect(r.raster_type.optimal_cog_settings).toMatchObject({
+      compression: 'deflate',
+      overview_resampling: 'mode',
+      reproject_resampling: 'nearest',
+    });
   });
 
   it('detects 6-band uint16 as multispectral', async () => {
@@ -79,7 +96,11 @@ describe('validateRaster', () => {
   it('flags float64 as a CRITICAL bit-depth violation, failing only in strict mode', async () => {
     const file = fx.float64(dir);
     const r = await run(file);
-    expect(r.bit_depth_check).toMatchObject({ efficient: false, current_dtype: 'Float64', recommended_dtype: 'Float32' });
+    expect(r.bit_depth_check).toMatchObject({
+      efficient: false,
+      current_dtype: 'Float64',
+      recommended_dtype: 'Float32',
+    });
     expect(r.warnings.find((w) => w.code === 'BIT_DEPTH_POLICY_VIOLATION')?.severity).toBe('CRITICAL');
     expect(r.raster_type.detected_type).toBe('dem');
     expect(await codeOf(run(file, { strictMode: true }))).toBe('BIT_DEPTH_POLICY_VIOLATION');

@@ -48,11 +48,20 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
 
     // 2. Bounds sanity
     const gt = ds.geoTransform;
-    if (!gt) warnings.push({ severity: 'HIGH', code: 'NO_GEOTRANSFORM', message: `${label} has no geotransform; pixel coordinates used` });
+    if (!gt)
+      warnings.push({
+        severity: 'HIGH',
+        code: 'NO_GEOTRANSFORM',
+        message: `${label} has no geotransform; pixel coordinates used`,
+      });
     const geo = gt ?? [0, 1, 0, 0, 0, -1];
     const rotated = isRotated(geo);
     if (rotated) {
-      warnings.push({ severity: 'MEDIUM', code: 'ROTATED_GEOTRANSFORM', message: `${label} has a rotated geotransform [${geo.join(', ')}]; a COG will be warped north-up` });
+      warnings.push({
+        severity: 'MEDIUM',
+        code: 'ROTATED_GEOTRANSFORM',
+        message: `${label} has a rotated geotransform [${geo.join(', ')}]; a COG will be warped north-up`,
+      });
     }
     const bounds = rasterBounds(geo, width, height);
     warnings.push(...boundsWarnings(bounds, crs.label));
@@ -63,14 +72,24 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
     const bitDepth = checkBitDepth(dtype, first);
     warnings.push(...bitDepth.warnings);
     if (bitDepth.policy_violation && opts.strictMode) {
-      throw rasterError('BIT_DEPTH_POLICY_VIOLATION', `${label}: ${bitDepth.reason} (strict_mode is on)`, { dtype, recommended_dtype: bitDepth.recommended_dtype });
+      throw rasterError('BIT_DEPTH_POLICY_VIOLATION', `${label}: ${bitDepth.reason} (strict_mode is on)`, {
+        dtype,
+        recommended_dtype: bitDepth.recommended_dtype,
+      });
     }
 
     // 4. Type detection
     const colorInterpretations: Array<string | null> = [];
     for (let i = 1; i <= bandCount; i++) colorInterpretations.push(ds.bands.get(i).colorInterpretation);
     const fourth = bandCount === 4 ? await sampleBand(ds.bands.get(4), label) : undefined;
-    const detection = detectRasterType({ bandCount, dtype, colorInterpretations, hasColorTable: band1.colorTable !== null, first, ...(fourth ? { fourth } : {}) });
+    const detection = detectRasterType({
+      bandCount,
+      dtype,
+      colorInterpretations,
+      hasColorTable: band1.colorTable !== null,
+      first,
+      ...(fourth ? { fourth } : {}),
+    });
     const requested = opts.rasterType ?? 'auto';
     let typeSource: 'auto_detected' | 'user_confirmed' | 'user_specified' = 'auto_detected';
     let finalType = detection.detected_type;
@@ -80,7 +99,11 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
         // Nothing in the file contradicts the user: take their word, say so.
         typeSource = 'user_specified';
         finalType = requested;
-        warnings.push({ severity: 'MEDIUM', code: 'TYPE_FROM_USER', message: `type could not be detected; using raster_type ${requested} as given` });
+        warnings.push({
+          severity: 'MEDIUM',
+          code: 'TYPE_FROM_USER',
+          message: `type could not be detected; using raster_type ${requested} as given`,
+        });
       } else {
         throw rasterError(
           'RASTER_TYPE_MISMATCH',

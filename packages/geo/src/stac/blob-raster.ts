@@ -50,7 +50,12 @@ function extensionOf(blob: string): string {
 }
 
 /** The blob's bytes, or null when it does not exist. */
-async function readBlob(storage: BlobStorage, container: string, blob: string, signal?: AbortSignal): Promise<Buffer | null> {
+async function readBlob(
+  storage: BlobStorage,
+  container: string,
+  blob: string,
+  signal?: AbortSignal,
+): Promise<Buffer | null> {
   try {
     const chunks: Buffer[] = [];
     for await (const chunk of await storage.readStream(container, blob, { signal })) chunks.push(chunk as Buffer);
@@ -75,7 +80,12 @@ async function readBlob(storage: BlobStorage, container: string, blob: string, s
  *   are never held in memory.
  * @returns null when the blob does not exist.
  */
-export async function buildBlobRasterItem(storage: BlobStorage, container: string, blob: string, options: BlobRasterOptions): Promise<StacItem | null> {
+export async function buildBlobRasterItem(
+  storage: BlobStorage,
+  container: string,
+  blob: string,
+  options: BlobRasterOptions,
+): Promise<StacItem | null> {
   const itemOptions = {
     id: rasterItemId(container, blob),
     collection: options.collection,
@@ -100,7 +110,10 @@ export async function buildBlobRasterItem(storage: BlobStorage, container: strin
     const path = `${dir}/${blob.slice(blob.lastIndexOf('/') + 1)}`;
     gdal.vsimem.set(bytes, path);
     try {
-      return await buildRasterItem({ gdalPath: path, href, size: bytes.length, lastModified, ...(checksum ? { checksum } : {}) }, itemOptions);
+      return await buildRasterItem(
+        { gdalPath: path, href, size: bytes.length, lastModified, ...(checksum ? { checksum } : {}) },
+        itemOptions,
+      );
     } catch (err) {
       // Messages name the blob's /vsiaz/ path, as for rasters read in place.
       if (err instanceof Error) err.message = err.message.replaceAll(path, vsiazPath(container, blob));
@@ -108,9 +121,17 @@ export async function buildBlobRasterItem(storage: BlobStorage, container: strin
     } finally {
       // The blob, and whatever a driver may have written beside it (readDir throws once the folder is empty).
       let files: string[] = [];
-      try { files = gdal.fs.readDir(dir); } catch { /* already empty */ }
+      try {
+        files = gdal.fs.readDir(dir);
+      } catch {
+        /* already empty */
+      }
       for (const f of files) {
-        try { gdal.vsimem.release(`${dir}/${f}`); } catch { /* not a file */ }
+        try {
+          gdal.vsimem.release(`${dir}/${f}`);
+        } catch {
+          /* not a file */
+        }
       }
     }
   }
@@ -121,24 +142,32 @@ export async function buildBlobRasterItem(storage: BlobStorage, container: strin
     useStorageForGdal(storage.config);
     configured.add(storage);
   }
-  const stat = listed ?? await storage.stat(container, blob, { signal: options.signal });
+  const stat = listed ?? (await storage.stat(container, blob, { signal: options.signal }));
   if ('exists' in stat && !stat.exists) return null;
   const { size, lastModified } = stat as { size: number; lastModified: Date };
   // The checksum streams while GDAL reads; null when the blob is gone (deleted since it was listed).
-  const sum = options.checksum === false ? Promise.resolve(undefined) : (async () => {
-    try {
-      return await multihashSha256(await storage.readStream(container, blob, { signal: options.signal }));
-    } catch (err) {
-      if (isStorageError(err, 'BLOB_NOT_FOUND')) return null;
-      throw err;
-    }
-  })();
+  const sum =
+    options.checksum === false
+      ? Promise.resolve(undefined)
+      : (async () => {
+          try {
+            return await multihashSha256(await storage.readStream(container, blob, { signal: options.signal }));
+          } catch (err) {
+            if (isStorageError(err, 'BLOB_NOT_FOUND')) return null;
+            throw err;
+          }
+        })();
   sum.catch(() => undefined); // awaited below; keeps an early GDAL failure from leaving it unhandled
   let item: StacItem;
   try {
     item = await buildRasterItem({ gdalPath: vsiazPath(container, blob), href, size, lastModified }, itemOptions);
   } catch (err) {
-    if (listed && ((await sum.catch(() => undefined)) === null || !(await storage.stat(container, blob, { signal: options.signal })).exists)) return null;
+    if (
+      listed &&
+      ((await sum.catch(() => undefined)) === null ||
+        !(await storage.stat(container, blob, { signal: options.signal })).exists)
+    )
+      return null;
     throw err;
   }
   const checksum = await sum;
@@ -154,7 +183,14 @@ export async function buildBlobRasterItem(storage: BlobStorage, container: strin
  *   await registerBlobRaster(ctx.db, ctx.services.stac.schema, ctx.services.storage, 'silver', 'dem_cog.tif', { collection: 'cogs' });
  * @throws StacError (BLOB_NOT_FOUND, RASTER_NO_CRS, STAC_INVALID, STAC_COLLECTION_NOT_FOUND, ...).
  */
-export async function registerBlobRaster(pool: Pool, schema: string, storage: BlobStorage, container: string, blob: string, options: BlobRasterOptions): Promise<UpsertResult> {
+export async function registerBlobRaster(
+  pool: Pool,
+  schema: string,
+  storage: BlobStorage,
+  container: string,
+  blob: string,
+  options: BlobRasterOptions,
+): Promise<UpsertResult> {
   const item = await buildBlobRasterItem(storage, container, blob, options);
   if (!item) throw new StacError('BLOB_NOT_FOUND', `Blob ${container}/${blob} does not exist`);
   return upsertItem(pool, schema, item);

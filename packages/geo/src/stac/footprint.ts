@@ -57,12 +57,23 @@ function polygonOf(ring: Array<[number, number]>): gdal.Polygon {
 }
 
 function box(minX: number, minY: number, maxX: number, maxY: number): gdal.Polygon {
-  return polygonOf([[minX, minY], [maxX, minY], [maxX, maxY], [minX, maxY], [minX, minY]]);
+  return polygonOf([
+    [minX, minY],
+    [maxX, minY],
+    [maxX, maxY],
+    [minX, maxY],
+    [minX, minY],
+  ]);
 }
 
 function ringsOf(geom: gdal.Geometry, shift: number): number[][][][] {
   const json = JSON.parse(geom.toJSON()) as { type: string; coordinates: number[][][] | number[][][][] };
-  const polys = json.type === 'Polygon' ? [json.coordinates as number[][][]] : json.type === 'MultiPolygon' ? (json.coordinates as number[][][][]) : [];
+  const polys =
+    json.type === 'Polygon'
+      ? [json.coordinates as number[][][]]
+      : json.type === 'MultiPolygon'
+        ? (json.coordinates as number[][][][])
+        : [];
   return polys.map((p) => p.map((r) => r.map(([x, y]) => [round(x! + shift), round(y!)])));
 }
 
@@ -88,7 +99,8 @@ export function footprintWgs84(ring: Array<[number, number]>, srs: gdal.SpatialR
     pts[i]![0] = lon;
   }
   let minX = Math.min(...pts.map((p) => p[0]));
-  const shift = minX < -180 ? 360 * Math.ceil((-180 - minX) / 360) : minX >= 180 ? -360 * Math.floor((minX + 180) / 360) : 0;
+  const shift =
+    minX < -180 ? 360 * Math.ceil((-180 - minX) / 360) : minX >= 180 ? -360 * Math.floor((minX + 180) / 360) : 0;
   for (const p of pts) p[0] += shift;
   minX += shift;
   const maxX = Math.max(...pts.map((p) => p[0]));
@@ -96,11 +108,17 @@ export function footprintWgs84(ring: Array<[number, number]>, srs: gdal.SpatialR
   const maxY = Math.min(90, Math.max(...pts.map((p) => p[1])));
 
   if (maxX - minX >= 360) {
-    return { geometry: { type: 'Polygon', coordinates: ringsOf(box(-180, minY, 180, maxY), 0)[0]! }, bbox: [-180, minY, 180, maxY].map(round) as Bbox };
+    return {
+      geometry: { type: 'Polygon', coordinates: ringsOf(box(-180, minY, 180, maxY), 0)[0]! },
+      bbox: [-180, minY, 180, maxY].map(round) as Bbox,
+    };
   }
   if (maxX <= 180) {
     // The ring as it is: no geometry operation needed, so no round trip through OGR.
-    return { geometry: { type: 'Polygon', coordinates: [pts.map(([x, y]) => [round(x), round(y)])] }, bbox: [minX, minY, maxX, maxY].map(round) as Bbox };
+    return {
+      geometry: { type: 'Polygon', coordinates: [pts.map(([x, y]) => [round(x), round(y)])] },
+      bbox: [minX, minY, maxX, maxY].map(round) as Bbox,
+    };
   }
   const shape = polygonOf(pts);
   const west = shape.intersection(box(minX - 1, minY - 1, 180, maxY + 1));

@@ -6,17 +6,54 @@
 export * from './types.ts';
 export * from './errors.ts';
 export { rasterItemId, vectorItemId, COLLECTION_ID_PATTERN } from './ids.ts';
-export { validateItem, validateCollection, formatIssues, STAC_EXTENSIONS, type StacValidationIssue } from './validate.ts';
+export {
+  validateItem,
+  validateCollection,
+  formatIssues,
+  STAC_EXTENSIONS,
+  type StacValidationIssue,
+} from './validate.ts';
 export { footprintWgs84, outlineRing, type Footprint } from './footprint.ts';
 export { rasterBands, statistics, integerStatistics, STATS_MAX_SIDE, type RasterBand } from './raster-bands.ts';
 export { multihashSha256 } from './checksum.ts';
-export { buildRasterItem, isCogLayout, tiffDatetime, GEOTIFF, COG, type RasterSource, type RasterItemOptions } from './raster-item.ts';
-export { buildBlobRasterItem, registerBlobRaster, IN_MEMORY_MAX_BYTES, type BlobRasterOptions, type ListedBlob } from './blob-raster.ts';
+export {
+  buildRasterItem,
+  isCogLayout,
+  tiffDatetime,
+  GEOTIFF,
+  COG,
+  type RasterSource,
+  type RasterItemOptions,
+} from './raster-item.ts';
+export {
+  buildBlobRasterItem,
+  registerBlobRaster,
+  IN_MEMORY_MAX_BYTES,
+  type BlobRasterOptions,
+  type ListedBlob,
+} from './blob-raster.ts';
 export { buildVectorItem, type VectorItemOptions } from './vector-item.ts';
 export { DEFAULT_COLLECTIONS } from './collections.ts';
 export {
-  ensureStacStore, upsertCollection, getCollection, listCollections, assertCollectionExists,
-  assertValidItems, upsertItems, upsertItem, getItem, DEFAULT_STAC_SCHEMA, type UpsertResult,
+  ensureStacStore,
+  upsertCollection,
+  getCollection,
+  listCollections,
+  assertCollectionExists,
+  assertValidItems,
+  upsertItems,
+  upsertItem,
+  getItem,
+  DEFAULT_STAC_SCHEMA,
+  type UpsertResult,
 } from './store/store.ts';
-export { searchItems, parseDatetime, parseBbox, DEFAULT_LIMIT, MAX_LIMIT, type ItemSearch, type SearchPage } from './store/search.ts';
+export {
+  searchItems,
+  parseDatetime,
+  parseBbox,
+  DEFAULT_LIMIT,
+  MAX_LIMIT,
+  type ItemSearch,
+  type SearchPage,
+} from './store/search.ts';
 export { withStacLinks, type StacServices } from './services.ts';

@@ -5,9 +5,20 @@ export const STATS_MAX_SIDE = 1024;
 const HISTOGRAM_BUCKETS = 256;
 
 const DATA_TYPES: Record<string, string> = {
-  Byte: 'uint8', Int8: 'int8', UInt16: 'uint16', Int16: 'int16', UInt32: 'uint32', Int32: 'int32',
-  UInt64: 'uint64', Int64: 'int64', Float32: 'float32', Float64: 'float64',
-  CInt16: 'cint16', CInt32: 'cint32', CFloat32: 'cfloat32', CFloat64: 'cfloat64',
+  Byte: 'uint8',
+  Int8: 'int8',
+  UInt16: 'uint16',
+  Int16: 'int16',
+  UInt32: 'uint32',
+  Int32: 'int32',
+  UInt64: 'uint64',
+  Int64: 'int64',
+  Float32: 'float32',
+  Float64: 'float64',
+  CInt16: 'cint16',
+  CInt32: 'cint32',
+  CFloat32: 'cfloat32',
+  CFloat64: 'cfloat64',
 };
 
 export interface RasterBand {
@@ -52,11 +63,16 @@ export async function rasterBands(ds: gdal.Dataset, withStatistics = true): Prom
     if (band.unitType) out.unit = band.unitType;
     if (withStatistics && SMALL_INTEGER_TYPES.has(dataType)) {
       // Read as stored: GDAL converts nothing, and the statistics come from value counts.
-      const data = (await band.pixels.readAsync(0, 0, width, height, undefined, { buffer_width: bw, buffer_height: bh })) as SmallIntegerArray;
+      const data = (await band.pixels.readAsync(0, 0, width, height, undefined, {
+        buffer_width: bw,
+        buffer_height: bh,
+      })) as SmallIntegerArray;
       Object.assign(out, integerStatistics(data, band.noDataValue));
     } else if (withStatistics && !dataType.startsWith('C')) {
       const data = (await band.pixels.readAsync(0, 0, width, height, undefined, {
-        buffer_width: bw, buffer_height: bh, data_type: gdal.GDT_Float64,
+        buffer_width: bw,
+        buffer_height: bh,
+        data_type: gdal.GDT_Float64,
       })) as Float64Array;
       Object.assign(out, statistics(data, band.noDataValue));
     }
@@ -73,17 +89,27 @@ type SmallIntegerArray = Uint8Array | Int8Array | Uint16Array | Int16Array;
  * value) instead of two passes over every pixel. The same figures: sums of integers are exact
  * in doubles at these sizes (≤ 1024² values below 2^16).
  */
-export function integerStatistics(data: SmallIntegerArray, nodata: number | null): Pick<RasterBand, 'statistics' | 'histogram'> {
+export function integerStatistics(
+  data: SmallIntegerArray,
+  nodata: number | null,
+): Pick<RasterBand, 'statistics' | 'histogram'> {
   const base = data instanceof Int8Array ? -128 : data instanceof Int16Array ? -32768 : 0;
   const counts = new Uint32Array(data instanceof Uint8Array || data instanceof Int8Array ? 256 : 65536);
   for (let i = 0; i < data.length; i++) counts[data[i]! - base]!++;
-  if (nodata !== null && Number.isInteger(nodata) && nodata - base >= 0 && nodata - base < counts.length) counts[nodata - base] = 0;
-  let n = 0, sum = 0, sumSq = 0, min = Infinity, max = -Infinity;
+  if (nodata !== null && Number.isInteger(nodata) && nodata - base >= 0 && nodata - base < counts.length)
+    counts[nodata - base] = 0;
+  let n = 0,
+    sum = 0,
+    sumSq = 0,
+    min = Infinity,
+    max = -Infinity;
   for (let k = 0; k < counts.length; k++) {
     const c = counts[k]!;
     if (c === 0) continue;
     const v = k + base;
-    n += c; sum += v * c; sumSq += v * v * c;
+    n += c;
+    sum += v * c;
+    sumSq += v * v * c;
     if (v < min) min = v;
     max = v;
   }
@@ -105,13 +131,22 @@ export function integerStatistics(data: SmallIntegerArray, nodata: number | null
 }
 
 /** Statistics and histogram over the finite values that are not nodata (NaN and ±Inf cannot be written as JSON numbers). */
-export function statistics(data: ArrayLike<number>, nodata: number | null): Pick<RasterBand, 'statistics' | 'histogram'> {
-  let n = 0, sum = 0, sumSq = 0, min = Infinity, max = -Infinity;
+export function statistics(
+  data: ArrayLike<number>,
+  nodata: number | null,
+): Pick<RasterBand, 'statistics' | 'histogram'> {
+  let n = 0,
+    sum = 0,
+    sumSq = 0,
+    min = Infinity,
+    max = -Infinity;
   const skipNan = nodata === null || Number.isNaN(nodata);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (!Number.isFinite(v) || (!skipNan && v === nodata)) continue;
-    n++; sum += v; sumSq += v * v;
+    n++;
+    sum += v;
+    sumSq += v * v;
     if (v < min) min = v;
     if (v > max) max = v;
   }

@@ -10,16 +10,25 @@ import type { MultiPolygon, Polygon } from './types.ts';
 
 const dir = tmp();
 const source = (path: string, checksum?: string) => ({
-  gdalPath: path, href: `http://127.0.0.1:10000/devstoreaccount1/bronze/${path.split('/').pop()}`,
-  size: statSync(path).size, lastModified: new Date('2024-03-01T12:00:00Z'), checksum,
+  gdalPath: path,
+  href: `http://127.0.0.1:10000/devstoreaccount1/bronze/${path.split('/').pop()}`,
+  size: statSync(path).size,
+  lastModified: new Date('2024-03-01T12:00:00Z'),
+  checksum,
 });
 
 describe('buildRasterItem', () => {
   it('describes a UTM COG: WGS84 footprint, projection v2, bands with statistics, file size and checksum', async () => {
     // 1200 x 800 px of 10 m in UTM 31N, values 0..99 plus a nodata row.
     const path = await writeRaster(dir, 'utm.tif', {
-      epsg: 32631, geoTransform: [500000, 10, 0, 5000000, 0, -10], width: 1200, height: 800, nodata: 65535,
-      value: (c, r) => (r === 0 ? 65535 : (c + r) % 100), datetime: '2020:05:17 10:30:00', cog: true,
+      epsg: 32631,
+      geoTransform: [500000, 10, 0, 5000000, 0, -10],
+      width: 1200,
+      height: 800,
+      nodata: 65535,
+      value: (c, r) => (r === 0 ? 65535 : (c + r) % 100),
+      datetime: '2020:05:17 10:30:00',
+      cog: true,
     });
     const checksum = await multihashSha256(createReadStream(path));
     expect(checksum).toBe('1220' + createHash('sha256').update(readFileSync(path)).digest('hex'));
@@ -59,7 +68,13 @@ describe('buildRasterItem', () => {
   });
 
   it('uses the blob last-modified when the file has no datetime, and plain GeoTIFF media type for a strip TIFF', async () => {
-    const path = await writeRaster(dir, 'plain.tif', { epsg: 4326, geoTransform: [10, 0.01, 0, 50, 0, -0.01], width: 100, height: 50, dataType: 'Byte' });
+    const path = await writeRaster(dir, 'plain.tif', {
+      epsg: 4326,
+      geoTransform: [10, 0.01, 0, 50, 0, -0.01],
+      width: 100,
+      height: 50,
+      dataType: 'Byte',
+    });
     const item = await buildRasterItem(source(path), { id: 'p', collection: 'dev' });
     expect(item.properties.datetime).toBe('2024-03-01T12:00:00.000Z');
     expect(item.assets.data!.type).toBe(GEOTIFF);
@@ -68,7 +83,13 @@ describe('buildRasterItem', () => {
   });
 
   it('cuts a footprint that crosses the antimeridian into a MultiPolygon with west > east', async () => {
-    const path = await writeRaster(dir, 'am.tif', { epsg: 4326, geoTransform: [179.5, 0.01, 0, -16, 0, -0.01], width: 100, height: 100, dataType: 'Byte' });
+    const path = await writeRaster(dir, 'am.tif', {
+      epsg: 4326,
+      geoTransform: [179.5, 0.01, 0, -16, 0, -0.01],
+      width: 100,
+      height: 100,
+      dataType: 'Byte',
+    });
     const item = await buildRasterItem(source(path), { id: 'am', collection: 'dev' });
     expect(item.bbox).toEqual([179.5, -17, -179.5, -16]);
     const geom = item.geometry as MultiPolygon;
@@ -82,7 +103,13 @@ describe('buildRasterItem', () => {
 
   it('handles a projected raster straddling 180° (UTM zone 60)', async () => {
     // UTM 60S: central meridian 177°E; 800 km wide east of it reaches past 180°.
-    const path = await writeRaster(dir, 'utm60.tif', { epsg: 32760, geoTransform: [500000, 1000, 0, 8000000, 0, -1000], width: 800, height: 100, dataType: 'Byte' });
+    const path = await writeRaster(dir, 'utm60.tif', {
+      epsg: 32760,
+      geoTransform: [500000, 1000, 0, 8000000, 0, -1000],
+      width: 800,
+      height: 100,
+      dataType: 'Byte',
+    });
     const item = await buildRasterItem(source(path), { id: 'u60', collection: 'dev' });
     expect(item.bbox![0]).toBeCloseTo(177, 3);
     expect(item.bbox![2]).toBeLessThan(-170);
@@ -90,12 +117,19 @@ describe('buildRasterItem', () => {
   });
 
   it('refuses a raster without CRS', async () => {
-    const path = await writeRaster(dir, 'nocrs.tif', { epsg: 4326, geoTransform: [0, 1, 0, 0, 0, -1], width: 4, height: 4 });
+    const path = await writeRaster(dir, 'nocrs.tif', {
+      epsg: 4326,
+      geoTransform: [0, 1, 0, 0, 0, -1],
+      width: 4,
+      height: 4,
+    });
     const { default: gdal } = await import('gdal-async');
     const ds = gdal.open(path, 'r+');
     ds.srs = null;
     ds.close();
-    await expect(buildRasterItem(source(path), { id: 'n', collection: 'dev' })).rejects.toMatchObject({ code: 'RASTER_NO_CRS' });
+    await expect(buildRasterItem(source(path), { id: 'n', collection: 'dev' })).rejects.toMatchObject({
+      code: 'RASTER_NO_CRS',
+    });
   });
 
   it('parses TIFF datetimes', () => {

@@ -80,15 +80,25 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
     // Async getters: building the CRS from the GeoTIFF keys (a PROJ database lookup) is the
     // costliest step of a small raster, and runs off the event loop this way.
     const [srs, gt] = await Promise.all([ds.srsAsync, ds.geoTransformAsync]);
-    if (!srs) throw new StacError('RASTER_NO_CRS', `${source.gdalPath} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`);
-    if (!gt) throw new StacError('RASTER_NO_GEOTRANSFORM', `${source.gdalPath} has no geotransform, so its footprint is unknown`);
+    if (!srs)
+      throw new StacError(
+        'RASTER_NO_CRS',
+        `${source.gdalPath} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`,
+      );
+    if (!gt)
+      throw new StacError(
+        'RASTER_NO_GEOTRANSFORM',
+        `${source.gdalPath} has no geotransform, so its footprint is unknown`,
+      );
     const { x: width, y: height } = ds.rasterSize;
     const ring = outlineRing(gt, width, height);
     const { geometry, bbox } = footprintWgs84(ring, srs);
     const xs = [gt[0]!, gt[0]! + width * gt[1]!, gt[0]! + height * gt[2]!, gt[0]! + width * gt[1]! + height * gt[2]!];
     const ys = [gt[3]!, gt[3]! + width * gt[4]!, gt[3]! + height * gt[5]!, gt[3]! + width * gt[4]! + height * gt[5]!];
     const cog = isCogLayout(ds);
-    const datetime = tiffDatetime((ds.getMetadata() as Record<string, string> | null)?.TIFFTAG_DATETIME) ?? source.lastModified.toISOString();
+    const datetime =
+      tiffDatetime((ds.getMetadata() as Record<string, string> | null)?.TIFFTAG_DATETIME) ??
+      source.lastModified.toISOString();
     const bands = await rasterBands(ds, options.statistics ?? true);
     return {
       type: 'Feature',

@@ -20,7 +20,12 @@ declare module '@coremachine/core-machine' {
 /** Adds the links a served item carries (self, parent, collection, root), from the API base URL. */
 export function withStacLinks(item: StacItem, base: string): StacItem {
   const col = `${base}/collections/${encodeURIComponent(item.collection)}`;
-  const assets = Object.fromEntries(Object.entries(item.assets).map(([k, a]) => [k, a.href.startsWith('/') ? { ...a, href: new URL(a.href, base).href } : a]));
+  const assets = Object.fromEntries(
+    Object.entries(item.assets).map(([k, a]) => [
+      k,
+      a.href.startsWith('/') ? { ...a, href: new URL(a.href, base).href } : a,
+    ]),
+  );
   return {
     ...item,
     assets,

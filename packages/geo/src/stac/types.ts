@@ -1,11 +1,25 @@
 /** The STAC 1.0.0 shapes CoreMachine writes and serves (only the members it uses are typed). */
 export type Bbox = [number, number, number, number];
 
-export interface Polygon { type: 'Polygon'; coordinates: number[][][] }
-export interface MultiPolygon { type: 'MultiPolygon'; coordinates: number[][][][] }
+export interface Polygon {
+  type: 'Polygon';
+  coordinates: number[][][];
+}
+export interface MultiPolygon {
+  type: 'MultiPolygon';
+  coordinates: number[][][][];
+}
 export type Geometry = Polygon | MultiPolygon | { type: string; coordinates?: unknown; geometries?: unknown };
 
-export interface StacLink { rel: string; href: string; type?: string; title?: string; method?: string; body?: unknown; merge?: boolean }
+export interface StacLink {
+  rel: string;
+  href: string;
+  type?: string;
+  title?: string;
+  method?: string;
+  body?: unknown;
+  merge?: boolean;
+}
 
 export interface StacAsset {
   href: string;

@@ -4,13 +4,35 @@ import { STAC_EXTENSIONS, validateCollection, validateItem } from './validate.ts
 import type { StacItem } from './types.ts';
 
 const item = (): StacItem => ({
-  type: 'Feature', stac_version: '1.0.0', id: 'bronze-a.tif', collection: 'dev',
+  type: 'Feature',
+  stac_version: '1.0.0',
+  id: 'bronze-a.tif',
+  collection: 'dev',
   stac_extensions: [STAC_EXTENSIONS.projection, STAC_EXTENSIONS.raster, STAC_EXTENSIONS.file],
-  geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]] },
+  geometry: {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [0, 0],
+        [1, 0],
+        [1, 1],
+        [0, 1],
+        [0, 0],
+      ],
+    ],
+  },
   bbox: [0, 0, 1, 1],
   properties: { datetime: '2020-05-17T10:30:00Z', 'proj:code': 'EPSG:4326', 'proj:shape': [10, 10] },
   links: [{ rel: 'collection', href: 'http://example.test/stac/collections/dev' }],
-  assets: { data: { href: 'http://127.0.0.1:10000/devstoreaccount1/bronze/a.tif', roles: ['data'], 'file:size': 10, 'file:checksum': '1220ab', 'raster:bands': [{ data_type: 'uint8' }] } },
+  assets: {
+    data: {
+      href: 'http://127.0.0.1:10000/devstoreaccount1/bronze/a.tif',
+      roles: ['data'],
+      'file:size': 10,
+      'file:checksum': '1220ab',
+      'raster:bands': [{ data_type: 'uint8' }],
+    },
+  },
 });
 
 describe('validateItem (offline STAC 1.0.0 + extensions)', () => {
@@ -48,7 +70,11 @@ describe('validateItem (offline STAC 1.0.0 + extensions)', () => {
   it('rejects an undeclared extension it cannot check offline', () => {
     const bad = item();
     bad.stac_extensions.push('https://stac-extensions.github.io/eo/v1.1.0/schema.json');
-    expect(validateItem(bad).map((i) => i.message).join()).toMatch(/eo\/v1.1.0.*not bundled/);
+    expect(
+      validateItem(bad)
+        .map((i) => i.message)
+        .join(),
+    ).toMatch(/eo\/v1.1.0.*not bundled/);
   });
 
   it('rejects bad geometry through the GeoJSON schema', () => {

@@ -24,7 +24,9 @@ export interface StacValidationIssue {
 
 // ajv-formats is CommonJS: under Node's ESM loader its default export is the function itself,
 // while TypeScript's NodeNext view puts it on `.default`.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => void;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+) => void;
 
 function jsonFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -59,7 +61,11 @@ function validators() {
 }
 
 function issues(schema: string, errors: ErrorObject[] | null | undefined): StacValidationIssue[] {
-  return (errors ?? []).map((e) => ({ schema, path: e.instancePath || '/', message: `${e.message ?? 'invalid'}${e.params && Object.keys(e.params).length ? ' ' + JSON.stringify(e.params) : ''}` }));
+  return (errors ?? []).map((e) => ({
+    schema,
+    path: e.instancePath || '/',
+    message: `${e.message ?? 'invalid'}${e.params && Object.keys(e.params).length ? ' ' + JSON.stringify(e.params) : ''}`,
+  }));
 }
 
 function validateWith(kind: 'item' | 'collection', doc: unknown): StacValidationIssue[] {
@@ -72,7 +78,11 @@ function validateWith(kind: 'item' | 'collection', doc: unknown): StacValidation
       if (typeof url !== 'string') continue;
       const ext = v.ajv.getSchema(url) ?? v.ajv.getSchema(url.replace(/#$/, ''));
       if (!ext) {
-        found.push({ schema: url, path: '/stac_extensions', message: `extension schema ${url} is not bundled with CoreMachine, so it cannot be validated offline` });
+        found.push({
+          schema: url,
+          path: '/stac_extensions',
+          message: `extension schema ${url} is not bundled with CoreMachine, so it cannot be validated offline`,
+        });
         continue;
       }
       if (!ext(doc)) found.push(...issues(url, ext.errors));
@@ -98,6 +108,9 @@ export function validateCollection(collection: unknown): StacValidationIssue[] {
 
 /** One line summarising validation issues, for error messages. */
 export function formatIssues(found: StacValidationIssue[], max = 5): string {
-  const shown = found.slice(0, max).map((i) => `${i.path} ${i.message}`).join('; ');
+  const shown = found
+    .slice(0, max)
+    .map((i) => `${i.path} ${i.message}`)
+    .join('; ');
   return found.length > max ? `${shown}; and ${found.length - max} more` : shown;
 }

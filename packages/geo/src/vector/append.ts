@@ -12,9 +12,19 @@ const sqliteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * field rather than the result's FID), then the attributes, then the geometry. Written with
  * `-fieldmap identity` into a table whose columns are in that order.
  */
-export function gpkgRangeSql(layer: gdal.Layer, columns: readonly ColumnPlan[], lo: number, next: number | undefined, offset: number): string {
+export function gpkgRangeSql(
+  layer: gdal.Layer,
+  columns: readonly ColumnPlan[],
+  lo: number,
+  next: number | undefined,
+  offset: number,
+): string {
   const fid = sqliteIdent(layer.fidColumn || 'fid');
-  const cols = [`${fid} + ${offset} AS cm_key`, ...columns.map((c) => sqliteIdent(c.source)), sqliteIdent(layer.geomColumn || 'geom')];
+  const cols = [
+    `${fid} + ${offset} AS cm_key`,
+    ...columns.map((c) => sqliteIdent(c.source)),
+    sqliteIdent(layer.geomColumn || 'geom'),
+  ];
   const where = next === undefined ? `${fid} >= ${lo}` : `${fid} >= ${lo} AND ${fid} < ${next}`;
   return `SELECT ${cols.join(', ')} FROM ${sqliteIdent(layer.name)} WHERE ${where}`;
 }
@@ -40,7 +50,9 @@ export interface PgTransactionOptions {
 export function openPgTransaction(options: PgTransactionOptions): gdal.Dataset {
   // COPY for appends to an existing table too (GDAL's default only covers tables it creates).
   gdal.config.set('PG_USE_COPY', 'YES');
-  return gdal.drivers.get('PostgreSQL').open(options.pg, 'r+', [`PRELUDE_STATEMENTS=BEGIN;${options.guard}`, `TABLES=${options.table}`]);
+  return gdal.drivers
+    .get('PostgreSQL')
+    .open(options.pg, 'r+', [`PRELUDE_STATEMENTS=BEGIN;${options.guard}`, `TABLES=${options.table}`]);
 }
 
 /**
@@ -74,17 +86,26 @@ export interface AppendRowsOptions {
  * column (type, NOT NULL) fails the whole call: the caller's transaction then holds a partial
  * write that it must roll back.
  */
-export async function appendRows(destination: gdal.Dataset, source: gdal.Dataset, options: AppendRowsOptions): Promise<void> {
+export async function appendRows(
+  destination: gdal.Dataset,
+  source: gdal.Dataset,
+  options: AppendRowsOptions,
+): Promise<void> {
   const srs = options.layer.srs;
   const args = [
     '-append',
-    '-fieldmap', 'identity',
-    '-nln', options.table,
-    '-gt', '65536',
-    '-dim', options.geometry.z ? 'XYZ' : 'XY',
+    '-fieldmap',
+    'identity',
+    '-nln',
+    options.table,
+    '-gt',
+    '65536',
+    '-dim',
+    options.geometry.z ? 'XYZ' : 'XY',
     ...(options.geometry.multi ? ['-nlt', 'PROMOTE_TO_MULTI'] : []),
     ...(srs && !isWgs84(srs) ? ['-t_srs', 'EPSG:4326'] : []),
-    '-sql', options.sql,
+    '-sql',
+    options.sql,
   ];
   if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
   await gdal.vectorTranslateAsync(destination, source, args);

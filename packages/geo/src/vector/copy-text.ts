@@ -14,6 +14,8 @@ export function copyEscape(value: string): string {
 
 /** Escapes one element of a PostgreSQL array literal (`{"a","b"}`) and the literal for COPY. */
 export function copyArray(values: readonly unknown[]): string {
-  const items = values.map((v) => (v === null || v === undefined ? 'NULL' : `"${String(v).replace(/["\\]/g, (c) => `\\${c}`)}"`));
+  const items = values.map((v) =>
+    v === null || v === undefined ? 'NULL' : `"${String(v).replace(/["\\]/g, (c) => `\\${c}`)}"`,
+  );
   return copyEscape(`{${items.join(',')}}`);
 }

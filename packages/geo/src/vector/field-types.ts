@@ -19,22 +19,43 @@ export interface ColumnPlan {
  */
 export function pgTypeFor(ogrType: string): string {
   switch (ogrType) {
-    case gdal.OFTInteger: return 'integer';
-    case gdal.OFTInteger64: return 'bigint';
-    case gdal.OFTReal: return 'double precision';
-    case gdal.OFTDate: return 'date';
-    case gdal.OFTTime: return 'time';
-    case gdal.OFTDateTime: return 'timestamptz';
-    case gdal.OFTBinary: return 'bytea';
-    case gdal.OFTIntegerList: return 'integer[]';
-    case gdal.OFTInteger64List: return 'bigint[]';
-    case gdal.OFTRealList: return 'double precision[]';
-    case gdal.OFTStringList: case gdal.OFTWideStringList: return 'text[]';
-    default: return 'text';
+    case gdal.OFTInteger:
+      return 'integer';
+    case gdal.OFTInteger64:
+      return 'bigint';
+    case gdal.OFTReal:
+      return 'double precision';
+    case gdal.OFTDate:
+      return 'date';
+    case gdal.OFTTime:
+      return 'time';
+    case gdal.OFTDateTime:
+      return 'timestamptz';
+    case gdal.OFTBinary:
+      return 'bytea';
+    case gdal.OFTIntegerList:
+      return 'integer[]';
+    case gdal.OFTInteger64List:
+      return 'bigint[]';
+    case gdal.OFTRealList:
+      return 'double precision[]';
+    case gdal.OFTStringList:
+    case gdal.OFTWideStringList:
+      return 'text[]';
+    default:
+      return 'text';
   }
 }
 
-interface OgrDateParts { year?: number; month?: number; day?: number; hour?: number; minute?: number; second?: number; timezone?: number }
+interface OgrDateParts {
+  year?: number;
+  month?: number;
+  day?: number;
+  hour?: number;
+  minute?: number;
+  second?: number;
+  timezone?: number;
+}
 
 const pad = (n: number | undefined, w = 2) => String(n ?? 0).padStart(w, '0');
 
@@ -77,12 +98,19 @@ export function copyFormatterFor(ogrType: string): (value: unknown) => string {
         return `${pad(d.year, 4)}-${pad(d.month)}-${pad(d.day)} ${pad(d.hour)}:${pad(d.minute)}:${seconds(d.second)}${zone(d.timezone)}`;
       };
     case gdal.OFTBinary:
-      return (v) => (v === null || v === undefined ? COPY_NULL : `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`);
-    case gdal.OFTIntegerList: case gdal.OFTInteger64List: case gdal.OFTRealList:
-    case gdal.OFTStringList: case gdal.OFTWideStringList:
+      return (v) =>
+        v === null || v === undefined ? COPY_NULL : `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`;
+    case gdal.OFTIntegerList:
+    case gdal.OFTInteger64List:
+    case gdal.OFTRealList:
+    case gdal.OFTStringList:
+    case gdal.OFTWideStringList:
       return (v) => (v === null || v === undefined ? COPY_NULL : copyArray(v as unknown[]));
-    case gdal.OFTInteger: case gdal.OFTInteger64: case gdal.OFTReal:
-      return (v) => (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? COPY_NULL : String(v));
+    case gdal.OFTInteger:
+    case gdal.OFTInteger64:
+    case gdal.OFTReal:
+      return (v) =>
+        v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? COPY_NULL : String(v);
     default:
       return (v) => (v === null || v === undefined ? COPY_NULL : copyEscape(String(v)));
   }

@@ -32,15 +32,38 @@ export function flatType(code: number): number {
 /** Family of a flat OGR type; null for unknown/none. */
 export function familyOf(flat: number): GeometryFamily | null {
   switch (flat) {
-    case 1: case 4: return 'point';
-    case 2: case 5: case 8: case 9: case 11: case 13: return 'line';
-    case 3: case 6: case 10: case 12: case 14: case 15: case 16: case 17: return 'polygon';
-    case 7: return 'collection';
-    default: return null;
+    case 1:
+    case 4:
+      return 'point';
+    case 2:
+    case 5:
+    case 8:
+    case 9:
+    case 11:
+    case 13:
+      return 'line';
+    case 3:
+    case 6:
+    case 10:
+    case 12:
+    case 14:
+    case 15:
+    case 16:
+    case 17:
+      return 'polygon';
+    case 7:
+      return 'collection';
+    default:
+      return null;
   }
 }
 
-const MULTI_OF: Record<GeometryFamily, string> = { point: 'MultiPoint', line: 'MultiLineString', polygon: 'MultiPolygon', collection: 'GeometryCollection' };
+const MULTI_OF: Record<GeometryFamily, string> = {
+  point: 'MultiPoint',
+  line: 'MultiLineString',
+  polygon: 'MultiPolygon',
+  collection: 'GeometryCollection',
+};
 
 /**
  * Chooses the geometry column for a set of source geometry types (flat OGR codes seen, and

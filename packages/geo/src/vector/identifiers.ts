@@ -15,11 +15,17 @@ export const MAX_IDENTIFIER_BYTES = 63;
 export function sqlIdentifier(field: string) {
   return z
     .string()
-    .max(MAX_IDENTIFIER_BYTES, { error: (iss) => `${field} must be at most ${MAX_IDENTIFIER_BYTES} bytes, got ${String((iss.input as string).length)}` })
-    .regex(SQL_IDENTIFIER_PATTERN, {
-      error: (iss) => `${field} must match ${SQL_IDENTIFIER_PATTERN.source} (lower-case letters, digits, _), got ${JSON.stringify(iss.input)}`,
+    .max(MAX_IDENTIFIER_BYTES, {
+      error: (iss) =>
+        `${field} must be at most ${MAX_IDENTIFIER_BYTES} bytes, got ${String((iss.input as string).length)}`,
     })
-    .refine((v) => Buffer.byteLength(v) <= MAX_IDENTIFIER_BYTES, { error: `${field} must be at most ${MAX_IDENTIFIER_BYTES} bytes` });
+    .regex(SQL_IDENTIFIER_PATTERN, {
+      error: (iss) =>
+        `${field} must match ${SQL_IDENTIFIER_PATTERN.source} (lower-case letters, digits, _), got ${JSON.stringify(iss.input)}`,
+    })
+    .refine((v) => Buffer.byteLength(v) <= MAX_IDENTIFIER_BYTES, {
+      error: `${field} must be at most ${MAX_IDENTIFIER_BYTES} bytes`,
+    });
 }
 
 /**

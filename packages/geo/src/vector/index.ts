@@ -8,10 +8,33 @@ export { VECTOR_FORMATS, DRIVER_OF, extensionOf, formatOf, type VectorFormat } f
 export { openVectorLayer, innerPath, type SourceOptions, type OpenedLayer } from './open-source.ts';
 export { columnsOf, describeSrs, isWgs84, toWgs84, FID_COLUMN, GEOM_COLUMN } from './layer-schema.ts';
 export { pgTypeFor, copyFormatterFor, type ColumnPlan } from './field-types.ts';
-export { planGeometry, pgGeometryType, castGeometrySql, flatType, typeHasZ, familyOf, type GeometryPlan, type GeometryFamily } from './geometry-kind.ts';
+export {
+  planGeometry,
+  pgGeometryType,
+  castGeometrySql,
+  flatType,
+  typeHasZ,
+  familyOf,
+  type GeometryPlan,
+  type GeometryFamily,
+} from './geometry-kind.ts';
 export { scanLayer, autoChunkSize, type FeatureRange, type LayerScan } from './scan.ts';
 export { copyRowsForRange, type RangeStats, type ReadRangeOptions, type SkipReason } from './read-range.ts';
 export { copyEscape, copyArray, COPY_NULL } from './copy-text.ts';
 export { planChunks, type ChunkPlan } from './plan-chunks.ts';
-export { translateChunk, gdalPgConnection, fidFilter, CHUNK_FID, CHUNK_GEOM, type TranslateChunkOptions } from './translate.ts';
-export { gpkgRangeSql, openPgTransaction, execPg, appendRows, type PgTransactionOptions, type AppendRowsOptions } from './append.ts';
+export {
+  translateChunk,
+  gdalPgConnection,
+  fidFilter,
+  CHUNK_FID,
+  CHUNK_GEOM,
+  type TranslateChunkOptions,
+} from './translate.ts';
+export {
+  gpkgRangeSql,
+  openPgTransaction,
+  execPg,
+  appendRows,
+  type PgTransactionOptions,
+  type AppendRowsOptions,
+} from './append.ts';

@@ -9,7 +9,10 @@ export const GEOM_COLUMN = 'geom';
 /** The attribute columns of a layer: laundered names and PostgreSQL types. */
 export function columnsOf(layer: gdal.Layer): ColumnPlan[] {
   const defs = layer.fields.map((f) => ({ source: f.name, ogrType: f.type }));
-  const names = launderColumnNames(defs.map((d) => d.source), [FID_COLUMN, GEOM_COLUMN]);
+  const names = launderColumnNames(
+    defs.map((d) => d.source),
+    [FID_COLUMN, GEOM_COLUMN],
+  );
   return defs.map((d, i) => ({ source: d.source, name: names[i]!, ogrType: d.ogrType, pgType: pgTypeFor(d.ogrType) }));
 }
 
@@ -17,11 +20,19 @@ export function columnsOf(layer: gdal.Layer): ColumnPlan[] {
 export function describeSrs(srs: gdal.SpatialReference | null): string | null {
   if (!srs) return null;
   const clone = srs.clone();
-  try { clone.autoIdentifyEPSG(); } catch { /* not identifiable: fall back below */ }
+  try {
+    clone.autoIdentifyEPSG();
+  } catch {
+    /* not identifiable: fall back below */
+  }
   const name = clone.getAuthorityName(null);
   const code = clone.getAuthorityCode(null);
   if (name && code) return `${name}:${code}`;
-  try { return clone.toProj4(); } catch { return clone.toWKT(); }
+  try {
+    return clone.toProj4();
+  } catch {
+    return clone.toWKT();
+  }
 }
 
 /** True when the CRS is WGS 84 longitude/latitude already (no reprojection needed). */

@@ -55,20 +55,38 @@ function listArchive(dir: string, prefix = ''): string[] {
 function pickInArchive(archive: string, ext: string, wanted: string | undefined, what: string): string {
   const files = listArchive(archive).filter((f) => extensionOf(f) === ext);
   if (wanted) {
-    const hit = files.find((f) => f === wanted || f.split('/').pop() === wanted || f.split('/').pop() === `${wanted}.${ext}`);
-    if (!hit) throw permanentError(`${what.toUpperCase()}_NOT_FOUND`, `No ${what} named ${JSON.stringify(wanted)} in the archive; it holds: ${files.join(', ') || 'none'}`, { files });
+    const hit = files.find(
+      (f) => f === wanted || f.split('/').pop() === wanted || f.split('/').pop() === `${wanted}.${ext}`,
+    );
+    if (!hit)
+      throw permanentError(
+        `${what.toUpperCase()}_NOT_FOUND`,
+        `No ${what} named ${JSON.stringify(wanted)} in the archive; it holds: ${files.join(', ') || 'none'}`,
+        { files },
+      );
     return hit;
   }
-  if (files.length === 0) throw permanentError(`${what.toUpperCase()}_NOT_FOUND`, `The archive holds no .${ext} file`, { files: listArchive(archive) });
+  if (files.length === 0)
+    throw permanentError(`${what.toUpperCase()}_NOT_FOUND`, `The archive holds no .${ext} file`, {
+      files: listArchive(archive),
+    });
   if (files.length > 1 && what === 'shp') {
-    throw permanentError('SHP_AMBIGUOUS', `The archive holds ${files.length} shapefiles; set shp_name to one of: ${files.join(', ')}`, { files });
+    throw permanentError(
+      'SHP_AMBIGUOUS',
+      `The archive holds ${files.length} shapefiles; set shp_name to one of: ${files.join(', ')}`,
+      { files },
+    );
   }
   // A KMZ holds doc.kml by convention; prefer it when there are several.
   return files.find((f) => f.split('/').pop() === 'doc.kml') ?? files[0]!;
 }
 
 function hasDriver(name: string): boolean {
-  try { return !!gdal.drivers.get(name); } catch { return false; }
+  try {
+    return !!gdal.drivers.get(name);
+  } catch {
+    return false;
+  }
 }
 
 /** The path GDAL should open: zipped shapefiles and KMZ are read in place through /vsizip/. */
@@ -95,11 +113,16 @@ function openOptionsFor(options: SourceOptions): string[] {
     else if (options.latName || options.lonName) {
       opts.push(`X_POSSIBLE_NAMES=${options.lonName ?? 'lon'}`, `Y_POSSIBLE_NAMES=${options.latName ?? 'lat'}`);
     } else {
-      opts.push(`X_POSSIBLE_NAMES=${LON_NAMES.join(',')}`, `Y_POSSIBLE_NAMES=${LAT_NAMES.join(',')}`, `GEOM_POSSIBLE_NAMES=${WKT_NAMES.join(',')}`);
+      opts.push(
+        `X_POSSIBLE_NAMES=${LON_NAMES.join(',')}`,
+        `Y_POSSIBLE_NAMES=${LAT_NAMES.join(',')}`,
+        `GEOM_POSSIBLE_NAMES=${WKT_NAMES.join(',')}`,
+      );
     }
     return opts;
   }
-  if ((options.format === 'zip' || options.format === 'shp') && options.encoding) return [`ENCODING=${options.encoding}`];
+  if ((options.format === 'zip' || options.format === 'shp') && options.encoding)
+    return [`ENCODING=${options.encoding}`];
   return [];
 }
 
@@ -120,7 +143,11 @@ export async function openVectorLayer(path: string, options: SourceOptions): Pro
   const failures: string[] = [];
   for (const name of DRIVER_OF[options.format]) {
     let driver: gdal.Driver;
-    try { driver = gdal.drivers.get(name); } catch { continue; }
+    try {
+      driver = gdal.drivers.get(name);
+    } catch {
+      continue;
+    }
     try {
       // Without open options the open runs off the JavaScript thread (over /vsiaz/ it waits on
       // several HTTP reads; other tasks of the worker go on meanwhile). With options it is
@@ -133,28 +160,50 @@ export async function openVectorLayer(path: string, options: SourceOptions): Pro
     }
   }
   if (!dataset) {
-    throw permanentError('SOURCE_UNREADABLE', `GDAL cannot read ${target} as ${options.format}: ${failures.join('; ') || 'no driver available'}`, { format: options.format });
+    throw permanentError(
+      'SOURCE_UNREADABLE',
+      `GDAL cannot read ${target} as ${options.format}: ${failures.join('; ') || 'no driver available'}`,
+      { format: options.format },
+    );
   }
   const ds = dataset;
-  const close = () => { try { ds.close(); } catch { /* already closed */ } };
+  const close = () => {
+    try {
+      ds.close();
+    } catch {
+      /* already closed */
+    }
+  };
   try {
     const names = ds.layers.map((l) => l.name);
     let layer: gdal.Layer;
     if (options.layer !== undefined) {
       if (!names.includes(options.layer)) {
-        throw permanentError('LAYER_NOT_FOUND', `No layer ${JSON.stringify(options.layer)} in the source; its layers are: ${names.join(', ')}`, { layers: names });
+        throw permanentError(
+          'LAYER_NOT_FOUND',
+          `No layer ${JSON.stringify(options.layer)} in the source; its layers are: ${names.join(', ')}`,
+          { layers: names },
+        );
       }
       layer = ds.layers.get(options.layer);
     } else if (names.length === 1) {
       layer = ds.layers.get(0);
     } else {
-      throw permanentError('LAYER_REQUIRED', `The source has ${names.length} layers; set layer to one of: ${names.join(', ')}`, { layers: names });
+      throw permanentError(
+        'LAYER_REQUIRED',
+        `The source has ${names.length} layers; set layer to one of: ${names.join(', ')}`,
+        { layers: names },
+      );
     }
     if (layer.geomType === gdal.wkbNone) {
       const fields = layer.fields.getNames();
-      throw permanentError('NO_GEOMETRY', options.format === 'csv'
-        ? `No geometry found in the CSV: set lat_name and lon_name, or wkt_column, to one of its columns: ${fields.join(', ')}`
-        : `Layer ${JSON.stringify(layer.name)} has no geometry column`, { fields });
+      throw permanentError(
+        'NO_GEOMETRY',
+        options.format === 'csv'
+          ? `No geometry found in the CSV: set lat_name and lon_name, or wkt_column, to one of its columns: ${fields.join(', ')}`
+          : `Layer ${JSON.stringify(layer.name)} has no geometry column`,
+        { fields },
+      );
     }
     return { dataset: ds, layer, path: target, driver: driverName, close };
   } catch (err) {

@@ -20,7 +20,15 @@ function fidRanges(lo: number, hi: number, count: number, chunkSize: number, fid
     const fidMin = lo + i * span;
     if (fidMin > hi) break;
     const next = i === n - 1 ? undefined : fidMin + span;
-    ranges.push({ index: i, start: i * chunkSize, count: Math.min(chunkSize, count - i * chunkSize) || 1, fidMin, fidNext: next, preserveFid: true, fidOffset });
+    ranges.push({
+      index: i,
+      start: i * chunkSize,
+      count: Math.min(chunkSize, count - i * chunkSize) || 1,
+      fidMin,
+      fidNext: next,
+      preserveFid: true,
+      fidOffset,
+    });
   }
   return ranges;
 }
@@ -33,9 +41,13 @@ function fidRanges(lo: number, hi: number, count: number, chunkSize: number, fid
 function gpkgFidBounds(dataset: gdal.Dataset, layer: gdal.Layer): [number, number] | null {
   const fid = `"${(layer.fidColumn || 'fid').replace(/"/g, '""')}"`;
   const table = `"${layer.name.replace(/"/g, '""')}"`;
-  const f = dataset.executeSQL(
-    `SELECT (SELECT ${fid} FROM ${table} ORDER BY ${fid} LIMIT 1) AS lo, (SELECT ${fid} FROM ${table} ORDER BY ${fid} DESC LIMIT 1) AS hi`,
-    undefined, 'SQLITE').features.first();
+  const f = dataset
+    .executeSQL(
+      `SELECT (SELECT ${fid} FROM ${table} ORDER BY ${fid} LIMIT 1) AS lo, (SELECT ${fid} FROM ${table} ORDER BY ${fid} DESC LIMIT 1) AS hi`,
+      undefined,
+      'SQLITE',
+    )
+    .features.first();
   const lo = f?.fields.get('lo') as number | null | undefined;
   const hi = f?.fields.get('hi') as number | null | undefined;
   return lo === null || lo === undefined || hi === null || hi === undefined ? null : [lo, hi];
@@ -58,14 +70,25 @@ export function planChunks(dataset: gdal.Dataset, layer: gdal.Layer, driver: str
   if (driver === 'GPKG' && count > 0) {
     // A GeoPackage's rows keep their own FIDs, whether in one chunk or several.
     const bounds = gpkgFidBounds(dataset, layer);
-    if (bounds) return { featureCount: count, ranges: fidRanges(bounds[0], bounds[1], count, chunkSize, 0), method: count <= chunkSize ? 'single' : 'fid_range' };
+    if (bounds)
+      return {
+        featureCount: count,
+        ranges: fidRanges(bounds[0], bounds[1], count, chunkSize, 0),
+        method: count <= chunkSize ? 'single' : 'fid_range',
+      };
   }
-  if (count <= chunkSize) return { featureCount: count, ranges: count > 0 ? [{ index: 0, start: 0, count }] : [], method: 'single' };
-  if (SEQUENTIAL_FIDS.includes(driver)) return { featureCount: count, ranges: fidRanges(0, count - 1, count, chunkSize, 1), method: 'fid_range' };
+  if (count <= chunkSize)
+    return { featureCount: count, ranges: count > 0 ? [{ index: 0, start: 0, count }] : [], method: 'single' };
+  if (SEQUENTIAL_FIDS.includes(driver))
+    return { featureCount: count, ranges: fidRanges(0, count - 1, count, chunkSize, 1), method: 'fid_range' };
   const scan = scanLayer(layer, chunkSize, false);
   if (!scan.fidMonotonic) {
     // Ranges by position cannot be selected with a filter: one chunk reads the whole layer.
-    return { featureCount: scan.featureCount, ranges: [{ index: 0, start: 0, count: scan.featureCount }], method: 'single' };
+    return {
+      featureCount: scan.featureCount,
+      ranges: [{ index: 0, start: 0, count: scan.featureCount }],
+      method: 'single',
+    };
   }
   return { featureCount: scan.featureCount, ranges: scan.ranges, method: 'scan' };
 }

@@ -3,7 +3,8 @@ import { copyFormatterFor, type ColumnPlan } from './field-types.ts';
 import type { FeatureRange } from './scan.ts';
 
 /** Why a source feature was not written. */
-export type SkipReason = 'null_geometry' | 'empty_geometry' | 'reprojection_failed' | 'coordinates_out_of_range' | 'empty_after_repair';
+export type SkipReason =
+  'null_geometry' | 'empty_geometry' | 'reprojection_failed' | 'coordinates_out_of_range' | 'empty_after_repair';
 
 export interface RangeStats {
   read: number;
@@ -49,7 +50,12 @@ function bump(stats: RangeStats, reason: SkipReason): void {
  * read twice yields the same keys. Features without a usable geometry are counted in
  * `stats.skipped` by reason, not written.
  */
-export async function* copyRowsForRange(layer: gdal.Layer, range: FeatureRange, options: ReadRangeOptions, stats: RangeStats): AsyncGenerator<string> {
+export async function* copyRowsForRange(
+  layer: gdal.Layer,
+  range: FeatureRange,
+  options: ReadRangeOptions,
+  stats: RangeStats,
+): AsyncGenerator<string> {
   const formatters = options.columns.map((c) => copyFormatterFor(c.ogrType));
   const fieldIndex = options.columns.map((c) => layer.fields.indexOf(c.source));
   const batchRows = options.batchRows ?? 2000;
@@ -59,14 +65,28 @@ export async function* copyRowsForRange(layer: gdal.Layer, range: FeatureRange, 
     const feature = next;
     stats.read++;
     const geom = feature.getGeometry();
-    if (!geom) { bump(stats, 'null_geometry'); continue; }
-    if (geom.isEmpty()) { bump(stats, 'empty_geometry'); continue; }
+    if (!geom) {
+      bump(stats, 'null_geometry');
+      continue;
+    }
+    if (geom.isEmpty()) {
+      bump(stats, 'empty_geometry');
+      continue;
+    }
     if (options.transform) {
-      try { geom.transform(options.transform); } catch { bump(stats, 'reprojection_failed'); continue; }
+      try {
+        geom.transform(options.transform);
+      } catch {
+        bump(stats, 'reprojection_failed');
+        continue;
+      }
     }
     if (options.checkLonLatRange) {
       const e = geom.getEnvelope();
-      if (e.minX < -180 || e.maxX > 180 || e.minY < -90 || e.maxY > 90) { bump(stats, 'coordinates_out_of_range'); continue; }
+      if (e.minX < -180 || e.maxX > 180 || e.minY < -90 || e.maxY > 90) {
+        bump(stats, 'coordinates_out_of_range');
+        continue;
+      }
     }
     const values = feature.fields.toArray();
     let line = String(range.start + pos + 1);

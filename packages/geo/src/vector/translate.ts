@@ -23,7 +23,9 @@ export function gdalPgConnection(url: string): string {
   kv.options = '-c TimeZone=UTC';
   kv.application_name = 'coremachine-gdal';
   const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  return `PG:${Object.entries(kv).map(([k, v]) => `${k}=${quote(v)}`).join(' ')}`;
+  return `PG:${Object.entries(kv)
+    .map(([k, v]) => `${k}=${quote(v)}`)
+    .join(' ')}`;
 }
 
 export interface TranslateChunkOptions {
@@ -68,20 +70,34 @@ function reprojection(layer: gdal.Layer): string[] {
  * caller fits them to the target column in SQL), reprojected to EPSG:4326 when needed.
  * Runs in GDAL's thread pool; memory is bounded by one COPY group.
  */
-export async function translateChunk(dataset: gdal.Dataset, layer: gdal.Layer, options: TranslateChunkOptions): Promise<void> {
+export async function translateChunk(
+  dataset: gdal.Dataset,
+  layer: gdal.Layer,
+  options: TranslateChunkOptions,
+): Promise<void> {
   const args = [
-    '-f', 'PostgreSQL',
-    '-nln', options.table,
+    '-f',
+    'PostgreSQL',
+    '-nln',
+    options.table,
     '-overwrite',
-    '-lco', 'UNLOGGED=ON',
-    '-lco', 'SPATIAL_INDEX=NONE',
-    '-lco', 'LAUNDER=NO',
-    '-lco', 'PRECISION=NO',
-    '-lco', `FID=${CHUNK_FID}`,
-    '-lco', 'FID64=TRUE',
-    '-lco', `GEOMETRY_NAME=${CHUNK_GEOM}`,
+    '-lco',
+    'UNLOGGED=ON',
+    '-lco',
+    'SPATIAL_INDEX=NONE',
+    '-lco',
+    'LAUNDER=NO',
+    '-lco',
+    'PRECISION=NO',
+    '-lco',
+    `FID=${CHUNK_FID}`,
+    '-lco',
+    'FID64=TRUE',
+    '-lco',
+    `GEOMETRY_NAME=${CHUNK_GEOM}`,
     // Untyped: a Polygon layer holding a stray LineString must reach SQL, not fail the COPY.
-    '-nlt', options.z ? 'GEOMETRY25D' : 'GEOMETRY',
+    '-nlt',
+    options.z ? 'GEOMETRY25D' : 'GEOMETRY',
     ...(options.skipFailures ? ['-skipfailures'] : ['-gt', '65536']),
     ...(options.preserveFid ? ['-preserve_fid'] : []),
     ...(options.where ? ['-where', options.where] : []),

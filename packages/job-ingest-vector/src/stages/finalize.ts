@@ -4,7 +4,19 @@ import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/ge
 import type { Params } from '../params.ts';
 import type { Pool, PoolClient } from 'pg';
 import { skipped } from '../schemas.ts';
-import { analyzeTable, buildIndexes, dropLoadLeftovers, jobComment, markersTable, qualified, stagingTable, swapIntoPlace, tableComment, tableExists, type TableRef } from '../tables.ts';
+import {
+  analyzeTable,
+  buildIndexes,
+  dropLoadLeftovers,
+  jobComment,
+  markersTable,
+  qualified,
+  stagingTable,
+  swapIntoPlace,
+  tableComment,
+  tableExists,
+  type TableRef,
+} from '../tables.ts';
 
 export const finalizeOutput = z.object({
   table: z.string(),
@@ -16,7 +28,13 @@ export const finalizeOutput = z.object({
   skipped: skipped.default({}),
 });
 
-type TableStats = { written: number; bbox: [number, number, number, number] | null; geometry_types: Record<string, number>; empties: number; invalid: number };
+type TableStats = {
+  written: number;
+  bbox: [number, number, number, number] | null;
+  geometry_types: Record<string, number>;
+  empties: number;
+  invalid: number;
+};
 
 /** Parallel parts of the finalize scan (block ranges read side by side). */
 const SCAN_PARTS = 2;
@@ -28,19 +46,41 @@ const SCAN_PARTS = 2;
  */
 async function describeTable(db: Pool, t: TableRef, validity = false): Promise<TableStats> {
   const g = quoteIdent(GEOM_COLUMN);
-  const { rows: [size] } = await db.query<{ blocks: number }>(
-    `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as blocks`, [qualified(t)]);
+  const {
+    rows: [size],
+  } = await db.query<{ blocks: number }>(
+    `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as blocks`,
+    [qualified(t)],
+  );
   const step = Math.max(1, Math.ceil((size!.blocks + 1) / SCAN_PARTS));
-  const parts = Array.from({ length: SCAN_PARTS }, (_, i) => i === SCAN_PARTS - 1
-    ? `ctid >= '(${i * step},0)'::tid`
-    : `ctid >= '(${i * step},0)'::tid and ctid < '(${(i + 1) * step},0)'::tid`);
+  const parts = Array.from({ length: SCAN_PARTS }, (_, i) =>
+    i === SCAN_PARTS - 1
+      ? `ctid >= '(${i * step},0)'::tid`
+      : `ctid >= '(${i * step},0)'::tid and ctid < '(${(i + 1) * step},0)'::tid`,
+  );
   const invalid = validity ? `not st_isempty(${g}) and not st_isvalid(${g})` : 'false';
   // Per row only small values reach the grouping (not the geometries, which a sort would spill).
-  const results = await Promise.all(parts.map((where) => withoutJit(db, (c) => c.query<{ t: string; n: number; xmin: number; ymin: number; xmax: number; ymax: number; empties: number; invalid: number }>(
-    `select t, n, empties, invalid, st_xmin(e) as xmin, st_ymin(e) as ymin, st_xmax(e) as xmax, st_ymax(e) as ymax
+  const results = await Promise.all(
+    parts.map((where) =>
+      withoutJit(db, (c) =>
+        c.query<{
+          t: string;
+          n: number;
+          xmin: number;
+          ymin: number;
+          xmax: number;
+          ymax: number;
+          empties: number;
+          invalid: number;
+        }>(
+          `select t, n, empties, invalid, st_xmin(e) as xmin, st_ymin(e) as ymin, st_xmax(e) as xmax, st_ymax(e) as ymax
        from (select t, count(*)::bigint as n, st_extent(b) as e, count(*) filter (where em)::int as empties, count(*) filter (where inv)::int as invalid
                from (select geometrytype(${g}) as t, box2d(${g}) as b, st_isempty(${g}) as em, ${invalid} as inv
-                       from ${qualified(t)} where ${where} offset 0) r group by 1) x`))));
+                       from ${qualified(t)} where ${where} offset 0) r group by 1) x`,
+        ),
+      ),
+    ),
+  );
   let bbox: [number, number, number, number] | null = null;
   const types: Record<string, number> = {};
   let written = 0;
@@ -52,9 +92,15 @@ async function describeTable(db: Pool, t: TableRef, validity = false): Promise<T
     empties += r.empties;
     invalidCount += r.invalid;
     if (r.xmin === null) continue;
-    bbox = bbox ? [Math.min(bbox[0], r.xmin), Math.min(bbox[1], r.ymin), Math.max(bbox[2], r.xmax), Math.max(bbox[3], r.ymax)] : [r.xmin, r.ymin, r.xmax, r.ymax];
+    bbox = bbox
+      ? [Math.min(bbox[0], r.xmin), Math.min(bbox[1], r.ymin), Math.max(bbox[2], r.xmax), Math.max(bbox[3], r.ymax)]
+      : [r.xmin, r.ymin, r.xmax, r.ymax];
   }
-  const geometryTypes = Object.fromEntries(Object.keys(types).sort().map((k) => [k, types[k]!]));
+  const geometryTypes = Object.fromEntries(
+    Object.keys(types)
+      .sort()
+      .map((k) => [k, types[k]!]),
+  );
   return { written, bbox, geometry_types: geometryTypes, empties, invalid: invalidCount };
 }
 
@@ -74,9 +120,12 @@ export async function withoutJit<T>(db: Pool, fn: (c: PoolClient) => Promise<T>)
 
 /** The staging table's geometry column as a plan (for fitting repaired geometries to it). */
 async function columnPlanOf(db: Pool, t: TableRef): Promise<GeometryPlan> {
-  const { rows: [c] } = await db.query<{ type: string; dims: number }>(
+  const {
+    rows: [c],
+  } = await db.query<{ type: string; dims: number }>(
     `select type, coord_dimension as dims from geometry_columns where f_table_schema = $1 and f_table_name = $2 and f_geometry_column = $3`,
-    [t.schema, t.table, GEOM_COLUMN]);
+    [t.schema, t.table, GEOM_COLUMN],
+  );
   const type = (c?.type ?? 'GEOMETRY').toUpperCase();
   const z = (c?.dims ?? 2) >= 3;
   const plans: Record<string, Omit<GeometryPlan, 'z'>> = {
@@ -101,7 +150,9 @@ type Cleanup = { repaired: number; skipped: Record<string, number> };
 async function cleanUp(db: Pool, staging: TableRef, stats: TableStats): Promise<Cleanup> {
   const markers = qualified(markersTable(staging));
   const earlier = async () => {
-    const { rows } = await db.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1`, [FINALIZE_MARKER]);
+    const { rows } = await db.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1`, [
+      FINALIZE_MARKER,
+    ]);
     return rows[0]?.stats ?? { repaired: 0, skipped: {} };
   };
   if (stats.empties === 0 && stats.invalid === 0) return earlier();
@@ -110,22 +161,38 @@ async function cleanUp(db: Pool, staging: TableRef, stats: TableStats): Promise<
   const plan = await columnPlanOf(db, staging);
   return withTransaction(db, async (client) => {
     await client.query('set local jit = off');
-    const { rows: [prior] } = await client.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1 for update`, [FINALIZE_MARKER]);
+    const {
+      rows: [prior],
+    } = await client.query<{ stats: Cleanup }>(`select stats from ${markers} where chunk = $1 for update`, [
+      FINALIZE_MARKER,
+    ]);
     const out: Cleanup = prior?.stats ?? { repaired: 0, skipped: {} };
-    const add = (k: string, n: number) => { if (n) out.skipped[k] = (out.skipped[k] ?? 0) + n; };
-    const { rows: [e] } = await client.query<{ n: number }>(`with d as (delete from ${t} where st_isempty(${g}) returning 1) select count(*)::int n from d`);
+    const add = (k: string, n: number) => {
+      if (n) out.skipped[k] = (out.skipped[k] ?? 0) + n;
+    };
+    const {
+      rows: [e],
+    } = await client.query<{ n: number }>(
+      `with d as (delete from ${t} where st_isempty(${g}) returning 1) select count(*)::int n from d`,
+    );
     add('empty_geometry', e!.n);
     if (stats.invalid > 0) {
-      const { rows: [r] } = await client.query<{ n: number; emptied: number }>(
+      const {
+        rows: [r],
+      } = await client.query<{ n: number; emptied: number }>(
         `with u as (update ${t} set ${g} = ${castGeometrySql(`st_makevalid(${g})`, plan)} where not st_isvalid(${g}) returning st_isempty(${g}) e)
-         select count(*)::int n, count(*) filter (where e)::int emptied from u`);
+         select count(*)::int n, count(*) filter (where e)::int emptied from u`,
+      );
       out.repaired += r!.n;
       if (r!.emptied) {
         await client.query(`delete from ${t} where st_isempty(${g})`);
         add('empty_after_repair', r!.emptied);
       }
     }
-    await client.query(`insert into ${markers} (chunk, stats) values ($1, $2) on conflict (chunk) do update set stats = excluded.stats`, [FINALIZE_MARKER, out]);
+    await client.query(
+      `insert into ${markers} (chunk, stats) values ($1, $2) on conflict (chunk) do update set stats = excluded.stats`,
+      [FINALIZE_MARKER, out],
+    );
     return out;
   });
 }
@@ -150,9 +217,19 @@ export const finalize = defineStage<Params>()({
     if (!(await tableExists(ctx.db, staging))) {
       if ((await tableComment(ctx.db, target)) === jobComment(ctx.jobId)) {
         const t = await describeTable(ctx.db, target);
-        return { table: `${target.schema}.${target.table}`, written: t.written, bbox: t.bbox, geometry_types: t.geometry_types, repaired: 0, skipped: {} };
+        return {
+          table: `${target.schema}.${target.table}`,
+          written: t.written,
+          bbox: t.bbox,
+          geometry_types: t.geometry_types,
+          repaired: 0,
+          skipped: {},
+        };
       }
-      throw permanentError('STAGING_MISSING', `The staging table ${staging.schema}.${staging.table} of this job is gone; submit the job again`);
+      throw permanentError(
+        'STAGING_MISSING',
+        `The staging table ${staging.schema}.${staging.table} of this job is gone; submit the job again`,
+      );
     }
     // The statistics scan (which also finds the empty and invalid geometries of rows GDAL wrote
     // straight into the table) and ANALYZE read the table side by side; neither blocks the other.
@@ -165,7 +242,10 @@ export const finalize = defineStage<Params>()({
     if (stats.written === 0) {
       await ctx.db.query(`drop table if exists ${qualified(staging)}`);
       await dropLoadLeftovers(ctx.db, staging);
-      throw permanentError('NO_FEATURES_WRITTEN', `No feature of ${params.container_name}/${params.blob_name} had a usable geometry`);
+      throw permanentError(
+        'NO_FEATURES_WRITTEN',
+        `No feature of ${params.container_name}/${params.blob_name} had a usable geometry`,
+      );
     }
     await buildIndexes(ctx.db, staging);
     try {
@@ -177,6 +257,12 @@ export const finalize = defineStage<Params>()({
       }
       throw err;
     }
-    return { table: `${target.schema}.${target.table}`, written: stats.written, bbox: stats.bbox, geometry_types: stats.geometry_types, ...cleanup };
+    return {
+      table: `${target.schema}.${target.table}`,
+      written: stats.written,
+      bbox: stats.bbox,
+      geometry_types: stats.geometry_types,
+      ...cleanup,
+    };
   },
 });

@@ -41,7 +41,14 @@ export const load = defineStage<Params>()({
     const o = prep.output;
     return o.ranges.map((range) => ({
       key: `chunk_${String(range.index).padStart(5, '0')}`,
-      input: { range, staging: o.staging, columns: o.columns, geometry: o.geometry, lon_lat_columns: o.lon_lat_columns, source_etag: o.source.etag },
+      input: {
+        range,
+        staging: o.staging,
+        columns: o.columns,
+        geometry: o.geometry,
+        lon_lat_columns: o.lon_lat_columns,
+        source_etag: o.source.etag,
+      },
     }));
   },
   handler: async (input, ctx) => {
@@ -55,7 +62,13 @@ export const load = defineStage<Params>()({
         checkLonLatRange: input.lon_lat_columns,
         signal: ctx.signal,
       });
-      return { chunk: input.range.index, read: stats.read, inserted: stats.inserted, skipped: stats.skipped, repaired: stats.repaired };
+      return {
+        chunk: input.range.index,
+        read: stats.read,
+        inserted: stats.inserted,
+        skipped: stats.skipped,
+        repaired: stats.repaired,
+      };
     } finally {
       src.close();
     }

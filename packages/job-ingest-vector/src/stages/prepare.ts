@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import gdal from 'gdal-async';
 import { defineStage, permanentError } from '@coremachine/core-machine';
-import { autoChunkSize, columnsOf, describeSrs, flatType, planChunks, planGeometry, scanLayer, typeHasZ, familyOf } from '@coremachine/geo/vector';
+import {
+  autoChunkSize,
+  columnsOf,
+  describeSrs,
+  flatType,
+  planChunks,
+  planGeometry,
+  scanLayer,
+  typeHasZ,
+  familyOf,
+} from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { formatFor, openSource } from '../source.ts';
 import { assertSchemaAllowed, createStagingTable, stagingTable, tableExists, tableExistsError } from '../tables.ts';
@@ -9,7 +19,15 @@ import { columnPlan, featureRange, geometryPlan, tableRef } from '../schemas.ts'
 
 export const prepareOutput = z.object({
   started_at: z.string(),
-  source: z.object({ container: z.string(), blob: z.string(), size: z.number(), etag: z.string(), format: z.string(), driver: z.string(), layer: z.string() }),
+  source: z.object({
+    container: z.string(),
+    blob: z.string(),
+    size: z.number(),
+    etag: z.string(),
+    format: z.string(),
+    driver: z.string(),
+    layer: z.string(),
+  }),
   staging: tableRef,
   columns: z.array(columnPlan),
   geometry: geometryPlan,
@@ -48,25 +66,46 @@ export const prepare = defineStage<Params>()({
       // Unknown or collection types say nothing about the features: read their geometry types.
       const readGeometries = familyOf(declared) === null || declared === gdal.wkbGeometryCollection;
       const estimate = layer.features.count(false);
-      const chunkSize = params.chunk_size === 'auto'
-        ? autoChunkSize(estimate >= 0 ? estimate : layer.features.count(true), columns.length, familyOf(declared) === 'point')
-        : params.chunk_size;
+      const chunkSize =
+        params.chunk_size === 'auto'
+          ? autoChunkSize(
+              estimate >= 0 ? estimate : layer.features.count(true),
+              columns.length,
+              familyOf(declared) === 'point',
+            )
+          : params.chunk_size;
       ctx.progress(0.1, 'planning chunks');
       const plan = planChunks(src.dataset, layer, src.driver, chunkSize);
-      if (plan.featureCount === 0) throw permanentError('NO_FEATURES', `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`);
+      if (plan.featureCount === 0)
+        throw permanentError(
+          'NO_FEATURES',
+          `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`,
+        );
       const types = readGeometries ? scanLayer(layer, plan.featureCount, true) : null;
-      const geometry = planGeometry(types ? types.geometryTypes : [declared], typeHasZ(layer.geomType) || !!types?.anyZ);
+      const geometry = planGeometry(
+        types ? types.geometryTypes : [declared],
+        typeHasZ(layer.geomType) || !!types?.anyZ,
+      );
       const sourceCrs = describeSrs(layer.srs);
       const warnings: string[] = [];
       // CSV lat/lon columns are WGS 84 by definition (GDAL types them as points; WKT as unknown).
       const lonLatColumns = format === 'csv' && !params.wkt_column && declared === gdal.wkbPoint;
       const crsAssumed = sourceCrs === null && !lonLatColumns;
-      if (crsAssumed) warnings.push('The source has no CRS: its coordinates were taken as EPSG:4326 (longitude, latitude)');
+      if (crsAssumed)
+        warnings.push('The source has no CRS: its coordinates were taken as EPSG:4326 (longitude, latitude)');
       const staging = stagingTable(params.schema, ctx.jobId);
       await createStagingTable(ctx.db, staging, columns, geometry);
       return {
         started_at: startedAt,
-        source: { container: params.container_name, blob: params.blob_name, size: src.size, etag: src.etag, format, driver: src.driver, layer: layer.name },
+        source: {
+          container: params.container_name,
+          blob: params.blob_name,
+          size: src.size,
+          etag: src.etag,
+          format,
+          driver: src.driver,
+          layer: layer.name,
+        },
         staging,
         columns,
         geometry,

@@ -50,11 +50,14 @@ export const LATE_BLOBS: SampleBlob[] = [
 
 /** A raw SDK container client for the configuration (Azurite or connection string only). */
 export function sdkContainer(config: StorageConfig, container: string): ContainerClient {
-  const service = config.kind === 'azurite'
-    ? new BlobServiceClient(config.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY))
-    : config.kind === 'connection_string'
-      ? BlobServiceClient.fromConnectionString(config.connectionString)
-      : (() => { throw new Error('sample tree needs Azurite or a connection string'); })();
+  const service =
+    config.kind === 'azurite'
+      ? new BlobServiceClient(config.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY))
+      : config.kind === 'connection_string'
+        ? BlobServiceClient.fromConnectionString(config.connectionString)
+        : (() => {
+            throw new Error('sample tree needs Azurite or a connection string');
+          })();
   return service.getContainerClient(container);
 }
 
@@ -85,7 +88,8 @@ export async function createSampleTree(config: StorageConfig, container: string)
   await client.createIfNotExists();
   await Promise.all(EARLY_BLOBS.map((b) => writeBlob(client, b)));
   let newestEarly = 0;
-  for await (const b of client.listBlobsFlat()) newestEarly = Math.max(newestEarly, b.properties.lastModified.getTime());
+  for await (const b of client.listBlobsFlat())
+    newestEarly = Math.max(newestEarly, b.properties.lastModified.getTime());
   const cutoff = new Date(newestEarly + 1000);
   while (Date.now() < newestEarly + 2100) await sleep(100);
   await Promise.all(LATE_BLOBS.map((b) => writeBlob(client, b)));
@@ -106,8 +110,12 @@ export async function sdkListAll(config: StorageConfig, container: string, prefi
   const out: SdkBlob[] = [];
   for await (const b of sdkContainer(config, container).listBlobsFlat({ prefix, includeMetadata: true })) {
     out.push({
-      name: b.name, size: b.properties.contentLength ?? 0, lastModified: b.properties.lastModified,
-      contentType: b.properties.contentType, etag: b.properties.etag, metadata: b.metadata ?? {},
+      name: b.name,
+      size: b.properties.contentLength ?? 0,
+      lastModified: b.properties.lastModified,
+      contentType: b.properties.contentType,
+      etag: b.properties.etag,
+      metadata: b.metadata ?? {},
     });
   }
   return out;

@@ -37,8 +37,13 @@ const invalid = (message: string) => new StacError('STAC_INVALID_QUERY', message
 export function parseDatetime(value: string): { start: string | null; end: string | null } {
   const check = (s: string): string | null => {
     if (s === '' || s === '..') return null;
-    if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$/i.test(s) || Number.isNaN(Date.parse(s))) {
-      throw invalid(`datetime ${JSON.stringify(value)} is invalid: use RFC 3339 (2020-01-01T00:00:00Z), or an interval start/end with .. for an open end`);
+    if (
+      !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$/i.test(s) ||
+      Number.isNaN(Date.parse(s))
+    ) {
+      throw invalid(
+        `datetime ${JSON.stringify(value)} is invalid: use RFC 3339 (2020-01-01T00:00:00Z), or an interval start/end with .. for an open end`,
+      );
     }
     return new Date(s).toISOString();
   };
@@ -48,7 +53,8 @@ export function parseDatetime(value: string): { start: string | null; end: strin
     if (t === null) throw invalid(`datetime ${JSON.stringify(value)} is invalid: a single datetime cannot be open`);
     return { start: t, end: t };
   }
-  if (parts.length !== 2) throw invalid(`datetime ${JSON.stringify(value)} is invalid: at most one / separates start and end`);
+  if (parts.length !== 2)
+    throw invalid(`datetime ${JSON.stringify(value)} is invalid: at most one / separates start and end`);
   const [start, end] = [check(parts[0]!), check(parts[1]!)];
   if (start === null && end === null) throw invalid(`datetime ${JSON.stringify(value)} is invalid: both ends are open`);
   if (start && end && start > end) throw invalid(`datetime ${JSON.stringify(value)} is invalid: start is after end`);
@@ -58,10 +64,14 @@ export function parseDatetime(value: string): { start: string | null; end: strin
 /** Checks a bbox of 4 (or 6, 3D) numbers with south ≤ north. */
 export function parseBbox(value: unknown): number[] {
   const raw = typeof value === 'string' ? value.split(',').map((s) => (s.trim() === '' ? NaN : Number(s))) : value;
-  if (!Array.isArray(raw) || (raw.length !== 4 && raw.length !== 6) || raw.some((n) => typeof n !== 'number' || !Number.isFinite(n))) {
+  if (
+    !Array.isArray(raw) ||
+    (raw.length !== 4 && raw.length !== 6) ||
+    raw.some((n) => typeof n !== 'number' || !Number.isFinite(n))
+  ) {
     throw invalid(`bbox ${JSON.stringify(value)} is invalid: give 4 numbers west,south,east,north (or 6 for 3D)`);
   }
-  const b = raw.length === 6 ? [raw[0], raw[1], raw[3], raw[4]] as number[] : raw as number[];
+  const b = raw.length === 6 ? ([raw[0], raw[1], raw[3], raw[4]] as number[]) : (raw as number[]);
   if (b[1]! > b[3]!) throw invalid(`bbox ${JSON.stringify(value)} is invalid: south ${b[1]} is above north ${b[3]}`);
   return b;
 }
@@ -74,7 +84,9 @@ function decodeToken(token: string): [string, string] {
   try {
     const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
     if (Array.isArray(v) && v.length === 2 && v.every((s) => typeof s === 'string')) return v as [string, string];
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   throw invalid(`token ${JSON.stringify(token)} is invalid: use the href of a next link as given`);
 }
 
@@ -84,7 +96,8 @@ function decodeToken(token: string): [string, string] {
  */
 export async function searchItems(pool: Pool, schema: string, search: ItemSearch): Promise<SearchPage> {
   const limit = search.limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw invalid(`limit ${JSON.stringify(search.limit)} is invalid: use an integer from 1 to ${MAX_LIMIT}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+    throw invalid(`limit ${JSON.stringify(search.limit)} is invalid: use an integer from 1 to ${MAX_LIMIT}`);
   if (search.bbox && search.intersects) throw invalid('bbox and intersects cannot be used together: give one of them');
   const where: string[] = [];
   const args: unknown[] = [];
@@ -94,12 +107,18 @@ export async function searchItems(pool: Pool, schema: string, search: ItemSearch
   if (search.bbox) {
     const [w, s, e, n] = parseBbox(search.bbox) as Bbox;
     const env = (a: number, b: number) => `ST_MakeEnvelope(${arg(a)}, ${arg(s)}, ${arg(b)}, ${arg(n)}, 4326)`;
-    where.push(w <= e ? `geometry && ${env(w, e)} AND ST_Intersects(geometry, ${env(w, e)})`
-      : `(ST_Intersects(geometry, ${env(w, 180)}) OR ST_Intersects(geometry, ${env(-180, e)}))`);
+    where.push(
+      w <= e
+        ? `geometry && ${env(w, e)} AND ST_Intersects(geometry, ${env(w, e)})`
+        : `(ST_Intersects(geometry, ${env(w, 180)}) OR ST_Intersects(geometry, ${env(-180, e)}))`,
+    );
   }
   if (search.intersects) {
-    if (typeof search.intersects !== 'object' || typeof search.intersects.type !== 'string') throw invalid('intersects is invalid: give a GeoJSON geometry object');
-    where.push(`ST_Intersects(geometry, ST_SetSRID(ST_GeomFromGeoJSON(${arg(JSON.stringify(search.intersects))}), 4326))`);
+    if (typeof search.intersects !== 'object' || typeof search.intersects.type !== 'string')
+      throw invalid('intersects is invalid: give a GeoJSON geometry object');
+    where.push(
+      `ST_Intersects(geometry, ST_SetSRID(ST_GeomFromGeoJSON(${arg(JSON.stringify(search.intersects))}), 4326))`,
+    );
   }
   if (search.datetime) {
     if (search.datetime.end !== null) where.push(`start_datetime <= ${arg(search.datetime.end)}::timestamptz`);
@@ -107,22 +126,31 @@ export async function searchItems(pool: Pool, schema: string, search: ItemSearch
   }
   const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const page = search.token ? decodeToken(search.token) : null;
-  const pageFilter = page ? `${filter ? `${filter} AND` : 'WHERE'} (collection, id) > (${arg(page[0])}, ${arg(page[1])})` : filter;
+  const pageFilter = page
+    ? `${filter ? `${filter} AND` : 'WHERE'} (collection, id) > (${arg(page[0])}, ${arg(page[1])})`
+    : filter;
   const t = quoteIdent(schema);
   try {
     const countArgs = args.slice(0, page ? -2 : undefined);
     const [{ rows }, count] = await Promise.all([
       pool.query<{ content: StacItem; collection: string; id: string }>(
-        `SELECT content, collection, id FROM ${t}.items ${pageFilter} ORDER BY collection, id LIMIT ${limit + 1}`, args),
+        `SELECT content, collection, id FROM ${t}.items ${pageFilter} ORDER BY collection, id LIMIT ${limit + 1}`,
+        args,
+      ),
       pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}.items ${filter}`, countArgs),
     ]);
     const more = rows.length > limit;
     const shown = rows.slice(0, limit);
     const last = shown[shown.length - 1];
-    return { items: shown.map((r) => r.content), numberMatched: count.rows[0]!.n, next: more && last ? encodeToken(last.collection, last.id) : null };
+    return {
+      items: shown.map((r) => r.content),
+      numberMatched: count.rows[0]!.n,
+      next: more && last ? encodeToken(last.collection, last.id) : null,
+    };
   } catch (err) {
     // Bad GeoJSON reaches PostGIS only here; report it as the caller's error.
-    if ((err as { code?: string }).code === 'XX000' && search.intersects) throw invalid(`intersects is invalid: ${(err as Error).message}`);
+    if ((err as { code?: string }).code === 'XX000' && search.intersects)
+      throw invalid(`intersects is invalid: ${(err as Error).message}`);
     throw err;
   }
 }

@@ -34,18 +34,34 @@ export async function ensureStacStore(pool: Pool, schema: string = DEFAULT_STAC_
   );
 }
 
-export interface UpsertResult { id: string; collection: string; inserted: boolean }
+export interface UpsertResult {
+  id: string;
+  collection: string;
+  inserted: boolean;
+}
 
 /**
  * Validates and writes a collection (insert or replace).
  * @throws StacError STAC_INVALID with the schema issues.
  */
-export async function upsertCollection(pool: Pool, schema: string, collection: StacCollection): Promise<{ inserted: boolean }> {
+export async function upsertCollection(
+  pool: Pool,
+  schema: string,
+  collection: StacCollection,
+): Promise<{ inserted: boolean }> {
   if (typeof collection?.id !== 'string' || !COLLECTION_ID_PATTERN.test(collection.id)) {
-    throw new StacError('STAC_INVALID', `Collection id ${JSON.stringify(collection?.id)} is invalid: use 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit`);
+    throw new StacError(
+      'STAC_INVALID',
+      `Collection id ${JSON.stringify(collection?.id)} is invalid: use 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit`,
+    );
   }
   const issues = validateCollection(collection);
-  if (issues.length) throw new StacError('STAC_INVALID', `Collection ${collection.id} is not valid STAC 1.0.0: ${formatIssues(issues)}`, issues);
+  if (issues.length)
+    throw new StacError(
+      'STAC_INVALID',
+      `Collection ${collection.id} is not valid STAC 1.0.0: ${formatIssues(issues)}`,
+      issues,
+    );
   const { rows } = await pool.query<{ inserted: boolean }>(
     `INSERT INTO ${quoteIdent(schema)}.collections (id, content) VALUES ($1, $2)
      ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, updated_at = now()
@@ -56,12 +72,17 @@ export async function upsertCollection(pool: Pool, schema: string, collection: S
 }
 
 export async function getCollection(pool: Pool, schema: string, id: string): Promise<StacCollection | null> {
-  const { rows } = await pool.query<{ content: StacCollection }>(`SELECT content FROM ${quoteIdent(schema)}.collections WHERE id = $1`, [id]);
+  const { rows } = await pool.query<{ content: StacCollection }>(
+    `SELECT content FROM ${quoteIdent(schema)}.collections WHERE id = $1`,
+    [id],
+  );
   return rows[0]?.content ?? null;
 }
 
 export async function listCollections(pool: Pool, schema: string): Promise<StacCollection[]> {
-  const { rows } = await pool.query<{ content: StacCollection }>(`SELECT content FROM ${quoteIdent(schema)}.collections ORDER BY id`);
+  const { rows } = await pool.query<{ content: StacCollection }>(
+    `SELECT content FROM ${quoteIdent(schema)}.collections ORDER BY id`,
+  );
   return rows.map((r) => r.content);
 }
 
@@ -70,7 +91,10 @@ export async function assertCollectionExists(pool: Pool, schema: string, id: str
   const { rowCount } = await pool.query(`SELECT 1 FROM ${quoteIdent(schema)}.collections WHERE id = $1`, [id]);
   if (!rowCount) {
     const known = (await listCollections(pool, schema)).map((c) => c.id).join(', ');
-    throw new StacError('STAC_COLLECTION_NOT_FOUND', `STAC collection ${JSON.stringify(id)} does not exist in schema ${schema} (known: ${known}); create it with POST /stac/collections`);
+    throw new StacError(
+      'STAC_COLLECTION_NOT_FOUND',
+      `STAC collection ${JSON.stringify(id)} does not exist in schema ${schema} (known: ${known}); create it with POST /stac/collections`,
+    );
   }
 }
 
@@ -82,7 +106,8 @@ export async function assertCollectionExists(pool: Pool, schema: string, id: str
 export function assertValidItems(items: StacItem[]): void {
   for (const item of items) {
     const issues = validateItem(withStacLinks(item, 'http://validation.invalid/stac'));
-    if (issues.length) throw new StacError('STAC_INVALID', `Item ${item.id} is not valid STAC 1.0.0: ${formatIssues(issues)}`, issues);
+    if (issues.length)
+      throw new StacError('STAC_INVALID', `Item ${item.id} is not valid STAC 1.0.0: ${formatIssues(issues)}`, issues);
   }
 }
 
@@ -124,6 +149,9 @@ export async function upsertItem(pool: Pool, schema: string, item: StacItem): Pr
 }
 
 export async function getItem(pool: Pool, schema: string, collection: string, id: string): Promise<StacItem | null> {
-  const { rows } = await pool.query<{ content: StacItem }>(`SELECT content FROM ${quoteIdent(schema)}.items WHERE collection = $1 AND id = $2`, [collection, id]);
+  const { rows } = await pool.query<{ content: StacItem }>(
+    `SELECT content FROM ${quoteIdent(schema)}.items WHERE collection = $1 AND id = $2`,
+    [collection, id],
+  );
   return rows[0]?.content ?? null;
 }
