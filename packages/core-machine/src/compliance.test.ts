@@ -127,7 +127,7 @@ describe('checkCompliance', () => {
     );
   });
 
-  it('formats the seed table', () => {
+  it('formats the compliance table', () => {
     const table = formatComplianceTable([
       checkCompliance('@a/one', good()),
       checkCompliance('@b/two', { ...good(), type: 'other', aggregate: undefined }),

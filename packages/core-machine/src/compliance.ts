@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONTRACT_VERSION, PLUGIN_KIND, type AnyJobDefinition } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 
-/** The seed's compliance list, one row per element, each met or not. */
+/** The plugin contract's elements, one compliance row each, met or not. */
 export const CONTRACT_ELEMENTS = [
   'manifest',
   'type',
@@ -49,7 +49,7 @@ function jsonSchemaProblem(schema: z.ZodType, what: string): string | null {
 
 /**
  * Checks one plugin export against the contract. Never throws: every problem becomes a row,
- * named after the seed's element and saying what was expected and what was found.
+ * named after the contract element and saying what was expected and what was found.
  */
 export function checkCompliance(packageName: string, manifest: unknown): ComplianceReport {
   const problems: ComplianceProblem[] = [];
@@ -162,7 +162,7 @@ export function assertCompliant(reports: ComplianceReport[]): void {
   );
 }
 
-/** The seed's ✅/❌ table. */
+/** The ✅/❌ compliance table, one row per plugin. */
 export function formatComplianceTable(reports: ComplianceReport[]): string {
   const rows = reports.map((r) => {
     const missing = [...new Set(r.problems.map((p) => p.element))];

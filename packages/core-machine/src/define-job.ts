@@ -1,5 +1,5 @@
 /**
- * Terminology (the seed's vocabulary, used from SQL to UI):
+ * Terminology (one vocabulary, used from SQL to UI):
  * - job: one submission of a job type with validated parameters; id = hash of type + parameters.
  * - stage: an ordered step of a job; all its tasks run in parallel.
  * - plan: a stage's function that turns parameters (and the previous stage's results) into tasks.

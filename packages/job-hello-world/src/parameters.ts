@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** hello_world parameters. Strings such as "5" are coerced for `n`, as the original did. */
+/** hello_world parameters. Strings such as "5" are coerced for `n` (query strings and CLI flags send text). */
 export const parameters = z.strictObject({
   n: z
     .preprocess(
