@@ -70,7 +70,11 @@ export interface TaskContext<P> {
   /** 1 on the first run, 2 on the first retry, ... */
   attempt: number;
   params: P;
-  /** Aborted when the job is cancelled or the worker shuts down. */
+  /**
+   * Aborted when the job is cancelled or fails elsewhere, the task times out, its lease is lost or
+   * the worker shuts down (past its grace). `signal.reason` is an `AbortReason` whose `kind` says
+   * which (`isAbortReason(ctx.signal.reason, 'timeout')`); rethrowing it is always right.
+   */
   signal: AbortSignal;
   log: Logger;
   db: Pool;
@@ -123,8 +127,18 @@ export interface StageDefinition<P = any, I = any, O = any> {
   /** What a task that fails for good does: fail the job (default) or let the stage go on. */
   onTaskFailure?: 'fail_job' | 'continue';
   retry?: RetryPolicy;
-  /** Seconds without heartbeat after which a running task is presumed dead and re-run. */
+  /**
+   * Seconds without heartbeat after which a running task is presumed dead and re-run (default
+   * from config). Workers heartbeat every third of it, so a healthy task longer than its lease
+   * keeps it.
+   */
   leaseSeconds?: number;
+  /**
+   * Seconds a handler may run (default from config, CM_TASK_TIMEOUT_SECONDS). Past it the
+   * handler's `ctx.signal` aborts with an `AbortReason` of kind `timeout` and the task fails
+   * `TASK_TIMEOUT` (transient: retried by the stage's policy).
+   */
+  timeoutSeconds?: number;
 }
 
 /** Up to batchSize × concurrency handlers of a job type run at once in one worker. */

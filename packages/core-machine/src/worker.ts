@@ -7,7 +7,7 @@
 import { aggregateJob, planStage } from './advance.ts';
 import { withTransaction } from './db.ts';
 import type { AnyJobDefinition, StageDefinition } from './define-job.ts';
-import { toStoredError, type StoredError } from './errors.ts';
+import { abortReason, classifyError, isAbortReason, toStoredError, type StoredError } from './errors.ts';
 import { addEvent, CONTROL_QUEUE, sendTasks, taskQueue, type ControlMessage, type TaskMessage } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
 import { settleBatch, type Settlement } from './settle.ts';
@@ -150,7 +150,7 @@ export class Worker {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    for (const r of this.running.values()) r.abort.abort(new Error('worker shutting down'));
+    for (const r of this.running.values()) r.abort.abort(abortReason('shutdown'));
     await Promise.all(this.queues.map((q) => this.machine.boss.offWork(q, { wait: true } as never).catch(() => {})));
     await this.flush();
     for (const fn of this.stopListeners) fn();
@@ -258,10 +258,20 @@ export class Worker {
 
   private failure(row: ClaimedRow, stage: StageDefinition | undefined, err: unknown, signal: AbortSignal): Settlement {
     const lease = row.lease_token;
-    if (signal.aborted) {
-      const reason = (signal.reason as Error | undefined)?.message ?? '';
-      if (reason === 'job cancelled' || reason === 'job failed') return { kind: 'cancelled', taskId: row.id, lease };
-      if (reason === 'worker shutting down') return { kind: 'release', taskId: row.id, lease };
+    if (signal.aborted && isAbortReason(signal.reason)) {
+      const kind = signal.reason.kind;
+      if (kind === 'cancelled' || kind === 'job_failed') return { kind: 'cancelled', taskId: row.id, lease };
+      if (kind === 'shutdown') return { kind: 'release', taskId: row.id, lease };
+      if (kind === 'timeout') err = signal.reason;
+    }
+    if (!classifyError(err)) {
+      // Unclassified: the stack goes to the log (never into the ledger), with the ids to find it.
+      this.machine.log.warn('task threw an unclassified error', {
+        taskId: row.id,
+        jobId: row.job_id,
+        attempt: row.attempts,
+        stack: err instanceof Error ? err.stack : String(err),
+      });
     }
     const stored = toStoredError(err);
     const error: StoredError = {
@@ -377,9 +387,9 @@ export class Worker {
     for (const r of list) {
       if (!this.running.has(r.taskId)) continue;
       const jobStatus = alive.get(r.taskId);
-      if (jobStatus === undefined) r.abort.abort(new Error('lease lost'));
-      else if (jobStatus === 'cancelled') r.abort.abort(new Error('job cancelled'));
-      else if (jobStatus === 'failed') r.abort.abort(new Error('job failed'));
+      if (jobStatus === undefined) r.abort.abort(abortReason('lease_lost'));
+      else if (jobStatus === 'cancelled') r.abort.abort(abortReason('cancelled'));
+      else if (jobStatus === 'failed') r.abort.abort(abortReason('job_failed'));
     }
   }
 
