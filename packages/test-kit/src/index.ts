@@ -149,3 +149,4 @@ function quietLogger() {
 }
 
 export { TERMINAL_JOB_STATUSES };
+export * from './conformance.ts';
