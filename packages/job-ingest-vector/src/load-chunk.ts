@@ -7,6 +7,7 @@ import {
   castGeometrySql,
   CHUNK_FID,
   CHUNK_GEOM,
+  dimensionsOf,
   execPg,
   FID_COLUMN,
   fidFilter,
@@ -14,7 +15,9 @@ import {
   gpkgRangeSql,
   openPgTransaction,
   translateChunk,
+  zmFlagOf,
   type ColumnPlan,
+  type Dimensions,
   type FeatureRange,
   type GeometryPlan,
   type RangeStats,
@@ -25,6 +28,8 @@ export interface LoadChunkOptions {
   staging: TableRef;
   columns: readonly ColumnPlan[];
   geometry: GeometryPlan;
+  /** The source's coordinate dimensions; absent: the column's (nothing is dropped). */
+  sourceDimensions?: Dimensions | undefined;
   /** GDAL `PG:` connection string of the database holding the staging table. */
   pg: string;
   checkLonLatRange: boolean;
@@ -35,6 +40,8 @@ export interface ChunkStats extends RangeStats {
   /** Rows this run inserted (0 when an earlier delivery of the same chunk already did). */
   inserted: number;
   repaired: number;
+  /** Coordinates whose Z or M was dropped to fit the column. */
+  flattened: number;
 }
 
 /** Quotes a source field name, which may hold any character (it is not one of our identifiers). */
@@ -57,7 +64,7 @@ function fidSql(range: FeatureRange): string {
  * curves) and are taken as they are; the others go through the full cast.
  */
 function fittedGeometrySql(g: string, plan: GeometryPlan): string {
-  const zm = `st_zmflag(${g}) = ${plan.z ? 2 : 0}`;
+  const zm = `st_zmflag(${g}) = ${zmFlagOf(plan)}`;
   const fits =
     plan.type === 'Geometry'
       ? `${zm} and not st_hasarc(${g})`
@@ -72,7 +79,7 @@ async function translate(src: Source, table: string, range: FeatureRange, option
     table,
     where,
     preserveFid: !!range.preserveFid,
-    z: options.geometry.z,
+    dimensions: options.sourceDimensions ?? dimensionsOf(options.geometry),
     signal: options.signal,
   };
   try {
@@ -92,7 +99,7 @@ async function translate(src: Source, table: string, range: FeatureRange, option
 /** The chunk's marker stats, if it is loaded (`inserted` 0: this delivery inserted nothing). */
 async function loadedStats(db: Pool | PoolClient, markers: string, index: number): Promise<ChunkStats | null> {
   const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [index]);
-  return rows[0] ? { ...rows[0].stats, inserted: 0 } : null;
+  return rows[0] ? { ...rows[0].stats, flattened: rows[0].stats.flattened ?? 0, inserted: 0 } : null;
 }
 
 /**
@@ -107,7 +114,15 @@ export async function loadChunk(
   range: FeatureRange,
   options: LoadChunkOptions,
 ): Promise<ChunkStats> {
-  if (src.driver === 'GPKG' && range.preserveFid && range.fidMin !== undefined && !options.checkLonLatRange) {
+  const sameDimensions =
+    (options.sourceDimensions ?? dimensionsOf(options.geometry)) === dimensionsOf(options.geometry);
+  if (
+    src.driver === 'GPKG' &&
+    range.preserveFid &&
+    range.fidMin !== undefined &&
+    !options.checkLonLatRange &&
+    sameDimensions
+  ) {
     const direct = await loadDirect(pool, src, range, options);
     if (direct) return direct;
   }
@@ -177,7 +192,7 @@ async function loadDirect(
       // Rows this transaction inserted: counted by PostgreSQL, no scan.
       execPg(
         dest,
-        `UPDATE ${markers} SET stats = jsonb_build_object('read', n, 'inserted', n, 'skipped', '{}'::jsonb, 'repaired', 0)
+        `UPDATE ${markers} SET stats = jsonb_build_object('read', n, 'inserted', n, 'skipped', '{}'::jsonb, 'repaired', 0, 'flattened', 0)
         FROM (SELECT pg_stat_get_xact_tuples_inserted(${quoteLiteral(staging)}::regclass) AS n) x WHERE chunk = ${range.index}`,
       );
       execPg(dest, 'COMMIT');
@@ -215,7 +230,7 @@ async function loadViaChunkTable(
     const { rows } = await db.query<{ stats: ChunkStats }>(`select stats from ${markers} where chunk = $1`, [
       range.index,
     ]);
-    return rows[0] ? { ...rows[0].stats, inserted: 0 } : null;
+    return rows[0] ? { ...rows[0].stats, flattened: rows[0].stats.flattened ?? 0, inserted: 0 } : null;
   };
   const earlier = await done(pool);
   if (earlier) return earlier;
@@ -250,13 +265,23 @@ async function loadViaChunkTable(
       // repair pass, which rewrites rows, runs only when there is something to repair.
       const invalid =
         options.geometry.family === 'point' ? '0' : `count(*) filter (where ${usable} and not st_isvalid(${g}))::int`;
+      // Coordinates that lose a dimension (force_2d): the chunk table holds the source's dimensions.
+      const target = zmFlagOf(options.geometry);
+      const flattened = `coalesce(sum(st_npoints(${g})) filter (where ${usable} and (st_zmflag(${g}) & ${3 - target}) <> 0), 0)::bigint`;
       const {
         rows: [c],
-      } = await client.query<{ n: number; nulls: number; empties: number; out: number; invalid: number }>(
+      } = await client.query<{
+        n: number;
+        nulls: number;
+        empties: number;
+        out: number;
+        invalid: number;
+        flattened: string;
+      }>(
         `select count(*)::int n, count(*) filter (where ${g} is null)::int nulls,
                 count(*) filter (where st_isempty(${g}))::int empties,
                 count(*) filter (where not st_isempty(${g}) and (${outOfRange}))::int out,
-                ${invalid} invalid from ${table}`,
+                ${invalid} invalid, ${flattened} flattened from ${table}`,
       );
       let repaired = 0;
       let emptied = 0;
@@ -288,6 +313,7 @@ async function loadViaChunkTable(
         skipped,
         inserted: ins.rowCount ?? 0,
         repaired,
+        flattened: Number(c!.flattened),
       };
       // A direct delivery (loadDirect) does not take the advisory lock: the marker's key decides.
       const marked = await client.query(

@@ -37,6 +37,12 @@ export const parameters = z
           .max(100_000, { error: 'chunk_size must be at most 100000' }),
       ])
       .default('auto'),
+    /**
+     * Drop Z and M and load 2D geometries. Default: the source's dimensions are kept (a
+     * `MultiLineStringZM` column for lines with Z and measures); with it, the result counts the
+     * coordinates that lost a dimension (`coordinates_flattened`).
+     */
+    force_2d: z.boolean().default(false),
     /** Replace an existing table; without it an existing table fails the job (TABLE_EXISTS). */
     overwrite: z.boolean().default(false),
     /** Layer of a multi-layer source (GeoPackage, KML, GML); default: the only layer. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { outputsOf, type AggregateContext } from '@coremachine/core-machine';
+import { dimensionsOf, pgSubtype } from '@coremachine/geo/vector';
 import type { Params } from './params.ts';
 import { prepare } from './stages/prepare.ts';
 import { load } from './stages/load.ts';
@@ -27,6 +28,11 @@ export const result = z.object({
   chunk_size: z.int().positive(),
   bbox: z.tuple([z.number(), z.number(), z.number(), z.number()]).nullable(),
   geometry_column_type: z.string(),
+  /** Coordinate dimensions of the table (`XY`, `XYZ`, `XYM`, `XYZM`) and of the source. */
+  dimensions: z.string(),
+  source_dimensions: z.string(),
+  /** Coordinates whose Z or M was dropped (only with force_2d). */
+  coordinates_flattened: z.int().nonnegative(),
   geometry_types: z.record(z.string(), z.int().nonnegative()),
   source_crs: z.string().nullable(),
   crs_assumed: z.boolean(),
@@ -44,8 +50,10 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
   const skippedReasons: Record<string, number> = {};
   let read = 0;
   let repaired = 0;
+  let flattened = 0;
   for (const l of loads) {
     read += l.output.read;
+    flattened += l.output.flattened;
     repaired += l.output.repaired;
     for (const [k, v] of Object.entries(l.output.skipped)) skippedReasons[k] = (skippedReasons[k] ?? 0) + v;
   }
@@ -67,7 +75,10 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
     chunks: p.ranges.length,
     chunk_size: p.chunk_size,
     bbox: fin.output.bbox,
-    geometry_column_type: `${p.geometry.type}${p.geometry.z ? 'Z' : ''}`,
+    geometry_column_type: pgSubtype(p.geometry),
+    dimensions: dimensionsOf(p.geometry),
+    source_dimensions: p.source_dimensions,
+    coordinates_flattened: flattened,
     geometry_types: fin.output.geometry_types,
     source_crs: p.source_crs,
     crs_assumed: p.crs_assumed,

@@ -6,6 +6,7 @@ export const columnPlan = z.object({ source: z.string(), name: z.string(), ogrTy
 export const geometryPlan = z.object({
   type: z.string(),
   z: z.boolean(),
+  m: z.boolean().optional(),
   family: z.enum(['point', 'line', 'polygon', 'collection']).nullable(),
   multi: z.boolean(),
 });
@@ -23,3 +24,5 @@ export const featureRange = z.object({
 export const tableRef = z.object({ schema: z.string(), table: z.string() });
 
 export const skipped = z.record(z.string(), z.int().nonnegative());
+
+export const dimensions = z.enum(['XY', 'XYZ', 'XYM', 'XYZM']);

@@ -1,6 +1,6 @@
 import gdal from 'gdal-async';
 import type { ColumnPlan } from './field-types.ts';
-import type { GeometryPlan } from './geometry-kind.ts';
+import { dimensionsOf, type GeometryPlan } from './geometry-kind.ts';
 import { isWgs84 } from './layer-schema.ts';
 
 /** A SQLite identifier (GeoPackage SQL): any character, double quotes doubled. */
@@ -101,7 +101,7 @@ export async function appendRows(
     '-gt',
     '65536',
     '-dim',
-    options.geometry.z ? 'XYZ' : 'XY',
+    dimensionsOf(options.geometry),
     ...(options.geometry.multi ? ['-nlt', 'PROMOTE_TO_MULTI'] : []),
     ...(srs && !isWgs84(srs) ? ['-t_srs', 'EPSG:4326'] : []),
     '-sql',

@@ -4,10 +4,12 @@ export type GeometryFamily = 'point' | 'line' | 'polygon' | 'collection';
 
 /** The target geometry column: its PostGIS type and how each geometry is cast to fit it. */
 export interface GeometryPlan {
-  /** PostGIS subtype without Z, e.g. `MultiPolygon`, `Point`, `Geometry`. */
+  /** PostGIS subtype without Z/M, e.g. `MultiPolygon`, `Point`, `Geometry`. */
   type: string;
-  /** True when Z is kept (the column is `...Z`). */
+  /** True when Z is kept (the column is `...Z` or `...ZM`). */
   z: boolean;
+  /** True when M (measures) is kept (the column is `...M` or `...ZM`). Absent: false. */
+  m?: boolean | undefined;
   /** Family when all geometries share one; null when mixed (column type `Geometry`). */
   family: GeometryFamily | null;
   /** True when single geometries are promoted to Multi*. */
@@ -22,6 +24,26 @@ export function typeHasZ(code: number): boolean {
   if ((u & Z_BIT) !== 0) return true;
   const iso = u % 4000;
   return (iso >= 1000 && iso < 2000) || iso >= 3000;
+}
+
+/** True when an OGR geometry type code carries M (ISO 2000/3000 range). */
+export function typeHasM(code: number): boolean {
+  const u = code >>> 0;
+  // The 2.5D types (`wkbLineString25D` = 0x80000002) never carry M.
+  if ((u & Z_BIT) !== 0) return false;
+  return u % 4000 >= 2000;
+}
+
+/** Coordinate dimensions of a plan, as GDAL's `-dim` and OGC names them: `XY`, `XYZ`, `XYM`, `XYZM`. */
+export type Dimensions = 'XY' | 'XYZ' | 'XYM' | 'XYZM';
+
+export function dimensionsOf(plan: { z: boolean; m?: boolean | undefined }): Dimensions {
+  return `XY${plan.z ? 'Z' : ''}${plan.m ? 'M' : ''}` as Dimensions;
+}
+
+/** PostGIS `ST_Zmflag` of a plan's geometries: 0 = 2D, 1 = M, 2 = Z, 3 = ZM. */
+export function zmFlagOf(plan: { z: boolean; m?: boolean | undefined }): number {
+  return (plan.z ? 2 : 0) + (plan.m ? 1 : 0);
 }
 
 /** The OGR geometry type without Z/M (`wkbPolygon25D` -> `wkbPolygon`). */
@@ -72,7 +94,7 @@ const MULTI_OF: Record<GeometryFamily, string> = {
  * breaks on the next); points stay `Point` unless a MultiPoint is present. Mixed families
  * give `Geometry`.
  */
-export function planGeometry(flatTypes: Iterable<number>, z: boolean): GeometryPlan {
+export function planGeometry(flatTypes: Iterable<number>, z: boolean, m = false): GeometryPlan {
   const families = new Set<GeometryFamily>();
   let anyMultiPoint = false;
   for (const t of flatTypes) {
@@ -80,28 +102,40 @@ export function planGeometry(flatTypes: Iterable<number>, z: boolean): GeometryP
     if (f) families.add(f);
     if (t === 4) anyMultiPoint = true;
   }
-  if (families.size !== 1) return { type: 'Geometry', z, family: null, multi: false };
+  if (families.size !== 1) return { type: 'Geometry', z, m, family: null, multi: false };
   const family = [...families][0]!;
-  if (family === 'point' && !anyMultiPoint) return { type: 'Point', z, family, multi: false };
-  if (family === 'collection') return { type: 'GeometryCollection', z, family, multi: false };
-  return { type: MULTI_OF[family], z, family, multi: true };
+  if (family === 'point' && !anyMultiPoint) return { type: 'Point', z, m, family, multi: false };
+  if (family === 'collection') return { type: 'GeometryCollection', z, m, family, multi: false };
+  return { type: MULTI_OF[family], z, m, family, multi: true };
 }
 
-/** `geometry(MultiPolygonZ, 4326)` for a plan. */
+/** The PostGIS subtype with its dimensions: `MultiLineStringZM`, `PointM`, `MultiPolygon`. */
+export function pgSubtype(plan: GeometryPlan): string {
+  return `${plan.type}${plan.z ? 'Z' : ''}${plan.m ? 'M' : ''}`;
+}
+
+/** `geometry(MultiPolygonZ, 4326)`, `geometry(MultiLineStringZM, 4326)` for a plan. */
 export function pgGeometryType(plan: GeometryPlan): string {
-  return `geometry(${plan.type}${plan.z ? 'Z' : ''}, 4326)`;
+  return `geometry(${pgSubtype(plan)}, 4326)`;
+}
+
+/** SQL forcing `expr` to the plan's dimensions (a missing Z or M becomes 0). */
+export function forceDimensionsSql(expr: string, plan: GeometryPlan): string {
+  if (plan.z && plan.m) return `ST_Force4D(${expr})`;
+  if (plan.z) return `ST_Force3DZ(${expr})`;
+  if (plan.m) return `ST_Force3DM(${expr})`;
+  return `ST_Force2D(${expr})`;
 }
 
 /**
  * SQL expression turning `expr` (a repaired, reprojected geometry in EPSG:4326) into the
  * column's type: curves linearised, the family's parts kept after MakeValid, Multi* promotion,
- * Z forced or dropped.
+ * Z and M forced or dropped.
  */
 export function castGeometrySql(expr: string, plan: GeometryPlan): string {
   let g = `CASE WHEN ST_HasArc(${expr}) THEN ST_CurveToLine(${expr}) ELSE ${expr} END`;
   const extract = plan.family === 'point' ? 1 : plan.family === 'line' ? 2 : plan.family === 'polygon' ? 3 : 0;
   if (extract) g = `ST_CollectionExtract(${g}, ${extract})`;
   if (plan.multi) g = `ST_Multi(${g})`;
-  g = plan.z ? `ST_Force3D(${g})` : `ST_Force2D(${g})`;
-  return g;
+  return forceDimensionsSql(g, plan);
 }

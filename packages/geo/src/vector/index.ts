@@ -14,7 +14,13 @@ export {
   castGeometrySql,
   flatType,
   typeHasZ,
+  typeHasM,
+  dimensionsOf,
+  zmFlagOf,
+  pgSubtype,
+  forceDimensionsSql,
   familyOf,
+  type Dimensions,
   type GeometryPlan,
   type GeometryFamily,
 } from './geometry-kind.ts';

@@ -1,5 +1,5 @@
 import type gdal from 'gdal-async';
-import { flatType, typeHasZ } from './geometry-kind.ts';
+import { flatType, typeHasM, typeHasZ } from './geometry-kind.ts';
 
 /** A range of source features, by position in the layer's read order. */
 export interface FeatureRange {
@@ -27,6 +27,7 @@ export interface LayerScan {
   /** Flat OGR geometry types seen (only filled when `readGeometries`). */
   geometryTypes: number[];
   anyZ: boolean;
+  anyM: boolean;
   /** True when FIDs strictly increase in read order (FID ranges are then usable). */
   fidMonotonic: boolean;
   ranges: FeatureRange[];
@@ -41,6 +42,7 @@ export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: 
   const starts: number[] = [];
   const types = new Set<number>();
   let anyZ = false;
+  let anyM = false;
   let count = 0;
   let lastFid = -Infinity;
   let monotonic = true;
@@ -55,6 +57,7 @@ export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: 
       if (g) {
         types.add(flatType(g.wkbType));
         if (!anyZ && typeHasZ(g.wkbType)) anyZ = true;
+        if (!anyM && typeHasM(g.wkbType)) anyM = true;
       }
     }
     count++;
@@ -68,7 +71,7 @@ export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: 
       ...(monotonic ? { fidMin: starts[i], fidNext: starts[i + 1] } : {}),
     });
   }
-  return { featureCount: count, geometryTypes: [...types], anyZ, fidMonotonic: monotonic, ranges };
+  return { featureCount: count, geometryTypes: [...types], anyZ, anyM, fidMonotonic: monotonic, ranges };
 }
 
 /**

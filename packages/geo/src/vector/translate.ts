@@ -1,4 +1,5 @@
 import gdal from 'gdal-async';
+import type { Dimensions } from './geometry-kind.ts';
 import { isWgs84 } from './layer-schema.ts';
 
 /** Names of the loader's own columns in a chunk table (unlikely to collide with source fields). */
@@ -37,8 +38,11 @@ export interface TranslateChunkOptions {
   where: string | null;
   /** Keep the source FIDs in `cm_fid` (else `cm_fid` numbers the written rows 1, 2, ...). */
   preserveFid: boolean;
-  /** Keep Z (the target column is ...Z); otherwise geometries are written 2D. */
-  z: boolean;
+  /**
+   * Coordinate dimensions written (every geometry is given them; a missing Z or M becomes 0).
+   * The source's own: the caller drops dimensions in SQL, where it can count what it drops.
+   */
+  dimensions: Dimensions;
   /**
    * Skip features GDAL cannot write (e.g. that fail to reproject) instead of failing. Slow (GDAL
    * then commits feature by feature): for the retry of a chunk that failed that way.
@@ -97,7 +101,9 @@ export async function translateChunk(
     `GEOMETRY_NAME=${CHUNK_GEOM}`,
     // Untyped: a Polygon layer holding a stray LineString must reach SQL, not fail the COPY.
     '-nlt',
-    options.z ? 'GEOMETRY25D' : 'GEOMETRY',
+    `GEOMETRY${options.dimensions.slice(2)}`,
+    '-dim',
+    options.dimensions,
     ...(options.skipFailures ? ['-skipfailures'] : ['-gt', '65536']),
     ...(options.preserveFid ? ['-preserve_fid'] : []),
     ...(options.where ? ['-where', options.where] : []),

@@ -126,8 +126,13 @@ async function columnPlanOf(db: Pool, t: TableRef): Promise<GeometryPlan> {
     `select type, coord_dimension as dims from geometry_columns where f_table_schema = $1 and f_table_name = $2 and f_geometry_column = $3`,
     [t.schema, t.table, GEOM_COLUMN],
   );
-  const type = (c?.type ?? 'GEOMETRY').toUpperCase();
-  const z = (c?.dims ?? 2) >= 3;
+  // geometry_columns: `MULTILINESTRINGM` with 3 dimensions for M, the bare type with 3 (Z) or 4 (ZM).
+  const raw = (c?.type ?? 'GEOMETRY').toUpperCase();
+  const dims = c?.dims ?? 2;
+  const mOnly = dims === 3 && raw.endsWith('M') && raw !== 'GEOM';
+  const type = mOnly ? raw.slice(0, -1) : raw;
+  const z = dims === 4 || (dims === 3 && !mOnly);
+  const m = dims === 4 || mOnly;
   const plans: Record<string, Omit<GeometryPlan, 'z'>> = {
     POINT: { type: 'Point', family: 'point', multi: false },
     MULTIPOINT: { type: 'MultiPoint', family: 'point', multi: true },
@@ -135,7 +140,7 @@ async function columnPlanOf(db: Pool, t: TableRef): Promise<GeometryPlan> {
     MULTIPOLYGON: { type: 'MultiPolygon', family: 'polygon', multi: true },
     GEOMETRYCOLLECTION: { type: 'GeometryCollection', family: 'collection', multi: false },
   };
-  return { ...(plans[type] ?? { type: 'Geometry', family: null, multi: false }), z };
+  return { ...(plans[type] ?? { type: 'Geometry', family: null, multi: false }), z, m };
 }
 
 /** Chunk number of finalize's own counts in the markers table (chunks are numbered from 0). */

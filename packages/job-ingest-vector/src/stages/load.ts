@@ -4,7 +4,7 @@ import { gdalPgConnection } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { openSource } from '../source.ts';
 import { loadChunk } from '../load-chunk.ts';
-import { columnPlan, featureRange, geometryPlan, skipped, tableRef } from '../schemas.ts';
+import { columnPlan, dimensions, featureRange, geometryPlan, skipped, tableRef } from '../schemas.ts';
 import { prepare } from './prepare.ts';
 
 export const loadInput = z.object({
@@ -12,6 +12,8 @@ export const loadInput = z.object({
   staging: tableRef,
   columns: z.array(columnPlan),
   geometry: geometryPlan,
+  /** The source's dimensions; absent: the column's. */
+  source_dimensions: dimensions.optional(),
   lon_lat_columns: z.boolean(),
   /** The source version prepare planned on: a blob replaced since fails the task (SOURCE_CHANGED). */
   source_etag: z.string().optional(),
@@ -23,6 +25,8 @@ export const loadOutput = z.object({
   inserted: z.int().nonnegative(),
   skipped,
   repaired: z.int().nonnegative(),
+  /** Coordinates whose Z or M was dropped (force_2d). */
+  flattened: z.int().nonnegative().default(0),
 });
 
 /**
@@ -46,6 +50,7 @@ export const load = defineStage<Params>()({
         staging: o.staging,
         columns: o.columns,
         geometry: o.geometry,
+        source_dimensions: o.source_dimensions,
         lon_lat_columns: o.lon_lat_columns,
         source_etag: o.source.etag,
       },
@@ -58,6 +63,7 @@ export const load = defineStage<Params>()({
         staging: input.staging,
         columns: input.columns,
         geometry: input.geometry,
+        sourceDimensions: input.source_dimensions,
         pg: gdalPgConnection((ctx.db as unknown as { options: { connectionString: string } }).options.connectionString),
         checkLonLatRange: input.lon_lat_columns,
         signal: ctx.signal,
@@ -68,6 +74,7 @@ export const load = defineStage<Params>()({
         inserted: stats.inserted,
         skipped: stats.skipped,
         repaired: stats.repaired,
+        flattened: stats.flattened,
       };
     } finally {
       src.close();

@@ -10,12 +10,14 @@ import {
   planGeometry,
   scanLayer,
   typeHasZ,
+  typeHasM,
+  dimensionsOf,
   familyOf,
 } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { formatFor, openSource } from '../source.ts';
 import { assertSchemaAllowed, createStagingTable, stagingTable, tableExists, tableExistsError } from '../tables.ts';
-import { columnPlan, featureRange, geometryPlan, tableRef } from '../schemas.ts';
+import { columnPlan, dimensions, featureRange, geometryPlan, tableRef } from '../schemas.ts';
 
 export const prepareOutput = z.object({
   started_at: z.string(),
@@ -31,6 +33,8 @@ export const prepareOutput = z.object({
   staging: tableRef,
   columns: z.array(columnPlan),
   geometry: geometryPlan,
+  /** The source's coordinate dimensions (the column's unless force_2d). */
+  source_dimensions: dimensions.default('XY'),
   source_crs: z.string().nullable(),
   crs_assumed: z.boolean(),
   lon_lat_columns: z.boolean(),
@@ -82,10 +86,12 @@ export const prepare = defineStage<Params>()({
           `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`,
         );
       const types = readGeometries ? scanLayer(layer, plan.featureCount, true) : null;
-      const geometry = planGeometry(
+      const sourceGeometry = planGeometry(
         types ? types.geometryTypes : [declared],
         typeHasZ(layer.geomType) || !!types?.anyZ,
+        typeHasM(layer.geomType) || !!types?.anyM,
       );
+      const geometry = params.force_2d ? { ...sourceGeometry, z: false, m: false } : sourceGeometry;
       const sourceCrs = describeSrs(layer.srs);
       const warnings: string[] = [];
       // CSV lat/lon columns are WGS 84 by definition (GDAL types them as points; WKT as unknown).
@@ -109,6 +115,7 @@ export const prepare = defineStage<Params>()({
         staging,
         columns,
         geometry,
+        source_dimensions: dimensionsOf(sourceGeometry),
         source_crs: sourceCrs ?? (crsAssumed ? null : 'EPSG:4326'),
         crs_assumed: crsAssumed,
         lon_lat_columns: lonLatColumns,
