@@ -46,6 +46,11 @@ export interface MissingInputCase {
   code: string;
   /** The stage whose task fails (checked against the job error when given). */
   stage?: string;
+  /**
+   * How the job ends: `failed` (default; the job error carries the code) or, for a stage that
+   * goes on past a failed task (`onTaskFailure: 'continue'`), `completed_with_errors`.
+   */
+  jobStatus?: 'failed' | 'completed_with_errors';
 }
 
 /** What "nothing written" inspects beyond the ledger and the queue. */
@@ -54,6 +59,8 @@ export interface WatchedOutputs {
   containers?: string[];
   /** Database schemas whose tables are listed before and after (e.g. `geo`). */
   schemas?: string[];
+  /** Tables (`schema.table`) whose rows are counted before and after (e.g. a STAC items table). */
+  tables?: string[];
 }
 
 export interface JobFixtures {
@@ -177,6 +184,15 @@ export async function snapshotWrites(tm: TestMachine, watch: WatchedOutputs = {}
      WHERE table_schema = ANY($1) ORDER BY 1`,
     [watch.schemas ?? []],
   );
+  for (const t of watch.tables ?? []) {
+    const [s, name] = t.includes('.') ? [t.slice(0, t.indexOf('.')), t.slice(t.indexOf('.') + 1)] : ['public', t];
+    const exists = await tm.pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [
+      `"${s.replaceAll('"', '""')}"."${name.replaceAll('"', '""')}"`,
+    ]);
+    if (!exists.rows[0]?.e) continue;
+    const q = `SELECT count(*)::int AS n FROM "${s.replaceAll('"', '""')}"."${name.replaceAll('"', '""')}"`;
+    rows[t] = (await tm.pool.query<{ n: number }>(q)).rows[0]!.n;
+  }
   const blobs: Record<string, number | null> = {};
   const storage = (tm.machine.services as { storage?: StorageLike }).storage;
   for (const c of watch.containers ?? []) {
@@ -318,11 +334,16 @@ export async function checkMissingInput(
   const job = await tm.waitFor(submitted.jobId, { timeoutMs: options.timeoutMs ?? 60_000 });
   const tasks = await tm.tasks(job.id);
   const problems: string[] = [];
-  if (job.status !== 'failed') problems.push(`job ended ${job.status}, not failed; error: ${describeError(job)}`);
-  if (job.error?.code !== c.code) problems.push(`job error code is ${String(job.error?.code)}, not ${c.code}`);
-  if (c.stage && job.error?.stage !== c.stage)
-    problems.push(`job error names stage ${String(job.error?.stage)}, not ${c.stage}`);
-  const failed = tasks.filter((t) => t.status === 'failed' && t.error?.code === c.code);
+  const status = c.jobStatus ?? 'failed';
+  if (job.status !== status) problems.push(`job ended ${job.status}, not ${status}; error: ${describeError(job)}`);
+  if (status === 'failed') {
+    if (job.error?.code !== c.code) problems.push(`job error code is ${String(job.error?.code)}, not ${c.code}`);
+    if (c.stage && job.error?.stage !== c.stage)
+      problems.push(`job error names stage ${String(job.error?.stage)}, not ${c.stage}`);
+  }
+  const failed = tasks.filter(
+    (t) => t.status === 'failed' && t.error?.code === c.code && (!c.stage || t.stageName === c.stage),
+  );
   if (!failed.length)
     problems.push(
       `no task failed with ${c.code}; tasks: ${JSON.stringify(tasks.map((t) => [t.stageName, t.key, t.status, t.error?.code ?? null]))}`,
