@@ -81,7 +81,7 @@ describe('the error model', () => {
     expect(JSON.stringify(stored)).not.toContain('/tmp');
     const withDetail = toStoredError(
       permanentError('FILE_UNREADABLE', 'bronze/x.tif is not a GeoTIFF', {
-        path: '/home/app/data/x.tif',
+        path: '/srv/app/data/x.tif',
         stack: 'Error\n    at foo (/srv/app/a.ts:1:1)',
       }),
     );
