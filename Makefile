@@ -8,7 +8,7 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 start: bootstrap
-	@source scripts/env.sh && cd apps/server && exec node --import tsx src/main.ts
+	@source scripts/env.sh && pnpm --silent --filter @coremachine/dashboard build && cd apps/server && exec node --import tsx src/main.ts
 
 test: bootstrap
 	@source scripts/env.sh && node scripts/test.mjs

@@ -18,6 +18,7 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium) # the dashboard's browser tests
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   $SUDO apt-get update -qq

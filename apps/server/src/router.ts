@@ -1,9 +1,11 @@
 import {
+  CONTRACT_ELEMENTS,
   CoreMachineError,
   formatComplianceTable,
   TERMINAL_JOB_STATUSES,
   type JobParamsInput,
   type JobView,
+  type Page,
 } from '@coremachine/core-machine';
 import { z } from 'zod';
 import type { StaticPlugins } from './plugins.generated.ts';
@@ -36,25 +38,57 @@ const jobId = z.string().regex(/^[0-9a-f]{64}$/, 'jobId must be 64 lower-case he
 const jobStatus = z.enum(['queued', 'processing', 'completed', 'completed_with_errors', 'failed', 'cancelled']);
 const taskStatus = z.enum(['queued', 'processing', 'completed', 'failed', 'cancelled']);
 
+const listInput = z
+  .object({
+    status: jobStatus.optional(),
+    type: z.string().optional(),
+    createdAfter: z.iso.datetime({ offset: true }).optional(),
+    createdBefore: z.iso.datetime({ offset: true }).optional(),
+    cursor: z.string().nullish(),
+    limit: z.number().int().min(1).max(200).default(20),
+  })
+  .default({ limit: 20 });
+
 export const jobsRouter = router({
   types: procedure.query(({ ctx }) => ctx.machine.types()),
-  compliance: procedure.query(({ ctx }) => ({ reports: ctx.reports, table: formatComplianceTable(ctx.reports) })),
+  compliance: procedure.query(({ ctx }) => ({
+    reports: ctx.reports,
+    elements: [...CONTRACT_ELEMENTS],
+    table: formatComplianceTable(ctx.reports),
+  })),
   submit: procedure.input(parseSubmit).mutation(({ ctx, input }) => ctx.machine.submit(input.type, input.params ?? {})),
   get: procedure.input(z.object({ jobId })).query(({ ctx, input }) => ctx.machine.requireJob(input.jobId)),
-  list: procedure
+  list: procedure.input(listInput).query(({ ctx, input }) => ctx.machine.listJobs(input)),
+  /** The same page as `list`, streamed (SSE) again each time one of its jobs changes. */
+  watchList: procedure
+    .input(listInput.unwrap().extend({ intervalMs: z.number().int().min(200).max(10_000).default(1000) }))
+    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<Page<JobView>> {
+      let last = '';
+      while (!signal?.aborted) {
+        const page = await ctx.machine.listJobs(input);
+        const fingerprint = JSON.stringify([page.nextCursor, page.items.map((j) => [j.id, j.updatedAt, j.stages])]);
+        if (fingerprint !== last) {
+          last = fingerprint;
+          yield page;
+        }
+        await new Promise((r) => setTimeout(r, input.intervalMs));
+      }
+    }),
+  /** Full ids of the jobs whose id starts with `prefix` (newest first, at most `limit`): resolves short ids. */
+  findIds: procedure
     .input(
-      z
-        .object({
-          status: jobStatus.optional(),
-          type: z.string().optional(),
-          createdAfter: z.iso.datetime({ offset: true }).optional(),
-          createdBefore: z.iso.datetime({ offset: true }).optional(),
-          cursor: z.string().nullish(),
-          limit: z.number().int().min(1).max(200).default(20),
-        })
-        .default({ limit: 20 }),
+      z.object({
+        prefix: z.string().regex(/^[0-9a-f]{1,64}$/, 'an id prefix is lower-case hex characters'),
+        limit: z.number().int().min(1).max(50).default(10),
+      }),
     )
-    .query(({ ctx, input }) => ctx.machine.listJobs(input)),
+    .query(async ({ ctx, input }): Promise<string[]> => {
+      const { rows } = await ctx.machine.pool.query<{ id: string }>(
+        `SELECT id FROM ${ctx.machine.t.jobs} WHERE id LIKE $1 ORDER BY created_at DESC, id DESC LIMIT ${input.limit}`,
+        [input.prefix + '%'],
+      );
+      return rows.map((r) => r.id);
+    }),
   tasks: procedure
     .input(
       z.object({

@@ -1,0 +1,61 @@
+import { useQuery } from '@tanstack/react-query';
+import { api } from './api.ts';
+import { Link, useLocation } from './nav.tsx';
+import { JobPage } from './pages/Job.tsx';
+import { JobsPage } from './pages/Jobs.tsx';
+import { PluginsPage } from './pages/Plugins.tsx';
+import { SubmitPage } from './pages/Submit.tsx';
+
+const NAV = [
+  ['/jobs', 'Jobs'],
+  ['/submit', 'Submit'],
+  ['/plugins', 'Plugins'],
+] as const;
+
+export function App() {
+  const { path } = useLocation();
+  const health = useQuery({ queryKey: ['health'], queryFn: () => api.health.query(), refetchInterval: 10_000 });
+  const section = path === '/' ? '/jobs' : `/${path.split('/')[1] ?? ''}`;
+  const jobId = /^\/jobs\/([^/]+)$/.exec(path)?.[1];
+  return (
+    <>
+      <header className="top">
+        <Link href="/jobs" className="brand">
+          CoreMachine
+        </Link>
+        <nav aria-label="Sections">
+          {NAV.map(([href, label]) => (
+            <Link key={href} href={href} aria-current={section === href ? 'page' : undefined}>
+              {label}
+            </Link>
+          ))}
+        </nav>
+        <span className="health" aria-label="Health" aria-live="polite">
+          {health.data
+            ? `${health.data.status} · v${health.data.version} · ${health.data.workers} worker(s)`
+            : health.error
+              ? 'API unreachable'
+              : '…'}
+        </span>
+      </header>
+      <main>
+        {jobId ? (
+          <JobPage key={jobId} id={decodeURIComponent(jobId)} />
+        ) : section === '/jobs' ? (
+          <JobsPage />
+        ) : section === '/submit' ? (
+          <SubmitPage />
+        ) : section === '/plugins' ? (
+          <PluginsPage />
+        ) : (
+          <section className="card">
+            <h1>Not found</h1>
+            <p>
+              No page at <code>{path}</code>. <Link href="/jobs">See the jobs</Link>.
+            </p>
+          </section>
+        )}
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,13 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import base from '../../vitest.config.ts';
+
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      globalSetup: [fileURLToPath(import.meta.resolve('@coremachine/storage/test-setup'))],
+    },
+  }),
+);
