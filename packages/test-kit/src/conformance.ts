@@ -55,7 +55,10 @@ export interface MissingInputCase {
 
 /** What "nothing written" inspects beyond the ledger and the queue. */
 export interface WatchedOutputs {
-  /** Containers whose blobs are counted (and whose existence is noted) before and after. */
+  /**
+   * Containers whose blobs are counted (and whose existence is noted) before and after; `name/prefix`
+   * counts only the blobs under that prefix (a shared container such as `silver`).
+   */
   containers?: string[];
   /** Database schemas whose tables are listed before and after (e.g. `geo`). */
   schemas?: string[];
@@ -197,12 +200,14 @@ export async function snapshotWrites(tm: TestMachine, watch: WatchedOutputs = {}
   const storage = (tm.machine.services as { storage?: StorageLike }).storage;
   for (const c of watch.containers ?? []) {
     if (!storage) throw new Error(`watch.containers given (${c}) but the machine has no storage service`);
-    if (!(await storage.containerExists(c))) {
+    const slash = c.indexOf('/');
+    const [container, prefix] = slash < 0 ? [c, undefined] : [c.slice(0, slash), c.slice(slash + 1)];
+    if (!(await storage.containerExists(container))) {
       blobs[c] = null;
       continue;
     }
     let n = 0;
-    for await (const _ of storage.list(c)) n += 1;
+    for await (const _ of storage.list(container, prefix ? { prefix } : {})) n += 1;
     blobs[c] = n;
   }
   return { rows, tables: watched.map((r) => r.name), blobs };
@@ -210,7 +215,7 @@ export async function snapshotWrites(tm: TestMachine, watch: WatchedOutputs = {}
 
 interface StorageLike {
   containerExists(container: string): Promise<boolean>;
-  list(container: string): AsyncIterable<unknown>;
+  list(container: string, options?: { prefix?: string }): AsyncIterable<unknown>;
 }
 
 /** What changed between two snapshots, as problems. */
