@@ -7,6 +7,7 @@ import {
   createCog,
   describeRaster,
   nodataSchema,
+  nodataToJson,
   rasterError,
   RESAMPLINGS,
   withTempDir,
@@ -42,6 +43,15 @@ export const createCogOutput = z.object({
   source_blob: z.string(),
   source_container: z.string(),
   reprojection_performed: z.boolean(),
+  /**
+   * How the pixels a reprojection adds outside the source footprint are marked: the source's
+   * nodata or alpha, a nodata value chosen outside the data range, an alpha band, or an
+   * internal mask (JPEG/WebP); `none` when nothing was reprojected.
+   */
+  collar: z.object({
+    mask: z.enum(['none', 'source_nodata', 'source_alpha', 'nodata', 'alpha', 'mask']),
+    nodata: nodataSchema,
+  }),
   source_crs: z.string(),
   target_crs: z.string(),
   bounds,
@@ -136,6 +146,7 @@ export async function runCreateCogTask(
       source_blob: input.blob_name,
       source_container: input.container_name,
       reprojection_performed: made.reprojected,
+      collar: { mask: made.collar.mask, nodata: nodataToJson(made.collar.nodata) },
       source_crs: input.source_crs,
       target_crs: info.crs,
       bounds: info.bounds,

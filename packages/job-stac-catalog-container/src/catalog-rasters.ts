@@ -1,4 +1,5 @@
-import { defineStage, outputsOf, permanentError } from '@coremachine/core-machine';
+import { defineStage, outputsOf, permanentError, TaskError } from '@coremachine/core-machine';
+import { gdalTaskError } from '@coremachine/geo';
 import {
   assertValidItems,
   buildBlobRasterItem,
@@ -7,6 +8,7 @@ import {
   upsertItems,
   type StacItem,
 } from '@coremachine/geo/stac';
+import { vsiazPath } from '@coremachine/storage';
 import { z } from 'zod';
 import { listedRaster, listRasters } from './list-rasters.ts';
 import type { Params } from './parameters.ts';
@@ -18,6 +20,8 @@ export const blobFailure = z.object({
   code: z.string(),
   message: z.string(),
   issues: z.array(z.unknown()).optional(),
+  /** The raster hit a network/storage error: the batch is retried for it. */
+  transient: z.boolean().optional(),
 });
 export type BlobFailure = z.output<typeof blobFailure>;
 
@@ -33,16 +37,19 @@ export const batchFailureDetail = catalogOutput.extend({ failed: z.array(blobFai
 /** Rasters of a batch read at once: the work is mostly waiting on storage. */
 export const RASTERS_IN_FLIGHT = 8;
 
-/** GDAL's message for a file it cannot read as a raster: the blob is not a usable raster, retrying will not help. */
-const UNREADABLE =
-  /not recognized as a supported file format|not a TIFF|TIFFReadDirectory|Cannot open|IReadBlock failed/i;
+/** GDAL error kinds that mean the blob is not a raster GDAL can use. */
+const UNREADABLE_CODES = { unsupported: 'RASTER_UNREADABLE', corrupt: 'RASTER_UNREADABLE' } as const;
 
 /**
  * Stage 2: one task per batch of `batch_size` rasters (keys `batch-000000`, ...). Each builds
  * the items of its rasters from the blobs in place, validates them and upserts the valid ones
- * in one statement. Rasters that cannot be catalogued (unreadable, not georeferenced, invalid
- * item) fail the task permanently, with every failure and the counts of what was written in
- * the error detail; network and database errors are retried (the upserts make that safe).
+ * in one statement. Every raster gets its own outcome, its message naming its own blob: an
+ * error of one raster (classified at the GDAL boundary) never fails or names another. Rasters
+ * that cannot be catalogued (unreadable, not georeferenced, invalid item) fail the task
+ * permanently, with every failure and the counts of what was written in the error detail; when
+ * some raster hit a network/storage error, the items built are still upserted and the task is
+ * retried with the same detail (the upserts make that safe), so that after the last attempt
+ * each raster still has its own reason.
  */
 export const catalogRasters = stage({
   name: 'catalog_rasters',
@@ -97,31 +104,25 @@ export const catalogRasters = stage({
             message: err.message,
             ...(err.issues.length ? { issues: err.issues } : {}),
           };
-        else if (UNREADABLE.test((err as Error).message ?? ''))
-          results[i] = {
-            blob,
-            code: 'RASTER_UNREADABLE',
-            message: `${input.container_name}/${blob}: ${(err as Error).message}`,
-          };
-        else throw err;
+        else {
+          const file = `${input.container_name}/${blob}`;
+          const e = gdalTaskError(err, {
+            file,
+            paths: { [vsiazPath(input.container_name, blob)]: file },
+            codes: UNREADABLE_CODES,
+          });
+          if (!e.permanent) ctx.log.warn('raster not catalogued (will retry)', { blob: file, error: e.message });
+          results[i] = { blob, code: e.code, message: e.message, ...(e.permanent ? {} : { transient: true }) };
+        }
       }
       ctx.progress(++done / input.blobs.length, blob);
     };
-    // A retryable error (network, storage) stops the batch once the rasters in flight are done.
     let next = 0;
-    let retry: { error: unknown } | null = null;
     await Promise.all(
       Array.from({ length: Math.min(RASTERS_IN_FLIGHT, input.blobs.length) }, async () => {
-        while (next < input.blobs.length && !retry && !ctx.signal.aborted) {
-          try {
-            await catalog(next++);
-          } catch (error) {
-            retry ??= { error };
-          }
-        }
+        while (next < input.blobs.length && !ctx.signal.aborted) await catalog(next++);
       }),
     );
-    if (retry) throw (retry as { error: unknown }).error;
     ctx.signal.throwIfAborted();
     const built = results.filter((r): r is { blob: string; item: StacItem } => 'item' in r);
     const failed = results.filter((r): r is BlobFailure => !('item' in r));
@@ -141,6 +142,14 @@ export const catalogRasters = stage({
       inserted: items.filter((i) => i.inserted).length,
       updated: items.filter((i) => !i.inserted).length,
     };
+    const retry = failed.filter((f) => f.transient);
+    if (retry.length) {
+      throw new TaskError(
+        'RASTERS_RETRYABLE',
+        `${retry.length} of ${input.blobs.length} rasters hit a storage or network error; first: ${retry[0]!.message}`,
+        { permanent: false, detail: { ...counts, failed } },
+      );
+    }
     if (failed.length) {
       const first = failed[0]!;
       throw permanentError(

@@ -129,7 +129,7 @@ describe('stac_catalog_container', () => {
     // A failure names the blob, not the in-memory copy.
     await expect(
       buildBlobRasterItem(storage, container, 'dem/nocrs.tif', { collection: 'dev', listed: { ...listed, size: 1 } }),
-    ).rejects.toThrow(`/vsiaz/${container}/dem/nocrs.tif has no CRS`);
+    ).rejects.toThrow(`${container}/dem/nocrs.tif has no CRS`);
   });
 
   it('reads a raster with sidecar files in place, so GDAL sees them (CRS from its .aux.xml)', async () => {

@@ -1,5 +1,7 @@
 import gdal from 'gdal-async';
-import { epsgCode, type RasterWarning } from './crs.ts';
+import { classifyGdalError, gdalTaskError } from '../gdal/errors.ts';
+import { crsShortName, epsgCode, isEngineeringCrs, notGeoreferencedError, type RasterWarning } from './crs.ts';
+import { rasterError } from './errors.ts';
 
 /** [minx, miny, maxx, maxy]. */
 export type Bounds = [number, number, number, number];
@@ -31,11 +33,19 @@ export function wgs84(): gdal.SpatialReference {
 /**
  * Bounds transformed to WGS 84 lon/lat, densified along each edge (21 points) so curved
  * edges in the target are covered.
+ * @param label the file, for errors: a local CRS is CRS_NOT_GEOREFERENCED, a CRS PROJ cannot
+ *   transform (or whose bounds all fall outside its domain) CRS_TRANSFORM_FAILED, both permanent.
  */
-export function boundsTo4326(bounds: Bounds, srs: gdal.SpatialReference): Bounds {
+export function boundsTo4326(bounds: Bounds, srs: gdal.SpatialReference, label = 'the raster'): Bounds {
   const target = wgs84();
   if (srs.isSame(target)) return bounds;
-  const tr = new gdal.CoordinateTransformation(traditional(srs), target);
+  if (isEngineeringCrs(srs)) throw notGeoreferencedError(label, srs);
+  let tr: gdal.CoordinateTransformation;
+  try {
+    tr = new gdal.CoordinateTransformation(traditional(srs), target);
+  } catch (err) {
+    throw transformError(err, label, srs);
+  }
   const [minx, miny, maxx, maxy] = bounds;
   const xs: number[] = [];
   const ys: number[] = [];
@@ -56,7 +66,24 @@ export function boundsTo4326(bounds: Bounds, srs: gdal.SpatialReference): Bounds
       }
     }
   }
+  if (!xs.length) {
+    throw rasterError(
+      'CRS_TRANSFORM_FAILED',
+      `${label}: no corner of its bounds [${bounds.join(', ')}] can be transformed from ${crsShortName(srs)} to WGS 84; the CRS is probably wrong (pass input_crs)`,
+      { file: label, crs: crsShortName(srs), bounds },
+    );
+  }
   return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}
+
+function transformError(err: unknown, label: string, srs: gdal.SpatialReference) {
+  const c = classifyGdalError(err);
+  if (!c.permanent) return gdalTaskError(err, { file: label });
+  return rasterError(
+    'CRS_TRANSFORM_FAILED',
+    `${label}: PROJ cannot transform its CRS ${crsShortName(srs)} to WGS 84 (${c.message.slice(0, 200)}); pass input_crs if the file's CRS is wrong`,
+    { file: label, crs: crsShortName(srs), gdal: c.message },
+  );
 }
 
 /**

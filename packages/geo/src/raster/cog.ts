@@ -3,9 +3,11 @@ import gdal from 'gdal-async';
 import { isRotated } from './bounds.ts';
 import type { Compression, Resampling } from './cog-settings.ts';
 import { compressionProblem } from './cog-settings.ts';
-import { parseCrs } from './crs.ts';
+import { gdalTaskError } from '../gdal/errors.ts';
+import { isEngineeringCrs, parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
+import { bandRange, unionRange, type BandRange } from './range.ts';
 
 export interface CreateCogOptions {
   /** What GDAL opens: a local path or `/vsiaz/<container>/<blob>`. */
@@ -31,8 +33,24 @@ export interface CreateCogOptions {
   onProgress?: (fraction: number, note: string) => void;
 }
 
+/**
+ * How the pixels a reprojection adds outside the source footprint are marked:
+ * - `source_nodata`: the source's own nodata value carries over;
+ * - `source_alpha`: the source's alpha band (or mask) is warped with it;
+ * - `nodata`: a nodata value chosen outside the range of the data (single-band or multi-band numeric);
+ * - `alpha`: an alpha band added (`gdalwarp -dstalpha`), kept as an alpha band by lossless compressions;
+ * - `mask`: that alpha band made an internal mask by the COG driver (JPEG, WebP: no lossy border);
+ * - `none`: nothing to mark (no reprojection).
+ */
+export type CollarMask = 'none' | 'source_nodata' | 'source_alpha' | 'nodata' | 'alpha' | 'mask';
+
 export interface CreateCogResult {
   reprojected: boolean;
+  collar: {
+    mask: CollarMask;
+    /** The nodata value of the COG's bands, when `mask` is `source_nodata` or `nodata`. */
+    nodata: number | null;
+  };
   /** The GDAL creation options used (for the record). */
   creationOptions: string[];
 }
@@ -66,7 +84,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     const native = opts.targetCrs.toLowerCase() === 'native';
     const targetSrs = native ? sourceSrs : parseCrs(opts.targetCrs);
     if (!targetSrs) throw rasterError('CRS_MISSING', `target_crs '${opts.targetCrs}' is not a CRS GDAL understands`);
-    const fileHasCrs = src.srs !== null;
+    const fileHasCrs = src.srs !== null && !isEngineeringCrs(src.srs);
     const reproject = !targetSrs.isSame(sourceSrs) || isRotated(src.geoTransform ?? [0, 1, 0, 0, 0, -1]);
 
     const creationOptions = cogCreationOptions(opts);
@@ -77,7 +95,10 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
 
     let input: gdal.Dataset = src;
     let warped: gdal.Dataset | null = null;
+    const paths = { [opts.source]: label };
+    let collar: CreateCogResult['collar'] = { mask: 'none', nodata: null };
     if (reproject) {
+      collar = await collarFor(src, opts.compression, label, opts.source);
       const warpArgs = [
         '-of',
         'GTiff',
@@ -100,9 +121,15 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
         'BLOCKYSIZE=512',
         '-co',
         'BIGTIFF=IF_SAFER',
+        ...collarArgs(collar),
       ];
       const warpedPath = path.join(opts.workDir, 'warped.tif');
-      const written = await gdal.warpAsync(warpedPath, null, [src], warpArgs, progress(0, 0.5, 'reprojecting'));
+      let written: gdal.Dataset;
+      try {
+        written = await gdal.warpAsync(warpedPath, null, [src], warpArgs, progress(0, 0.5, 'reprojecting'));
+      } catch (err) {
+        throw gdalTaskError(err, { file: label, paths, action: 'reprojecting' });
+      }
       // Closed and reopened read-only: flushes the warp's dirty blocks out of the shared
       // block cache before the COG driver reads the file twice (overviews, then full res).
       written.close();
@@ -112,19 +139,107 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     try {
       const translateArgs = ['-of', 'COG', ...(!fileHasCrs && !reproject ? ['-a_srs', opts.sourceCrs] : [])];
       for (const co of creationOptions) translateArgs.push('-co', co);
-      const out = await gdal.translateAsync(
-        opts.destination,
-        input,
-        translateArgs,
-        progress(reproject ? 0.5 : 0, reproject ? 0.5 : 1, 'writing COG'),
-      );
+      let out: gdal.Dataset;
+      try {
+        out = await gdal.translateAsync(
+          opts.destination,
+          input,
+          translateArgs,
+          progress(reproject ? 0.5 : 0, reproject ? 0.5 : 1, 'writing COG'),
+        );
+      } catch (err) {
+        throw gdalTaskError(err, { file: label, paths, action: 'writing the COG of' });
+      }
       out.close();
     } finally {
       warped?.close();
     }
-    return { reprojected: reproject, creationOptions };
+    return { reprojected: reproject, collar, creationOptions };
   } finally {
     src.close();
+  }
+}
+
+const GMF_ALL_VALID = 0x01;
+const GMF_ALPHA = 0x04;
+const GMF_NODATA = 0x08;
+
+/** Integer ranges of the GDAL types a nodata value must fit in. */
+const TYPE_RANGE: Record<string, [number, number]> = {
+  Byte: [0, 255],
+  Int8: [-128, 127],
+  UInt16: [0, 65535],
+  Int16: [-32768, 32767],
+  UInt32: [0, 4294967295],
+  Int32: [-2147483648, 2147483647],
+};
+
+/**
+ * A nodata value the data never takes, for `dtype`: for integer types the type's minimum (or
+ * 0 for unsigned types), else its maximum; for floats -9999, else the lowest Float32. Null when
+ * the data spans the whole type (a Byte band using 0..255): a mask is then the only way.
+ */
+export function nodataOutside(dtype: string, range: BandRange): number | null {
+  const { min, max } = range;
+  const outside = (v: number) => min === null || max === null || v < min || v > max;
+  const int = TYPE_RANGE[dtype];
+  if (int) {
+    for (const v of [int[0], int[1]]) if (outside(v)) return v;
+    return null;
+  }
+  if (dtype === 'Float32' || dtype === 'Float64') {
+    for (const v of [-9999, -3.4028234663852886e38]) if (outside(v)) return v;
+    return null;
+  }
+  return null;
+}
+
+/**
+ * How a warp marks the pixels outside the source footprint (see {@link CollarMask}): the
+ * source's nodata or alpha/mask if it has one; an alpha band for RGB(A)/paletted imagery and
+ * lossy compressions (the COG driver turns it into an internal mask for JPEG/WebP); else a
+ * nodata value outside the exact range of the data, or an alpha band when the data uses every
+ * value of its type.
+ */
+async function collarFor(
+  src: gdal.Dataset,
+  compression: Compression,
+  label: string,
+  sourcePath: string,
+): Promise<CreateCogResult['collar']> {
+  const bands = [...src.bands];
+  const first = bands[0]!;
+  if (first.noDataValue !== null) return { mask: 'source_nodata', nodata: first.noDataValue };
+  if (bands.some((b) => b.colorInterpretation === 'Alpha')) return { mask: 'source_alpha', nodata: null };
+  const lossy = compression === 'jpeg' || compression === 'webp';
+  // An internal mask (per-dataset, not from nodata): gdalwarp reads it as the source's validity; -dstalpha keeps it.
+  const flags = first.getMaskFlags();
+  const masked = (flags & GMF_ALL_VALID) === 0 && (flags & GMF_NODATA) === 0 && (flags & GMF_ALPHA) === 0;
+  if (masked) return { mask: lossy ? 'mask' : 'alpha', nodata: null };
+  const imagery =
+    Boolean(first.colorTable) ||
+    (first.dataType === 'Byte' &&
+      bands.length >= 3 &&
+      bands.slice(0, 3).every((b) => /Red|Green|Blue/.test(b.colorInterpretation ?? '')));
+  if (lossy || imagery) return { mask: lossy ? 'mask' : 'alpha', nodata: null };
+  const dtype = first.dataType ?? '';
+  const ranges: BandRange[] = [];
+  for (const b of bands) ranges.push(await bandRange(b, label, sourcePath));
+  const nodata = nodataOutside(dtype, unionRange(ranges));
+  return nodata === null ? { mask: 'alpha', nodata: null } : { mask: 'nodata', nodata };
+}
+
+/** gdalwarp options for a collar choice. */
+function collarArgs(collar: CreateCogResult['collar']): string[] {
+  switch (collar.mask) {
+    case 'nodata':
+      return ['-dstnodata', String(collar.nodata)];
+    case 'alpha':
+    case 'mask':
+      return ['-dstalpha'];
+    default:
+      // The source's nodata or alpha is carried over by gdalwarp itself.
+      return [];
   }
 }
 

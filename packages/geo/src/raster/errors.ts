@@ -10,6 +10,8 @@ export const RASTER_ERROR_CODES = [
   'NOT_A_RASTER',
   'CRS_MISSING',
   'CRS_MISMATCH',
+  'CRS_NOT_GEOREFERENCED',
+  'CRS_TRANSFORM_FAILED',
   'RASTER_TYPE_MISMATCH',
   'BIT_DEPTH_POLICY_VIOLATION',
   'COMPRESSION_UNSUPPORTED',
@@ -23,10 +25,5 @@ export function rasterError(code: RasterErrorCode, message: string, detail?: unk
   return permanentError(code, message, detail);
 }
 
-/**
- * True when a GDAL error message speaks of the network rather than the file: such errors are
- * transient and must be retried, not reported as a bad file.
- */
-export function isTransientGdalError(message: string): boolean {
-  return /HTTP (error|response)|curl|timed? ?out|connection|503|500 |throttl|Server Busy/i.test(message);
-}
+/** True when a GDAL error speaks of the way to the data (network, storage), not of the data: retry it. */
+export { isTransientGdalError } from '../gdal/errors.ts';

@@ -215,3 +215,73 @@ export async function truncatedTiff(dir: string): Promise<string> {
   await writeFile(file, bytes.subarray(0, Math.floor(bytes.length * 0.4)));
   return file;
 }
+
+/** What GDAL reports for a TIFF with a pixel scale and tie point but no GeoKeys: a local engineering CRS. */
+export const LOCAL_CS_WKT =
+  'LOCAL_CS["Cartesian (Meter)",LOCAL_DATUM["Local Datum",0],UNIT["metre",1],AXIS["X",EAST],AXIS["Y",NORTH]]';
+
+/** Float32 64 x 64 surface (values 100..226) in a local engineering CRS, 1 m pixels, tie point (500000, 5000000). */
+export function localCrs(dir: string): string {
+  return write(
+    path.join(dir, 'local_crs.tif'),
+    'Float32',
+    LOCAL_CS_WKT,
+    [500000, 1, 0, 5000000, 0, -1],
+    [{ values: (x, y) => 100 + x + y }],
+    64,
+  );
+}
+
+/** Float32 fractions 0.01..0.99 (99 distinct values), EPSG:32633. */
+export function fractions(dir: string): string {
+  return write(
+    path.join(dir, 'fractions.tif'),
+    'Float32',
+    'EPSG:32633',
+    [500000, 30, 0, 5000000, 0, -30],
+    [{ values: (x, y) => (((x + y) % 99) + 1) / 100 }],
+  );
+}
+
+/**
+ * Float32 integer DEM of `size`² (default 1100: more than the 1000 px validation sample) with
+ * values 0..88 and a single -1 in the top-left corner pixel, outside the centred sample.
+ */
+export function integerDemWithNegative(dir: string, size = 1100): string {
+  return write(
+    path.join(dir, 'int_dem_neg.tif'),
+    'Float32',
+    'EPSG:32633',
+    [500000, 30, 0, 5000000, 0, -30],
+    [{ values: (x, y) => (x === 0 && y === 0 ? -1 : (x + y) % 89) }],
+    size,
+  );
+}
+
+/**
+ * A source with no nodata and no zeros, for reprojection collars: `bands` 1 (Float32 surface
+ * 100..612) or 3 (Byte RGB 1..255), 128 x 128 pixels of 10 m in EPSG:32633, north-up or rotated
+ * by 20°. North-up it lies far from the zone's central meridian (x 200000), where the UTM grid is turned against WGS 84.
+ */
+export function collarSource(dir: string, opts: { bands: 1 | 3; rotated: boolean }): string {
+  const a = opts.rotated ? (20 * Math.PI) / 180 : 0;
+  const r = 10;
+  const gt = [
+    opts.rotated ? 500000 : 200000,
+    r * Math.cos(a),
+    r * Math.sin(a),
+    5000000,
+    r * Math.sin(a),
+    -r * Math.cos(a),
+  ];
+  const name = `collar_${opts.bands}b_${opts.rotated ? 'rotated' : 'utm'}.tif`;
+  const bands: BandSpec[] =
+    opts.bands === 1
+      ? [{ values: (x, y) => 100 + 2 * x + 2 * y }]
+      : [
+          { values: (x) => 1 + (x % 255), interp: 'Red' },
+          { values: (_x, y) => 1 + (y % 255), interp: 'Green' },
+          { values: (x, y) => 1 + ((x + y) % 255), interp: 'Blue' },
+        ];
+  return write(path.join(dir, name), opts.bands === 1 ? 'Float32' : 'Byte', 'EPSG:32633', gt, bands, 128);
+}

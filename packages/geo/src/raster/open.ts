@@ -1,25 +1,33 @@
 import gdal from 'gdal-async';
-import { isTransientGdalError, rasterError } from './errors.ts';
+import { classifyGdalError, gdalTaskError } from '../gdal/errors.ts';
+import { rasterError } from './errors.ts';
 
 /**
  * Opens a raster read-only (a local path or a /vsiaz/ path) and maps GDAL's failures to
  * permanent error codes: NOT_A_RASTER when no raster driver recognises the bytes (or the
  * dataset has no bands), FILE_UNREADABLE when a driver recognises it but cannot read it.
- * Network failures are rethrown as they are so that the task is retried.
+ * Network and storage failures become transient `TaskError`s (retried), their message naming
+ * `label`, never the path GDAL was given.
  */
 export async function openRaster(path: string, label = path): Promise<gdal.Dataset> {
   let ds: gdal.Dataset;
   try {
     ds = await gdal.openAsync(path, 'r');
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (isTransientGdalError(message)) throw err;
-    if (/not recognized as (being in )?a supported (file|dataset) format/i.test(message)) {
+    const paths = { [path]: label };
+    const c = classifyGdalError(err, paths);
+    if (!c.permanent) throw gdalTaskError(err, { file: label, paths });
+    if (c.kind === 'unsupported') {
       throw rasterError('NOT_A_RASTER', `${label} is not a raster GDAL can read (no driver recognises it)`, {
-        gdal: message,
+        file: label,
+        gdal: c.message,
       });
     }
-    throw rasterError('FILE_UNREADABLE', `${label} could not be opened: ${message}`, { gdal: message });
+    if (c.kind === 'not_found') throw rasterError('BLOB_NOT_FOUND', `${label} does not exist`, { file: label });
+    throw rasterError('FILE_UNREADABLE', `${label} could not be opened: ${c.message}`, {
+      file: label,
+      gdal: c.message,
+    });
   }
   if (ds.bands.count() === 0 || ds.rasterSize.x === 0 || ds.rasterSize.y === 0) {
     const driver = ds.driver.description;
@@ -33,12 +41,13 @@ export async function openRaster(path: string, label = path): Promise<gdal.Datas
  * Runs a read on an open raster and maps a decoding failure (truncated file, corrupt tile)
  * to FILE_UNREADABLE, keeping network errors transient.
  */
-export async function readOrUnreadable<T>(label: string, read: () => Promise<T>): Promise<T> {
+export async function readOrUnreadable<T>(label: string, read: () => Promise<T>, path?: string): Promise<T> {
   try {
     return await read();
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (isTransientGdalError(message)) throw err;
-    throw rasterError('FILE_UNREADABLE', `${label} could not be read: ${message}`, { gdal: message });
+    const paths = path ? { [path]: label } : {};
+    const c = classifyGdalError(err, paths);
+    if (!c.permanent) throw gdalTaskError(err, { file: label, paths });
+    throw rasterError('FILE_UNREADABLE', `${label} could not be read: ${c.message}`, { file: label, gdal: c.message });
   }
 }

@@ -23,6 +23,7 @@ export interface BandSample {
 export async function sampleBand(
   band: gdal.RasterBand,
   label: string,
+  path?: string,
   size = 1000,
   maxUnique = 1024,
 ): Promise<BandSample> {
@@ -30,8 +31,10 @@ export async function sampleBand(
   const height = Math.min(size, band.size.y);
   const x = Math.floor((band.size.x - width) / 2);
   const y = Math.floor((band.size.y - height) / 2);
-  const raw = await readOrUnreadable(label, () =>
-    band.pixels.readAsync(x, y, width, height, undefined, { data_type: 'Float64' }),
+  const raw = await readOrUnreadable(
+    label,
+    () => band.pixels.readAsync(x, y, width, height, undefined, { data_type: 'Float64' }),
+    path,
   );
   const nodata = band.noDataValue;
   const values = new Float64Array(raw.length);

@@ -144,7 +144,57 @@ describe('validateRaster', () => {
   it('maps unreadable inputs to permanent codes', async () => {
     expect(await codeOf(run(await fx.textAsTif(dir)))).toBe('NOT_A_RASTER');
     expect(await codeOf(run(await fx.truncatedTiff(dir)))).toBe('FILE_UNREADABLE');
-    expect(await codeOf(run(path.join(dir, 'missing.tif')))).toMatch(/FILE_UNREADABLE|NOT_A_RASTER/);
+    expect(await codeOf(run(path.join(dir, 'missing.tif')))).toBe('BLOB_NOT_FOUND');
+  });
+});
+
+describe('validateRaster on a local engineering CRS', () => {
+  it('fails permanently with CRS_NOT_GEOREFERENCED naming the file and the CRS and suggesting input_crs', async () => {
+    const file = fx.localCrs(dir);
+    let error: TaskError | undefined;
+    try {
+      await run(file);
+    } catch (err) {
+      error = err as TaskError;
+    }
+    expect(error).toBeInstanceOf(TaskError);
+    expect(error).toMatchObject({ code: 'CRS_NOT_GEOREFERENCED', permanent: true });
+    expect(error!.message).toContain('local/local_crs.tif');
+    expect(error!.message).toContain('ENGCRS["Cartesian (Meter)"]');
+    expect(error!.message).toContain('input_crs');
+    expect(error!.message).not.toContain(dir);
+    expect(error!.detail).toMatchObject({
+      file: 'local/local_crs.tif',
+      crs: expect.stringMatching(/^ENGCRS\["Cartesian \(Meter\)"/),
+    });
+    expect(JSON.stringify(error!.detail)).not.toMatch(/\.ts:\d+|\n\s+at /);
+  });
+
+  it('takes input_crs instead of the local CRS, with a warning, and places the raster on the Earth', async () => {
+    const r = await run(fx.localCrs(dir), { inputCrs: 'EPSG:32633' });
+    expect(r.source_crs).toBe('EPSG:32633');
+    expect(r.crs_source).toBe('user_override_required');
+    expect(r.warnings.map((w) => w.code)).toContain('CRS_FROM_USER');
+    // (500000, 5000000) in UTM 33N is 15°E, 45.1°N.
+    expect(r.bounds_4326[0]).toBeCloseTo(15, 3);
+    expect(r.bounds_4326[3]).toBeCloseTo(45.1535, 3);
+  });
+});
+
+describe('validateRaster bit-depth advice never narrows below the data', () => {
+  it('leaves Float32 fractions (0.01..0.99, 99 distinct values) alone', async () => {
+    const r = await run(fx.fractions(dir));
+    expect(r.bit_depth_check).toMatchObject({ efficient: true, current_dtype: 'Float32' });
+    expect(r.bit_depth_check.recommended_dtype).toBeUndefined();
+    expect(r.warnings.filter((w) => w.code === 'BIT_DEPTH_INEFFICIENT')).toEqual([]);
+  });
+
+  it('recommends Int16, not Byte, for an integer DEM of -1..88 whose -1 lies outside the sample', async () => {
+    const r = await run(fx.integerDemWithNegative(dir));
+    expect(r.bit_depth_check).toMatchObject({ efficient: false, recommended_dtype: 'Int16' });
+    expect(r.bit_depth_check.reason).toContain('-1..88');
+    const warning = r.warnings.find((w) => w.code === 'BIT_DEPTH_INEFFICIENT');
+    expect(warning?.severity).toBe('MEDIUM');
   });
 });
 

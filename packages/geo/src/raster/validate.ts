@@ -6,6 +6,7 @@ import { resolveCrs, type RasterWarning } from './crs.ts';
 import { detectRasterType } from './detect-type.ts';
 import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
+import { bandRange } from './range.ts';
 import { sampleBand } from './sample.ts';
 import { nodataToJson, type ValidationResult } from './schemas.ts';
 
@@ -65,11 +66,11 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
     }
     const bounds = rasterBounds(geo, width, height);
     warnings.push(...boundsWarnings(bounds, crs.label));
-    const bounds4326 = boundsTo4326(bounds, crs.srs);
+    const bounds4326 = boundsTo4326(bounds, crs.srs, label);
 
     // 3. Bit depth
-    const first = await sampleBand(band1, label);
-    const bitDepth = checkBitDepth(dtype, first);
+    const first = await sampleBand(band1, label, opts.path);
+    const bitDepth = checkBitDepth(dtype, first, await bandRange(band1, label, opts.path));
     warnings.push(...bitDepth.warnings);
     if (bitDepth.policy_violation && opts.strictMode) {
       throw rasterError('BIT_DEPTH_POLICY_VIOLATION', `${label}: ${bitDepth.reason} (strict_mode is on)`, {
@@ -81,7 +82,7 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
     // 4. Type detection
     const colorInterpretations: Array<string | null> = [];
     for (let i = 1; i <= bandCount; i++) colorInterpretations.push(ds.bands.get(i).colorInterpretation);
-    const fourth = bandCount === 4 ? await sampleBand(ds.bands.get(4), label) : undefined;
+    const fourth = bandCount === 4 ? await sampleBand(ds.bands.get(4), label, opts.path) : undefined;
     const detection = detectRasterType({
       bandCount,
       dtype,

@@ -111,12 +111,19 @@ export async function buildBlobRasterItem(
     gdal.vsimem.set(bytes, path);
     try {
       return await buildRasterItem(
-        { gdalPath: path, href, size: bytes.length, lastModified, ...(checksum ? { checksum } : {}) },
+        {
+          gdalPath: path,
+          label: `${container}/${blob}`,
+          href,
+          size: bytes.length,
+          lastModified,
+          ...(checksum ? { checksum } : {}),
+        },
         itemOptions,
       );
     } catch (err) {
-      // Messages name the blob's /vsiaz/ path, as for rasters read in place.
-      if (err instanceof Error) err.message = err.message.replaceAll(path, vsiazPath(container, blob));
+      // Messages name the blob (container/blob), never the in-memory path.
+      if (err instanceof Error) err.message = err.message.replaceAll(path, `${container}/${blob}`);
       throw err;
     } finally {
       // The blob, and whatever a driver may have written beside it (readDir throws once the folder is empty).
@@ -160,7 +167,10 @@ export async function buildBlobRasterItem(
   sum.catch(() => undefined); // awaited below; keeps an early GDAL failure from leaving it unhandled
   let item: StacItem;
   try {
-    item = await buildRasterItem({ gdalPath: vsiazPath(container, blob), href, size, lastModified }, itemOptions);
+    item = await buildRasterItem(
+      { gdalPath: vsiazPath(container, blob), label: `${container}/${blob}`, href, size, lastModified },
+      itemOptions,
+    );
   } catch (err) {
     if (
       listed &&

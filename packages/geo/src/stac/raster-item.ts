@@ -1,4 +1,6 @@
 import gdal from 'gdal-async';
+import { classifyGdalError } from '../gdal/errors.ts';
+import { crsShortName, isEngineeringCrs } from '../raster/crs.ts';
 import { StacError } from './errors.ts';
 import { footprintWgs84, outlineRing } from './footprint.ts';
 import { rasterBands } from './raster-bands.ts';
@@ -20,6 +22,8 @@ export interface RasterSource {
   lastModified: Date;
   /** `file:checksum` (multihash hex, see `multihashSha256`), when computed. */
   checksum?: string;
+  /** The file as users know it, for messages (`container/blob`); default: `gdalPath`. */
+  label?: string;
 }
 
 export interface RasterItemOptions {
@@ -76,6 +80,7 @@ function crsFields(srs: gdal.SpatialReference): { 'proj:code': string | null; 'p
  */
 export async function buildRasterItem(source: RasterSource, options: RasterItemOptions): Promise<StacItem> {
   const ds = await gdal.openAsync(source.gdalPath);
+  const label = source.label ?? source.gdalPath;
   try {
     // Async getters: building the CRS from the GeoTIFF keys (a PROJ database lookup) is the
     // costliest step of a small raster, and runs off the event loop this way.
@@ -83,16 +88,28 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
     if (!srs)
       throw new StacError(
         'RASTER_NO_CRS',
-        `${source.gdalPath} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`,
+        `${label} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`,
       );
-    if (!gt)
+    if (isEngineeringCrs(srs))
       throw new StacError(
-        'RASTER_NO_GEOTRANSFORM',
-        `${source.gdalPath} has no geotransform, so its footprint is unknown`,
+        'CRS_NOT_GEOREFERENCED',
+        `${label} has a local engineering CRS (${crsShortName(srs)}) with no relation to the Earth, so it cannot be placed on a map: assign its real CRS (gdal_edit -a_srs), or convert it with process_raster and input_crs, and catalogue it again`,
       );
+    if (!gt) throw new StacError('RASTER_NO_GEOTRANSFORM', `${label} has no geotransform, so its footprint is unknown`);
     const { x: width, y: height } = ds.rasterSize;
     const ring = outlineRing(gt, width, height);
-    const { geometry, bbox } = footprintWgs84(ring, srs);
+    let footprint: ReturnType<typeof footprintWgs84>;
+    try {
+      footprint = footprintWgs84(ring, srs);
+    } catch (err) {
+      const c = classifyGdalError(err);
+      if (c.kind !== 'crs') throw err;
+      throw new StacError(
+        'CRS_TRANSFORM_FAILED',
+        `${label}: PROJ cannot transform its CRS ${crsShortName(srs)} to WGS 84 (${c.message.slice(0, 200)})`,
+      );
+    }
+    const { geometry, bbox } = footprint;
     const xs = [gt[0]!, gt[0]! + width * gt[1]!, gt[0]! + height * gt[2]!, gt[0]! + width * gt[1]! + height * gt[2]!];
     const ys = [gt[3]!, gt[3]! + width * gt[4]!, gt[3]! + height * gt[5]!, gt[3]! + width * gt[4]! + height * gt[5]!];
     const cog = isCogLayout(ds);

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { ensureStacStore } from '@coremachine/geo/stac';
+import { createStorage, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';
+import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import job from '../src/index.ts';
+import { makeCog, tmp } from './fixtures.ts';
+
+/** What GDAL reports for a TIFF with a pixel scale and tie point but no GeoKeys. */
+export const LOCAL_CS =
+  'LOCAL_CS["Cartesian (Meter)",LOCAL_DATUM["Local Datum",0],UNIT["metre",1],AXIS["X",EAST],AXIS["Y",NORTH]]';
+
+const container = `stacmix-${randomBytes(4).toString('hex')}`;
+const stacSchema = `stac_mix_${randomBytes(4).toString('hex')}`;
+let tm: TestMachine;
+let storage: BlobStorage;
+
+beforeAll(async () => {
+  storage = createStorage(storageConfigFromEnv());
+  await storage.ensureContainer(container);
+  const dir = tmp();
+  for (let i = 0; i < 7; i++) {
+    const name = `dem-${i}.tif`;
+    await storage.uploadFile(container, `mix/${name}`, makeCog(dir, name, { originX: 500000 + i * 5000, size: 64 }));
+  }
+  // Sorted among the good ones (name order), so it is in the middle of the batch.
+  await storage.uploadFile(container, 'mix/dem-3-local.tif', makeCog(dir, 'local.tif', { srs: LOCAL_CS, size: 64 }));
+  tm = await createTestMachine({ plugins: [job], services: { storage, stac: { schema: stacSchema } } });
+  await ensureStacStore(tm.pool, stacSchema);
+});
+
+afterAll(async () => {
+  await tm?.close();
+  await storage?.deleteContainer(container);
+  await import('@coremachine/core-machine').then(async ({ createPool }) => {
+    const pool = createPool(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/coremachine', 1);
+    await pool.query(`DROP SCHEMA IF EXISTS "${stacSchema}" CASCADE`);
+    await pool.end();
+  });
+});
+
+describe('stac_catalog_container over a batch with one local-CRS raster', () => {
+  it('catalogues the 7 good rasters and fails only the bad one, at attempt 1, with its own file and CRS', async () => {
+    const done = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'mix/' });
+    expect(done.status).toBe('completed_with_errors');
+    expect(done.result).toMatchObject({
+      summary: { total_files_found: 8, files_processed: 8, inserted: 7, updated: 0, failed: 1 },
+    });
+    const failures = (done.result as { failures: Array<{ blob: string; code: string; message: string }> }).failures;
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.blob).toBe('mix/dem-3-local.tif');
+    expect(failures[0]!.code).toBe('CRS_NOT_GEOREFERENCED');
+    expect(failures[0]!.message).toContain(`${container}/mix/dem-3-local.tif`);
+    expect(failures[0]!.message).toContain('ENGCRS["Cartesian (Meter)"]');
+    expect(failures[0]!.message).not.toMatch(/dem-[0-6]\.tif/);
+
+    const items = await tm.pool.query<{ id: string }>(`SELECT id FROM "${stacSchema}".items ORDER BY id`);
+    expect(items.rows.map((r) => r.id)).toHaveLength(7);
+    expect(items.rows.map((r) => r.id).every((id) => !id.includes('local'))).toBe(true);
+
+    // One batch task, failed permanently at its first attempt: no retry was spent.
+    const tasks = await tm.tasks(done.id, { stage: 2 });
+    expect(tasks.map((t) => [t.status, t.attempts])).toEqual([['failed', 1]]);
+    const stored = JSON.stringify(tasks[0]!.error);
+    expect(stored).not.toMatch(/\.ts:\d+|\/vsiaz\/|\/tmp\//);
+  });
+});
