@@ -36,6 +36,8 @@ export const result = z.object({
   geometry_types: z.record(z.string(), z.int().nonnegative()),
   source_crs: z.string().nullable(),
   crs_assumed: z.boolean(),
+  /** How the attribute text was decoded: the encoding and where it came from (parameter, cpg, detected, utf-8). */
+  encoding: z.object({ name: z.string().nullable(), source: z.string() }).nullable(),
   warnings: z.array(z.string()),
   columns: z.array(z.object({ name: z.string(), source: z.string(), type: z.string() })),
   duration_s: z.number().nonnegative(),
@@ -82,6 +84,7 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
     geometry_types: fin.output.geometry_types,
     source_crs: p.source_crs,
     crs_assumed: p.crs_assumed,
+    encoding: p.encoding ? { name: p.encoding.name, source: p.encoding.source } : null,
     warnings: p.warnings,
     columns: p.columns.map((c) => ({ name: c.name, source: c.source, type: c.pgType })),
     duration_s: Math.max(0, (Date.now() - Date.parse(p.started_at)) / 1000),

@@ -39,6 +39,15 @@ export async function dropLoadLeftovers(db: Pool, staging: TableRef, { markers =
   if (markers) await db.query(`drop table if exists ${qualified(markersTable(staging))}`);
 }
 
+/**
+ * Drops every table of a job (staging, markers, chunk tables): what a job that fails leaves
+ * behind is nothing. Never the target: a swap that committed made the staging table the target.
+ */
+export async function dropJobTables(db: Pool, staging: TableRef): Promise<void> {
+  await dropLoadLeftovers(db, staging).catch(() => {});
+  await db.query(`drop table if exists ${qualified(staging)}`).catch(() => {});
+}
+
 /** Refuses a schema outside the machine's allow-list. */
 export function assertSchemaAllowed(schema: string, services: Services): void {
   const allowed = services.vector?.schemas ?? DEFAULT_VECTOR_SCHEMAS;

@@ -44,3 +44,13 @@ export {
   type PgTransactionOptions,
   type AppendRowsOptions,
 } from './append.ts';
+export {
+  RAW_BYTES_ENCODING,
+  REPLACEMENT_CHAR,
+  rawBytes,
+  isUtf8,
+  detectSingleByte,
+  decodeRaw,
+  sampleNonAscii,
+  type SampledText,
+} from './encoding.ts';

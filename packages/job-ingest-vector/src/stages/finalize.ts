@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { defineStage, permanentError, quoteIdent, withTransaction } from '@coremachine/core-machine';
+import {
+  defineStage,
+  permanentError,
+  quoteIdent,
+  TaskError,
+  withTransaction,
+  type TaskContext,
+} from '@coremachine/core-machine';
 import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import type { Pool, PoolClient } from 'pg';
@@ -7,6 +14,7 @@ import { skipped } from '../schemas.ts';
 import {
   analyzeTable,
   buildIndexes,
+  dropJobTables,
   dropLoadLeftovers,
   jobComment,
   markersTable,
@@ -143,6 +151,9 @@ async function columnPlanOf(db: Pool, t: TableRef): Promise<GeometryPlan> {
   return { ...(plans[type] ?? { type: 'Geometry', family: null, multi: false }), z, m };
 }
 
+/** Runs of the finalize task; the last failing one removes the job's tables. */
+export const FINALIZE_ATTEMPTS = 4;
+
 /** Chunk number of finalize's own counts in the markers table (chunks are numbered from 0). */
 const FINALIZE_MARKER = -1;
 type Cleanup = { repaired: number; skipped: Record<string, number> };
@@ -213,7 +224,22 @@ export const finalize = defineStage<Params>()({
   input: z.object({}),
   output: finalizeOutput,
   plan: () => [{ key: 'finalize', input: {} }],
+  retry: { maxAttempts: FINALIZE_ATTEMPTS },
   handler: async (_input, ctx) => {
+    try {
+      return await finalizeJob(ctx);
+    } catch (err) {
+      // The job fails with this task: it leaves no table behind (after a committed swap the
+      // staging table is the target, and no table of that name is left to drop).
+      if ((err instanceof TaskError && err.permanent) || ctx.attempt >= FINALIZE_ATTEMPTS)
+        await dropJobTables(ctx.db, stagingTable(ctx.params.schema, ctx.jobId));
+      throw err;
+    }
+  },
+});
+
+async function finalizeJob(ctx: TaskContext<Params>): Promise<z.output<typeof finalizeOutput>> {
+  {
     const { params } = ctx;
     const target = { schema: params.schema, table: params.table_name };
     const staging = stagingTable(params.schema, ctx.jobId);
@@ -269,5 +295,5 @@ export const finalize = defineStage<Params>()({
       geometry_types: stats.geometry_types,
       ...cleanup,
     };
-  },
-});
+  }
+}

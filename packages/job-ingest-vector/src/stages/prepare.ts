@@ -16,8 +16,16 @@ import {
 } from '@coremachine/geo/vector';
 import type { Params } from '../params.ts';
 import { formatFor, openSource } from '../source.ts';
-import { assertSchemaAllowed, createStagingTable, stagingTable, tableExists, tableExistsError } from '../tables.ts';
+import {
+  assertSchemaAllowed,
+  createStagingTable,
+  dropJobTables,
+  stagingTable,
+  tableExists,
+  tableExistsError,
+} from '../tables.ts';
 import { columnPlan, dimensions, featureRange, geometryPlan, tableRef } from '../schemas.ts';
+import { resolveEncoding, textEncoding } from '../encoding.ts';
 
 export const prepareOutput = z.object({
   started_at: z.string(),
@@ -37,6 +45,8 @@ export const prepareOutput = z.object({
   source_dimensions: dimensions.default('XY'),
   source_crs: z.string().nullable(),
   crs_assumed: z.boolean(),
+  /** How the text was decoded; its `gdal` option is given to every load task. */
+  encoding: textEncoding.nullable().default(null),
   lon_lat_columns: z.boolean(),
   feature_count: z.int().nonnegative(),
   chunk_size: z.int().positive(),
@@ -62,7 +72,20 @@ export const prepare = defineStage<Params>()({
     const target = { schema: params.schema, table: params.table_name };
     if (!params.overwrite && (await tableExists(ctx.db, target))) throw tableExistsError(target);
     const format = formatFor(params);
-    const src = await openSource(params, services, ctx.signal);
+    const warnings: string[] = [];
+    let src = await openSource(params, services, ctx.signal);
+    let encoding;
+    try {
+      encoding = await resolveEncoding(params, services, src, ctx.signal, warnings);
+    } catch (err) {
+      src.close();
+      throw err;
+    }
+    if (encoding.gdal && encoding.gdal !== params.encoding) {
+      // Field names are decoded too: read the schema in the encoding chosen.
+      src.close();
+      src = await openSource({ ...params, encoding: encoding.gdal }, services, ctx.signal, { expectedEtag: src.etag });
+    }
     try {
       const { layer } = src;
       const columns = columnsOf(layer);
@@ -93,14 +116,16 @@ export const prepare = defineStage<Params>()({
       );
       const geometry = params.force_2d ? { ...sourceGeometry, z: false, m: false } : sourceGeometry;
       const sourceCrs = describeSrs(layer.srs);
-      const warnings: string[] = [];
       // CSV lat/lon columns are WGS 84 by definition (GDAL types them as points; WKT as unknown).
       const lonLatColumns = format === 'csv' && !params.wkt_column && declared === gdal.wkbPoint;
       const crsAssumed = sourceCrs === null && !lonLatColumns;
       if (crsAssumed)
         warnings.push('The source has no CRS: its coordinates were taken as EPSG:4326 (longitude, latitude)');
       const staging = stagingTable(params.schema, ctx.jobId);
-      await createStagingTable(ctx.db, staging, columns, geometry);
+      await createStagingTable(ctx.db, staging, columns, geometry).catch(async (err: unknown) => {
+        await dropJobTables(ctx.db, staging);
+        throw err;
+      });
       return {
         started_at: startedAt,
         source: {
@@ -118,6 +143,7 @@ export const prepare = defineStage<Params>()({
         source_dimensions: dimensionsOf(sourceGeometry),
         source_crs: sourceCrs ?? (crsAssumed ? null : 'EPSG:4326'),
         crs_assumed: crsAssumed,
+        encoding,
         lon_lat_columns: lonLatColumns,
         feature_count: plan.featureCount,
         chunk_size: chunkSize,
