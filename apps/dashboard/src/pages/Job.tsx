@@ -187,9 +187,10 @@ function Waiting({ job }: { job: Job }) {
   const lines: string[] = [];
   if (health.data && health.data.workers === 0) lines.push('No worker is running: start one to process this job.');
   if (job.status === 'queued') lines.push('The job is queued: the first stage has not been planned yet.');
-  if (tasks.length)
+  const fresh = tasks.length - retrying.length;
+  if (fresh > 0)
     lines.push(
-      `${tasks.length}${queued.data?.nextCursor ? '+' : ''} task(s) of stage ${job.currentStage} waiting for a worker.`,
+      `${fresh}${queued.data?.nextCursor ? '+' : ''} task(s) of stage ${job.currentStage} waiting for a worker.`,
     );
   for (const t of retrying.slice(0, 5))
     lines.push(

@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
@@ -8,6 +8,7 @@ import { blobCommand } from './blob.ts';
 
 const storage = createStorage(storageConfigFromEnv());
 const container = `cli-${process.pid}-${Date.now().toString(36)}`;
+const linked = `${container}-links`;
 let dir: string;
 let releaseAzurite: () => Promise<void>;
 
@@ -29,6 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await storage.deleteContainer(container);
+  await storage.deleteContainer(linked);
   await releaseAzurite?.();
 });
 
@@ -53,6 +55,45 @@ describe('cm blob', () => {
     const c = capture();
     expect(await blobCommand(['put', container, join(dir, 'single.csv')], c.io)).toBe(0);
     expect(await storage.stat(container, 'single.csv')).toMatchObject({ size: 8, contentType: 'text/csv' });
+  });
+
+  it('put reports symbolic links and skips them, or follows them with --follow-symlinks', async () => {
+    const links = join(dir, 'links');
+    await mkdir(join(links, 'real'), { recursive: true });
+    await writeFile(join(links, 'real', 'a.txt'), 'aaaa');
+    await writeFile(join(dir, 'outside.txt'), 'outside!');
+    await symlink(join(dir, 'outside.txt'), join(links, 'file-link.txt'));
+    await symlink(join(links, 'real'), join(links, 'dir-link'));
+    await symlink(links, join(links, 'real', 'loop'));
+    await symlink(join(dir, 'gone'), join(links, 'broken'));
+    const c = capture();
+    expect(await blobCommand(['put', linked, links, '--prefix', 'nolinks'], c.io)).toBe(0);
+    expect(c.err).toEqual([
+      `skipped broken: symbolic link to ${join(dir, 'gone')} (--follow-symlinks uploads its target)`,
+      `skipped dir-link: symbolic link to ${join(links, 'real')} (--follow-symlinks uploads its target)`,
+      `skipped file-link.txt: symbolic link to ${join(dir, 'outside.txt')} (--follow-symlinks uploads its target)`,
+      `skipped real/loop: symbolic link to ${links} (--follow-symlinks uploads its target)`,
+    ]);
+    expect(c.out.at(-1)).toBe(`1 file(s), 4 bytes uploaded to ${linked}/nolinks/; 4 skipped`);
+
+    const f = capture();
+    expect(await blobCommand(['put', linked, links, '--prefix', 'follow', '--follow-symlinks'], f.io)).toBe(0);
+    expect(f.err).toEqual([
+      `skipped broken: broken symbolic link to ${join(dir, 'gone')}`,
+      'skipped dir-link/loop: symbolic link back into a folder already uploaded',
+      'skipped real/loop: symbolic link back into a folder already uploaded',
+    ]);
+    expect(f.out.at(-1)).toBe(`3 file(s), 16 bytes uploaded to ${linked}/follow/; 3 skipped`);
+    expect(await storage.stat(linked, 'follow/file-link.txt')).toMatchObject({ size: 8 });
+    expect(await storage.stat(linked, 'follow/dir-link/a.txt')).toMatchObject({ size: 4 });
+
+    // A folder of nothing but links: nothing uploaded is an error, not a silent success.
+    const only = join(dir, 'only-links');
+    await mkdir(only);
+    await symlink(join(dir, 'outside.txt'), join(only, 'x.txt'));
+    const o = capture();
+    expect(await blobCommand(['put', linked, only], o.io)).toBe(1);
+    expect(o.err.at(-1)).toBe('nothing uploaded: every entry was skipped');
   });
 
   it('ls lists (human and JSON), optionally under a prefix', async () => {

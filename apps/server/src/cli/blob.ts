@@ -2,13 +2,16 @@
  * `cm blob`: move files in and out of blob storage (Azurite by default; see
  * `storageConfigFromEnv` for Azure). Talks to storage directly, not to the API.
  *
- *   cm blob put <container> <file-or-dir> [--prefix p]   upload a file, or a folder recursively
+ *   cm blob put <container> <file-or-dir> [--prefix p] [--follow-symlinks]
+ *                                                         upload a file, or a folder recursively;
+ *                                                         symbolic links are reported and skipped
+ *                                                         unless --follow-symlinks
  *   cm blob ls <container> [--prefix p] [--json]           list (streamed; --json prints a JSON array)
  *   cm blob get <container> <blob> <file>                  download one blob
  *
  * Exit codes: 0 ok, 1 storage error (missing container or blob, invalid name, ...), 2 usage.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -19,7 +22,7 @@ import {
   type BlobStorage,
 } from '@coremachine/storage';
 
-const USAGE = `usage: cm blob put <container> <file-or-dir> [--prefix p]
+const USAGE = `usage: cm blob put <container> <file-or-dir> [--prefix p] [--follow-symlinks]
        cm blob ls <container> [--prefix p] [--json]
        cm blob get <container> <blob> <file>`;
 
@@ -46,7 +49,12 @@ export async function blobCommand(argv: string[], io: BlobIo = defaultIo): Promi
       args: rest,
       allowPositionals: true,
       strict: true,
-      options: { prefix: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        prefix: { type: 'string' },
+        json: { type: 'boolean' },
+        'follow-symlinks': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     if (!sub || values.help || sub === 'help') {
       io.out(USAGE);
@@ -61,7 +69,7 @@ export async function blobCommand(argv: string[], io: BlobIo = defaultIo): Promi
     switch (sub) {
       case 'put': {
         const [container, path] = need(2);
-        return await put(storage, container!, path!, values.prefix ?? '', io);
+        return await put(storage, container!, path!, values.prefix ?? '', io, values['follow-symlinks'] ?? false);
       }
       case 'ls': {
         const [container] = need(1);
@@ -96,36 +104,80 @@ export async function blobCommand(argv: string[], io: BlobIo = defaultIo): Promi
   }
 }
 
-/** Files under `dir`, recursively, as paths relative to it with `/` separators. */
-async function* walk(dir: string, base = dir): AsyncGenerator<string> {
+/**
+ * Files under `dir`, recursively, as paths relative to it with `/` separators. A symbolic link
+ * is followed when `follow` (a link to a folder already being walked is not entered twice) and
+ * otherwise reported through `skipped`; other special files (sockets, devices) are reported too.
+ */
+async function* walk(
+  dir: string,
+  options: { follow: boolean; skipped: (rel: string, why: string) => Promise<void> },
+  base = dir,
+  seen?: Set<string>,
+): AsyncGenerator<{ rel: string; source: string }> {
+  seen ??= new Set([await realpath(dir)]);
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const full = join(dir, e.name);
-    if (e.isDirectory()) yield* walk(full, base);
-    else if (e.isFile()) yield relative(base, full).split(sep).join('/');
+    const rel = relative(base, full).split(sep).join('/');
+    if (e.isSymbolicLink()) {
+      if (!options.follow) {
+        await options.skipped(rel, `symbolic link to ${await readlink(full)}`);
+        continue;
+      }
+      let target: string;
+      let info;
+      try {
+        target = await realpath(full);
+        info = await stat(target);
+      } catch {
+        await options.skipped(rel, `broken symbolic link to ${await readlink(full)}`);
+        continue;
+      }
+      if (info.isFile()) yield { rel, source: full };
+      else if (info.isDirectory()) {
+        if (seen.has(target)) await options.skipped(rel, 'symbolic link back into a folder already uploaded');
+        else yield* walk(full, options, base, new Set([...seen, target]));
+      } else await options.skipped(rel, 'symbolic link to something that is not a file or folder');
+    } else if (e.isDirectory()) yield* walk(full, options, base, seen);
+    else if (e.isFile()) yield { rel, source: full };
+    else await options.skipped(rel, 'not a regular file');
   }
 }
 
-async function put(storage: BlobStorage, container: string, path: string, prefix: string, io: BlobIo): Promise<number> {
+async function put(
+  storage: BlobStorage,
+  container: string,
+  path: string,
+  prefix: string,
+  io: BlobIo,
+  follow: boolean,
+): Promise<number> {
   const root = resolve(path);
   const info = await stat(root);
   const lead = prefix.replace(/\/+$/, '');
   const name = (rel: string) => (lead ? `${lead}/${rel}` : rel);
   if (await storage.ensureContainer(container)) io.out(`created container ${container}`);
 
-  const files: AsyncIterable<string> = info.isDirectory()
-    ? walk(root)
+  let skipped = 0;
+  const skip = async (rel: string, why: string) => {
+    skipped += 1;
+    io.err(
+      `skipped ${rel}: ${why}${why.startsWith('symbolic link to') ? ' (--follow-symlinks uploads its target)' : ''}`,
+    );
+  };
+  const files: AsyncIterable<{ rel: string; source: string }> = info.isDirectory()
+    ? walk(root, { follow, skipped: skip })
     : (async function* () {
-        yield basename(root);
+        yield { rel: basename(root), source: root };
       })();
-  const source = (rel: string) => (info.isDirectory() ? join(root, ...rel.split('/')) : root);
   let count = 0,
     bytes = 0;
   const inFlight = new Set<Promise<void>>();
-  for await (const rel of files) {
+  for await (const { rel, source } of files) {
     const blob = name(rel);
-    const p = storage.uploadFile(container, blob, source(rel), { contentType: guessContentType(blob) }).then((n) => {
+    const p = storage.uploadFile(container, blob, source, { contentType: guessContentType(blob) }).then((n) => {
       count += 1;
       bytes += n;
       io.out(`uploaded ${container}/${blob} (${n} bytes)`);
@@ -135,7 +187,13 @@ async function put(storage: BlobStorage, container: string, path: string, prefix
     if (inFlight.size >= UPLOAD_CONCURRENCY) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-  io.out(`${count} file(s), ${bytes} bytes uploaded to ${container}${lead ? `/${lead}/` : ''}`);
+  io.out(
+    `${count} file(s), ${bytes} bytes uploaded to ${container}${lead ? `/${lead}/` : ''}${skipped ? `; ${skipped} skipped` : ''}`,
+  );
+  if (count === 0 && skipped > 0) {
+    io.err('nothing uploaded: every entry was skipped');
+    return 1;
+  }
   return 0;
 }
 
