@@ -299,3 +299,30 @@ describe('process_raster job', () => {
     await bad({ blob_name: 'a.tif', output_container: 'UPPER' }, 'output_container');
   });
 });
+
+describe('process_raster on a local engineering CRS', () => {
+  it('fails at the validate task, attempt 1, with CRS_NOT_GEOREFERENCED naming the blob; nothing written', async () => {
+    const { blob } = await upload(fx.localCrs(dir));
+    const job = await tm.submitAndWait('process_raster', { blob_name: blob });
+    expect(job.status).toBe('failed');
+    expect(job.error?.code).toBe('CRS_NOT_GEOREFERENCED');
+    expect(job.error?.message).toContain(`bronze/${blob}`);
+    expect(job.error?.message).toContain('input_crs');
+    const tasks = await tm.tasks(job.id);
+    expect(tasks.map((t) => [t.key, t.status, t.attempts])).toEqual([['validate', 'failed', 1]]);
+    expect(JSON.stringify([job.error, tasks[0]!.error])).not.toMatch(/\.ts:\d+|\/vsiaz\/|\/tmp\/|\n\s+at /);
+    expect(await storage.stat('silver', blob.replace(/\.tif$/, '_cog.tif'))).toMatchObject({ exists: false });
+  });
+
+  it('with input_crs: a COG in EPSG:4326 placed by input_crs, its collar marked with a nodata value outside the data', async () => {
+    const { blob } = await upload(fx.localCrs(dir));
+    const job = await tm.submitAndWait('process_raster', { blob_name: blob, input_crs: 'EPSG:32633' });
+    expect(job.status).toBe('completed');
+    const { ds, cog } = await fetchCog(job);
+    expect(cog).toMatchObject({ source_crs: 'EPSG:32633', target_crs: 'EPSG:4326', reprojection_performed: true });
+    expect(cog.collar).toEqual({ mask: 'nodata', nodata: -9999 });
+    expect(ds.bands.get(1).noDataValue).toBe(-9999);
+    expect(cog.bounds_4326[0]).toBeCloseTo(15, 3);
+    ds.close();
+  });
+});

@@ -162,3 +162,26 @@ describe('validate_raster job', () => {
     await bad({ blob_name: 'a.tif', extra: 1 }, 'extra');
   });
 });
+
+describe('validate_raster on a local engineering CRS', () => {
+  it('fails at attempt 1 with CRS_NOT_GEOREFERENCED naming the blob and its CRS, no stack or server path stored', async () => {
+    const blob = await upload(fx.localCrs(dir));
+    const job = await expectFailed({ blob_name: blob }, 'CRS_NOT_GEOREFERENCED');
+    expect(job.error?.message).toContain(`bronze/${blob}`);
+    expect(job.error?.message).toContain('ENGCRS["Cartesian (Meter)"]');
+    expect(job.error?.message).toContain('input_crs');
+    const [task] = await tm.tasks(job.id);
+    const stored = JSON.stringify([job.error, task?.error]);
+    expect(stored).not.toMatch(/\.ts:\d+|\/vsiaz\/|\/tmp\/|\n\s+at /);
+  });
+
+  it('with input_crs the raster validates, placed where input_crs says', async () => {
+    const blob = await upload(fx.localCrs(dir));
+    const job = await tm.submitAndWait('validate_raster', { blob_name: blob, input_crs: 'EPSG:32633' });
+    expect(job.status).toBe('completed');
+    const v = (job.result as { validation_result: { source_crs: string; crs_source: string; bounds_4326: number[] } })
+      .validation_result;
+    expect(v).toMatchObject({ source_crs: 'EPSG:32633', crs_source: 'user_override_required' });
+    expect(v.bounds_4326[0]).toBeCloseTo(15, 3);
+  });
+});
