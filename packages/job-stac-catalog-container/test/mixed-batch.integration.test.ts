@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ensureStacStore } from '@coremachine/geo/stac';
+import { ensureStacStore, getItem, rasterItemId } from '@coremachine/geo/stac';
 import { createStorage, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,15 @@ beforeAll(async () => {
   }
   // Sorted among the good ones (name order), so it is in the middle of the batch.
   await storage.uploadFile(container, 'mix/dem-3-local.tif', makeCog(dir, 'local.tif', { srs: LOCAL_CS, size: 64 }));
+  // Names that one readable id would confuse.
+  const names = ['ids/dem/x.tif', 'ids/dem-x.tif', 'ids/a b.tif', 'ids/a-b.tif'];
+  for (const [i, name] of names.entries()) {
+    await storage.uploadFile(
+      container,
+      name,
+      makeCog(dir, `id${i}.tif`, { originX: 600000 + i * 5000, value: 10 + i, size: 32 }),
+    );
+  }
   tm = await createTestMachine({ plugins: [job], services: { storage, stac: { schema: stacSchema } } });
   await ensureStacStore(tm.pool, stacSchema);
 });
@@ -63,5 +72,29 @@ describe('stac_catalog_container over a batch with one local-CRS raster', () => 
     expect(tasks.map((t) => [t.status, t.attempts])).toEqual([['failed', 1]]);
     const stored = JSON.stringify(tasks[0]!.error);
     expect(stored).not.toMatch(/\.ts:\d+|\/vsiaz\/|\/tmp\//);
+  });
+
+  it('gives blobs whose names look alike (dem/x.tif, dem-x.tif, a b.tif, a-b.tif) one item each, the same on a re-run', async () => {
+    const first = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'ids/' });
+    expect(first.status).toBe('completed');
+    expect(first.result).toMatchObject({ summary: { total_files_found: 4, inserted: 4, updated: 0, failed: 0 } });
+    const ids = ['ids/dem/x.tif', 'ids/dem-x.tif', 'ids/a b.tif', 'ids/a-b.tif'].map((b) => rasterItemId(container, b));
+    expect(new Set(ids).size).toBe(4);
+    for (const [i, id] of ids.entries()) {
+      const item = await getItem(tm.pool, stacSchema, 'dev', id);
+      expect(item?.properties['coremachine:blob']).toBe(
+        ['ids/dem/x.tif', 'ids/dem-x.tif', 'ids/a b.tif', 'ids/a-b.tif'][i],
+      );
+      expect(
+        (item?.assets.data?.['raster:bands'] as Array<{ statistics: { minimum: number } }>)[0]!.statistics.minimum,
+      ).toBe(10 + i);
+    }
+    // Other parameters (same ones would return the first job: submissions are idempotent).
+    const again = await tm.submitAndWait('stac_catalog_container', {
+      container_name: container,
+      prefix: 'ids/',
+      batch_size: 2,
+    });
+    expect(again.result).toMatchObject({ summary: { inserted: 0, updated: 4, failed: 0 } });
   });
 });

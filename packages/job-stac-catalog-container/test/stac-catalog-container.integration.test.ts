@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildBlobRasterItem, ensureStacStore, getItem, type StacItem } from '@coremachine/geo/stac';
+import { buildBlobRasterItem, ensureStacStore, getItem, rasterItemId, type StacItem } from '@coremachine/geo/stac';
 import { createStorage, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,11 +74,11 @@ describe('stac_catalog_container', () => {
       tasks_by_status: { completed: 4, failed: 1 },
     });
     expect(await rows()).toEqual([
-      { id: `${container}-dem-a.tif`, collection: 'dev' },
-      { id: `${container}-dem-b.TIF`, collection: 'dev' },
-      { id: `${container}-dem-sub-dir-c.tiff`, collection: 'dev' },
+      { id: rasterItemId(container, 'dem/a.tif'), collection: 'dev' },
+      { id: rasterItemId(container, 'dem/b.TIF'), collection: 'dev' },
+      { id: rasterItemId(container, 'dem/sub dir/c.tiff'), collection: 'dev' },
     ]);
-    const a = (await getItem(tm.pool, stacSchema, 'dev', `${container}-dem-a.tif`)) as StacItem;
+    const a = (await getItem(tm.pool, stacSchema, 'dev', rasterItemId(container, 'dem/a.tif'))) as StacItem;
     expect(a.properties.datetime).toBe('2019-07-01T08:00:00Z');
     expect(a.assets.data!.href).toBe(storage.blobUrl(container, 'dem/a.tif'));
     expect(a.assets.data!.href).not.toContain('?');
@@ -91,7 +91,7 @@ describe('stac_catalog_container', () => {
       valid_percent: 100,
     });
     expect(a.bbox![0]).toBeCloseTo(3, 5);
-    const b = (await getItem(tm.pool, stacSchema, 'dev', `${container}-dem-b.TIF`)) as StacItem;
+    const b = (await getItem(tm.pool, stacSchema, 'dev', rasterItemId(container, 'dem/b.TIF'))) as StacItem;
     // No TIFF datetime: the blob's last-modified, not the time of cataloguing.
     const stat = await storage.stat(container, 'dem/b.TIF');
     expect(stat.exists && b.properties.datetime).toBe(stat.exists ? stat.lastModified.toISOString() : null);
@@ -99,7 +99,7 @@ describe('stac_catalog_container', () => {
 
   it('re-running (one batch by default this time) updates the same items and never duplicates them', async () => {
     const before = await rows();
-    const a = await getItem(tm.pool, stacSchema, 'dev', `${container}-dem-a.tif`);
+    const a = await getItem(tm.pool, stacSchema, 'dev', rasterItemId(container, 'dem/a.tif'));
     const job2 = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'dem/' });
     expect(job2.stages[1]).toMatchObject({ total: 1, completed: 0, failed: 1 });
     expect(job2.result).toMatchObject({
@@ -107,7 +107,7 @@ describe('stac_catalog_container', () => {
       failures: [{ blob: 'dem/nocrs.tif', code: 'RASTER_NO_CRS' }],
     });
     expect(await rows()).toEqual(before);
-    expect(await getItem(tm.pool, stacSchema, 'dev', `${container}-dem-a.tif`)).toEqual(a);
+    expect(await getItem(tm.pool, stacSchema, 'dev', rasterItemId(container, 'dem/a.tif'))).toEqual(a);
   });
 
   it('builds the same item from memory (listed, one GET) as in place through /vsiaz/ (stat, stream, GDAL range reads)', async () => {
@@ -135,7 +135,7 @@ describe('stac_catalog_container', () => {
   it('reads a raster with sidecar files in place, so GDAL sees them (CRS from its .aux.xml)', async () => {
     const job = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'side/' });
     expect(job.result).toMatchObject({ summary: { total_files_found: 1, inserted: 1, failed: 0 } });
-    const s = (await getItem(tm.pool, stacSchema, 'dev', `${container}-side-s.tif`)) as StacItem;
+    const s = (await getItem(tm.pool, stacSchema, 'dev', rasterItemId(container, 'side/s.tif'))) as StacItem;
     expect(s.properties['proj:code']).toBe('EPSG:32631');
     expect(s.assets.data!['file:checksum']).toMatch(/^1220[0-9a-f]{64}$/);
   });
@@ -172,7 +172,7 @@ describe('stac_catalog_container', () => {
     });
     expect(job5.result).toMatchObject({ extensions: ['.tiff'], summary: { total_files_found: 1, inserted: 1 } });
     expect((await rows()).filter((r) => r.collection === 'cogs').map((r) => r.id)).toEqual([
-      `${container}-dem-sub-dir-c.tiff`,
+      rasterItemId(container, 'dem/sub dir/c.tiff'),
     ]);
   });
 

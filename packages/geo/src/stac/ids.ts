@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Stable, readable item ids. The same input always gives the same id, so re-cataloguing a
  * blob or a table updates its item instead of adding a second one.
@@ -11,12 +13,26 @@ function sanitise(part: string): string {
     .replace(/^[-.]+|[-.]+$/g, '');
 }
 
+/** Container names and path segments that {@link rasterItemId} writes as they are: no `-`, nothing replaced. */
+const PLAIN_CONTAINER = /^[a-z0-9]+$/;
+const PLAIN_SEGMENT = /^[A-Za-z0-9._]+$/;
+
 /**
- * `bronze` + `dem/Elev 2020.tif` → `bronze-dem-Elev-2020.tif`. Path separators and anything
- * outside `[A-Za-z0-9._-]` become `-`; the extension stays so that `a.tif` and `a.tiff` differ.
+ * The item id of a blob: unique per (container, blob path) and the same on every run.
+ *
+ * `bronze` + `dem/x.tif` → `bronze-dem-x.tif`: the container and the path's segments joined by
+ * `-`, when none of them holds a `-` or a character outside `[A-Za-z0-9._]` (such an id reads back
+ * to exactly one blob). Any other name gets the readable form (anything outside
+ * `[A-Za-z0-9._-]` becomes `-`) plus a 12-hex digest of the exact container and path:
+ * `dem-x.tif` → `bronze-dem-x.tif-<digest>`, `a b.tif` and `a-b.tif` → two ids. The extension
+ * stays so that `a.tif` and `a.tiff` differ.
  */
 export function rasterItemId(container: string, blobPath: string): string {
-  return `${sanitise(container)}-${blobPath.split('/').map(sanitise).filter(Boolean).join('-')}`;
+  const segments = blobPath.split('/');
+  const readable = `${sanitise(container)}-${segments.map(sanitise).filter(Boolean).join('-')}`;
+  if (PLAIN_CONTAINER.test(container) && segments.every((s) => PLAIN_SEGMENT.test(s))) return readable;
+  const digest = createHash('sha256').update(`${container}/${blobPath}`).digest('hex').slice(0, 12);
+  return `${readable.slice(0, 200)}-${digest}`;
 }
 
 /** `geo` + `roads` → `postgis-geo-roads`. */
