@@ -15,19 +15,26 @@ const optionName = (field: string) =>
  */
 export const parameters = z
   .object({
-    blob_name: blobPathSchema,
-    container_name: containerNameSchema.default('bronze'),
-    table_name: sqlIdentifier('table_name'),
-    schema: sqlIdentifier('schema').default('geo'),
-    /** Format, when the blob name's extension does not say it (`geojson`, `zip`, `gpkg`, ...). */
+    blob_name: blobPathSchema.describe('Path of the file in the container'),
+    container_name: containerNameSchema.default('bronze').describe('Container holding the file'),
+    table_name: sqlIdentifier('table_name').describe(
+      'Table to create; anything but a plain identifier is refused at submit',
+    ),
+    schema: sqlIdentifier('schema')
+      .default('geo')
+      .describe(
+        "Schema of the table; must be in the machine's allow-list (`services.vector.schemas`, default `['geo']`)",
+      ),
     file_extension: z
       .string()
       .transform((v) => v.replace(/^\./, '').toLowerCase())
       .refine((v) => formatOf(v) !== null, {
         error: (iss) => `file_extension must be one of ${VECTOR_FORMATS.join(', ')}, got ${JSON.stringify(iss.input)}`,
       })
-      .optional(),
-    /** Features per load task: `auto`, or 1,000-100,000. */
+      .optional()
+      .describe(
+        'Format, when the blob name does not say it: `geojson`, `json`, `zip` (zipped shapefile), `shp`, `gpkg`, `csv`, `kml`, `kmz`, `fgb`, `gml`',
+      ),
     chunk_size: z
       .union([
         z.literal('auto'),
@@ -36,32 +43,45 @@ export const parameters = z
           .min(1000, { error: 'chunk_size must be at least 1000' })
           .max(100_000, { error: 'chunk_size must be at most 100000' }),
       ])
-      .default('auto'),
-    /**
-     * Drop Z and M and load 2D geometries. Default: the source's dimensions are kept (a
-     * `MultiLineStringZM` column for lines with Z and measures); with it, the result counts the
-     * coordinates that lost a dimension (`coordinates_flattened`).
-     */
-    force_2d: z.boolean().default(false),
-    /** Replace an existing table; without it an existing table fails the job (TABLE_EXISTS). */
-    overwrite: z.boolean().default(false),
-    /** Layer of a multi-layer source (GeoPackage, KML, GML); default: the only layer. */
-    layer: optionName('layer').optional(),
-    /** Shapefile inside a zip holding several. */
-    shp_name: optionName('shp_name').optional(),
-    /** KML document inside a KMZ holding several (default doc.kml). */
-    kml_name: optionName('kml_name').optional(),
-    /** DBF encoding, overriding the .cpg (e.g. CP1252, ISO-8859-1). */
+      .default('auto')
+      .describe(
+        'Features per load task; `auto`: up to ~250,000 points or ~100,000 lines/polygons, fewer for wide tables, in equal chunks (one chunk up to 20,000 features)',
+      ),
+    force_2d: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Drop Z and M and load 2D geometries (the result counts `coordinates_flattened`); default: the source's dimensions are kept",
+      ),
+    overwrite: z
+      .boolean()
+      .default(false)
+      .describe('Replace an existing table; without it an existing table fails the job with `TABLE_EXISTS`'),
+    layer: optionName('layer')
+      .optional()
+      .describe(
+        'Layer of a multi-layer source (GeoPackage, KML, GML); several layers and none named: `LAYER_REQUIRED`',
+      ),
+    shp_name: optionName('shp_name').optional().describe('Shapefile inside a zip holding several'),
+    kml_name: optionName('kml_name').optional().describe('KML document inside a KMZ holding several (default doc.kml)'),
     encoding: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,40}$/, {
         error: (iss) => `encoding must be an encoding name like CP1252, got ${JSON.stringify(iss.input)}`,
       })
-      .optional(),
-    /** CSV: latitude and longitude columns (both), or a WKT column. Default: common names detected. */
-    lat_name: optionName('lat_name').optional(),
-    lon_name: optionName('lon_name').optional(),
-    wkt_column: optionName('wkt_column').optional(),
+      .optional()
+      .describe('DBF encoding, overriding the `.cpg` (e.g. `CP1252`, `ISO-8859-1`)'),
+    lat_name: optionName('lat_name')
+      .optional()
+      .describe('CSV latitude column, with lon_name (default: lat, latitude, y, ... detected)'),
+    lon_name: optionName('lon_name')
+      .optional()
+      .describe('CSV longitude column, with lat_name (default: lon, lng, longitude, x, ... detected)'),
+    wkt_column: optionName('wkt_column')
+      .optional()
+      .describe(
+        'CSV column holding WKT geometries, instead of lat_name/lon_name (default: wkt, geom, geometry, ... detected)',
+      ),
   })
   .strict()
   .superRefine((p, ctx) => {

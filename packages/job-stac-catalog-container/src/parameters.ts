@@ -28,27 +28,40 @@ const extension = z
   });
 
 export const parameters = z.strictObject({
-  /** Container to scan (e.g. `bronze`). */
-  container_name: containerNameSchema,
-  /** Only blobs under this prefix (e.g. `dem/2020/`). */
-  prefix: blobPrefixSchema.default(''),
-  /** File extensions to catalogue, case-insensitive; a missing dot is added. */
+  container_name: containerNameSchema.describe('Container to scan (Azure container-name rules)'),
+  prefix: blobPrefixSchema.default('').describe('Only blobs under this prefix (e.g. `dem/2020/`)'),
   extensions: z
     .array(extension)
     .min(1, 'extensions must list at least one extension')
     .default([...RASTER_EXTENSIONS])
-    .transform((a) => [...new Set(a)].sort()),
-  /** Catalogue at most this many rasters (the first ones in name order). */
-  limit: z.number().int().min(1).max(100_000).nullable().default(null),
-  /** Target STAC collection; must exist (dev, cogs, vectors, geoparquet, or one created through POST /stac/collections). */
+    .transform((a) => [...new Set(a)].sort())
+    .describe('File extensions to catalogue, case-insensitive; a missing dot is added'),
+  limit: z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .nullable()
+    .default(null)
+    .describe('Catalogue at most this many rasters (the first ones in name order)'),
   collection_id: z
     .string()
     .regex(COLLECTION_ID_PATTERN, 'collection_id must be 1-64 characters of [A-Za-z0-9._-]')
-    .default('dev'),
-  /** Rasters per task (up to 8 read at once within a task): 1 gives one task per raster; larger batches cut per-task overhead. */
-  batch_size: z.number().int().min(1).max(500).default(DEFAULT_BATCH_SIZE),
-  /** Stream every blob to compute file:checksum (sha2-256 multihash). */
-  checksum: z.boolean().default(true),
+    .default('dev')
+    .describe(
+      'Target STAC collection; must exist (`dev`, `cogs`, `vectors`, `geoparquet`, or one made with `POST /stac/collections`)',
+    ),
+  batch_size: z
+    .number()
+    .int()
+    .min(1)
+    .max(500)
+    .default(DEFAULT_BATCH_SIZE)
+    .describe('Rasters per task (8 read at once within a task); 1 gives one task per raster'),
+  checksum: z
+    .boolean()
+    .default(true)
+    .describe('`file:checksum` (sha2-256 multihash) of every blob, from the bytes read into memory, else streamed'),
 });
 
 export type Params = z.output<typeof parameters>;

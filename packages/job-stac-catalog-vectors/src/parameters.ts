@@ -11,21 +11,23 @@ const identifier = (field: string) =>
     .max(63, `${field} is longer than PostgreSQL's 63-byte limit`);
 
 export const parameters = z.strictObject({
-  /** PostgreSQL schema of the table. */
-  schema: identifier('schema').default('geo'),
-  /** The PostGIS table to catalogue. */
-  table_name: identifier('table_name'),
-  /** Target STAC collection; must exist. */
+  schema: identifier('schema').default('geo').describe('PostgreSQL schema of the table'),
+  table_name: identifier('table_name').describe('The PostGIS table to catalogue'),
   collection_id: z
     .string()
     .regex(COLLECTION_ID_PATTERN, 'collection_id must be 1-64 characters of [A-Za-z0-9._-]')
-    .default('vectors'),
-  /** Where the data came from (e.g. `bronze/roads.gpkg`), kept as the `coremachine:source_file` property. */
-  source_file: z.string().min(1).max(1024).optional(),
-  /** Item datetime (RFC 3339), when the table has no time column to derive it from. */
+    .default('vectors')
+    .describe('Target STAC collection; must exist'),
+  source_file: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe('Where the data came from (e.g. `bronze/roads.gpkg`), kept as the `coremachine:source_file` property'),
   datetime: z.iso
     .datetime({ offset: true, message: 'datetime must be an RFC 3339 date-time such as 2024-05-01T00:00:00Z' })
-    .optional(),
+    .optional()
+    .describe('Item datetime; overrides the one taken from a time column or from an earlier run'),
 });
 
 export type Params = z.output<typeof parameters>;

@@ -24,16 +24,23 @@ const extensionSchema = z
  */
 export const blobFilterSchema = z
   .strictObject({
-    prefix: blobPrefixSchema.optional(),
+    prefix: blobPrefixSchema
+      .optional()
+      .describe('Only blobs under this prefix (listed server-side); no `..`, `//` or control characters'),
     extensions: z
       .array(extensionSchema)
       .min(1, 'extensions must list at least one extension (or be omitted)')
       .transform((a) => [...new Set(a)])
-      .optional(),
-    min_size_mb: z.number().nonnegative().optional(),
-    max_size_mb: z.number().nonnegative().optional(),
-    modified_after: isoInstantSchema.optional(),
-    modified_before: isoInstantSchema.optional(),
+      .optional()
+      .describe('Case-insensitive; `TIF` and `.tif` both mean `.tif`; `no_extension` selects names without one'),
+    min_size_mb: z.number().nonnegative().optional().describe('Smallest size in MiB, inclusive'),
+    max_size_mb: z.number().nonnegative().optional().describe('Largest size in MiB, inclusive; at least min_size_mb'),
+    modified_after: isoInstantSchema
+      .optional()
+      .describe('ISO 8601 date or date-time (no offset = UTC); only blobs modified strictly after it'),
+    modified_before: isoInstantSchema
+      .optional()
+      .describe('ISO 8601 date or date-time (no offset = UTC); only blobs modified strictly before it'),
   })
   .superRefine((f, ctx) => {
     if (f.min_size_mb !== undefined && f.max_size_mb !== undefined && f.min_size_mb > f.max_size_mb) {
