@@ -42,6 +42,7 @@ export {
   assertCollectionExists,
   assertValidItems,
   upsertItems,
+  refreshCollectionExtent,
   upsertItem,
   getItem,
   DEFAULT_STAC_SCHEMA,

@@ -37,10 +37,12 @@ const invalid = (message: string) => new StacError('STAC_INVALID_QUERY', message
 export function parseDatetime(value: string): { start: string | null; end: string | null } {
   const check = (s: string): string | null => {
     if (s === '' || s === '..') return null;
-    if (
-      !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$/i.test(s) ||
-      Number.isNaN(Date.parse(s))
-    ) {
+    if (/^\d{4}-\d{2}-\d{2}$/.test(s)) {
+      throw invalid(
+        `datetime ${JSON.stringify(value)} is invalid: RFC 3339 requires a time and an offset (${s}T00:00:00Z, not ${s}); for the whole day give the interval ${s}T00:00:00Z/${s}T23:59:59Z`,
+      );
+    }
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(s) || Number.isNaN(Date.parse(s))) {
       throw invalid(
         `datetime ${JSON.stringify(value)} is invalid: use RFC 3339 (2020-01-01T00:00:00Z), or an interval start/end with .. for an open end`,
       );
@@ -95,9 +97,12 @@ function decodeToken(token: string): [string, string] {
  * items are added and costs the same on page 1 and page 1,000.
  */
 export async function searchItems(pool: Pool, schema: string, search: ItemSearch): Promise<SearchPage> {
-  const limit = search.limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
-    throw invalid(`limit ${JSON.stringify(search.limit)} is invalid: use an integer from 1 to ${MAX_LIMIT}`);
+  // Above the maximum, a page of the maximum (OGC API Features: the server clamps, it does not refuse).
+  const limit = Math.min(search.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw invalid(
+      `limit ${JSON.stringify(search.limit)} is invalid: use an integer of at least 1 (at most ${MAX_LIMIT} are returned)`,
+    );
   if (search.bbox && search.intersects) throw invalid('bbox and intersects cannot be used together: give one of them');
   const where: string[] = [];
   const args: unknown[] = [];

@@ -68,6 +68,8 @@ export async function upsertCollection(
      RETURNING (xmax = 0) AS inserted`,
     [collection.id, JSON.stringify({ ...collection, links: [] })],
   );
+  // A replaced collection keeps the extent and summaries of the items it already holds.
+  if (!rows[0]!.inserted) await refreshCollectionExtent(pool, schema, collection.id);
   return { inserted: rows[0]!.inserted };
 }
 
@@ -140,7 +142,89 @@ export async function upsertItems(pool: Pool, schema: string, items: StacItem[])
      RETURNING id, collection, (xmax = 0) AS inserted`,
     [JSON.stringify(payload)],
   );
+  for (const c of new Set(payload.map((i) => i.collection))) await refreshCollectionExtent(pool, schema, c);
   return rows;
+}
+
+/**
+ * Recomputes a collection's extent and summaries from its items: spatial extent the union of
+ * the item geometries, temporal extent from the earliest start to the latest end, summaries
+ * `proj:code` (distinct codes) and `raster:bands` (distinct band data types, one object each).
+ * Other summaries and fields of the collection are kept; a collection without items keeps the
+ * extent it has. Called by {@link upsertItems} for every collection it writes to.
+ *
+ * The collection row is locked first, and the aggregate read after: two writers refresh one
+ * after the other, the last one seeing the items of both.
+ */
+export async function refreshCollectionExtent(pool: Pool, schema: string, id: string): Promise<void> {
+  const t = quoteIdent(schema);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const current = await client.query<{ content: StacCollection }>(
+      `SELECT content FROM ${t}.collections WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const collection = current.rows[0]?.content;
+    if (!collection) {
+      await client.query('ROLLBACK');
+      return;
+    }
+    const { rows } = await client.query<{
+      n: number;
+      xmin: number | null;
+      ymin: number | null;
+      xmax: number | null;
+      ymax: number | null;
+      start: Date | null;
+      end: Date | null;
+      codes: string[] | null;
+      data_types: string[] | null;
+    }>(
+      `WITH e AS (
+         SELECT count(*)::int AS n, ST_Extent(geometry) AS box, min(start_datetime) AS start, max(end_datetime) AS "end"
+           FROM ${t}.items WHERE collection = $1)
+       SELECT n, ST_XMin(box) AS xmin, ST_YMin(box) AS ymin, ST_XMax(box) AS xmax, ST_YMax(box) AS ymax, start, "end",
+              (SELECT array_agg(DISTINCT content #>> '{properties,proj:code}' ORDER BY content #>> '{properties,proj:code}')
+                 FROM ${t}.items WHERE collection = $1 AND content #>> '{properties,proj:code}' IS NOT NULL) AS codes,
+              (SELECT array_agg(DISTINCT d ORDER BY d) FROM ${t}.items,
+                      jsonb_path_query(content, '$.assets.*."raster:bands"[*].data_type') AS j, LATERAL (SELECT j #>> '{}' AS d) x
+                WHERE collection = $1) AS data_types
+         FROM e`,
+      [id],
+    );
+    const r = rows[0]!;
+    if (r.n === 0) {
+      await client.query('ROLLBACK');
+      return;
+    }
+    const round = (v: number) => Math.round(v * 1e9) / 1e9;
+    const extent: StacCollection['extent'] = {
+      spatial:
+        r.xmin === null
+          ? collection.extent.spatial
+          : { bbox: [[round(r.xmin), round(r.ymin!), round(r.xmax!), round(r.ymax!)]] },
+      temporal: { interval: [[r.start?.toISOString() ?? null, r.end?.toISOString() ?? null]] },
+    };
+    const summaries: Record<string, unknown> = { ...collection.summaries };
+    if (r.codes?.length) summaries['proj:code'] = r.codes;
+    else delete summaries['proj:code'];
+    if (r.data_types?.length) summaries['raster:bands'] = r.data_types.map((data_type) => ({ data_type }));
+    else delete summaries['raster:bands'];
+    const next: StacCollection = { ...collection, extent };
+    if (Object.keys(summaries).length) next.summaries = summaries;
+    else delete next.summaries;
+    await client.query(`UPDATE ${t}.collections SET content = $2, updated_at = now() WHERE id = $1`, [
+      id,
+      JSON.stringify(next),
+    ]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /** Upserts one item; see `upsertItems`. */
