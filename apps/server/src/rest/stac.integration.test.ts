@@ -208,6 +208,66 @@ describe('STAC API', () => {
     expect((await post('/stac/search', { colections: ['dev'] })).body.description).toMatch(/colections/);
   });
 
+  it('landing page links the OpenAPI 3 description (service-desc), served at /stac/api', async () => {
+    const landing = (await get('/stac')).body;
+    const desc = landing.links.find((l: any) => l.rel === 'service-desc');
+    expect(desc).toMatchObject({ href: `${base}/stac/api`, type: 'application/vnd.oai.openapi+json;version=3.0' });
+    const api = await get(desc.href);
+    expect(api.status).toBe(200);
+    expect(api.type).toBe('application/vnd.oai.openapi+json;version=3.0');
+    expect(api.body.openapi).toMatch(/^3\.0\.\d+$/);
+    expect(api.body.servers).toEqual([{ url: `${base}/stac` }]);
+    expect(Object.keys(api.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/',
+        '/conformance',
+        '/collections',
+        '/collections/{collectionId}',
+        '/collections/{collectionId}/items',
+        '/collections/{collectionId}/items/{featureId}',
+        '/search',
+      ]),
+    );
+    expect(Object.keys(api.body.paths['/search'])).toEqual(['get', 'post']);
+  });
+
+  it('limit above the maximum is clamped (200), below 1 refused (400)', async () => {
+    for (const path of ['/stac/search?limit=1000000', '/stac/collections/dev/items?limit=10001']) {
+      const page = await get(path);
+      expect(page.status).toBe(200);
+      expect(page.body.numberReturned).toBe(page.body.numberMatched);
+      expect(page.body.links.find((l: any) => l.rel === 'next')).toBeUndefined();
+    }
+    expect((await post('/stac/search', { limit: 50000 })).status).toBe(200);
+    const zero = await get('/stac/search?limit=0');
+    expect(zero.status).toBe(400);
+    expect(zero.body.description).toMatch(/limit/);
+  });
+
+  it('a date-only datetime is a 400 that says RFC 3339 needs a time', async () => {
+    for (const res of [
+      await get('/stac/search?datetime=2026-12-01'),
+      await get('/stac/search?datetime=2020-01-01/2021-01-01'),
+      await get('/stac/collections/dev/items?datetime=2020-01-01'),
+      await post('/stac/search', { datetime: '2026-12-01' }),
+    ]) {
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('InvalidParameterValue');
+      expect(res.body.description).toMatch(/RFC 3339 requires a time/);
+    }
+    const day = await get('/stac/search?datetime=2020-01-01T00:00:00Z/2020-01-01T23:59:59Z');
+    expect(day.body.features.map((f: any) => f.id)).toEqual(['a']);
+  });
+
+  it('collections report the extent of their items', async () => {
+    const dev = (await get('/stac/collections/dev')).body;
+    // Items a, b, c, e of dev: 1° squares at (0,0), (10,10), (20,20), (40,40).
+    expect(dev.extent).toEqual({
+      spatial: { bbox: [[0, 0, 41, 41]] },
+      temporal: { interval: [['2020-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z']] },
+    });
+  });
+
   it('POST /stac/collections creates a validated collection; 409 on an existing id; 400 with schema issues', async () => {
     const created = await post('/stac/collections', { ...DEFAULT_COLLECTIONS[0], id: 'landsat', title: 'Landsat' });
     expect(created.status).toBe(201);

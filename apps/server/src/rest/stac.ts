@@ -10,6 +10,7 @@ import {
   getCollection,
   getItem,
   listCollections,
+  MAX_LIMIT,
   parseBbox,
   parseDatetime,
   searchItems,
@@ -21,6 +22,7 @@ import {
   type StacItem,
   type StacLink,
 } from '@coremachine/geo/stac';
+import { OPENAPI_TYPE, stacOpenApi } from './stac-openapi.ts';
 import { baseUrl as mountedUrl, HttpError, readJson, sendJson as send } from './http.ts';
 
 const baseUrl = (req: IncomingMessage) => mountedUrl(req, '/stac');
@@ -98,13 +100,14 @@ const list = (v: unknown, field: string): string[] | undefined => {
 const limitOf = (v: unknown): number | undefined => {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n))
+  if (!Number.isInteger(n) || n < 1)
     throw new HttpError(
       400,
       'InvalidParameterValue',
-      `limit ${JSON.stringify(v)} is invalid: use an integer from 1 to 10000`,
+      `limit ${JSON.stringify(v)} is invalid: use an integer of at least 1 (pages hold at most ${MAX_LIMIT} items)`,
     );
-  return n;
+  // Above the maximum, a page of the maximum: OGC API Features servers clamp, they do not refuse.
+  return Math.min(n, MAX_LIMIT);
 };
 
 /** Search parameters from a query string (GET) or a JSON body (POST). */
@@ -227,6 +230,12 @@ export function stacRoutes(deps: {
         links: [
           { rel: 'self', href: base, type: JSON_TYPE },
           { rel: 'root', href: base, type: JSON_TYPE },
+          {
+            rel: 'service-desc',
+            href: `${base}/api`,
+            type: OPENAPI_TYPE,
+            title: 'OpenAPI 3.0 description of this API',
+          },
           { rel: 'conformance', href: `${base}/conformance`, type: JSON_TYPE },
           { rel: 'data', href: `${base}/collections`, type: JSON_TYPE },
           { rel: 'search', href: `${base}/search`, type: GEOJSON, method: 'GET' },
@@ -240,6 +249,8 @@ export function stacRoutes(deps: {
         ],
       });
     }
+    if (parts[0] === 'api' && parts.length === 1 && method === 'GET')
+      return send(res, 200, stacOpenApi(base), OPENAPI_TYPE);
     if (parts[0] === 'conformance' && parts.length === 1 && method === 'GET')
       return send(res, 200, { conformsTo: CONFORMANCE });
 
