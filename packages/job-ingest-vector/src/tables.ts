@@ -1,6 +1,17 @@
 import type { Pool, PoolClient } from 'pg';
 import { permanentError, quoteIdent, quoteLiteral, withTransaction, type Services } from '@coremachine/core-machine';
-import { FID_COLUMN, GEOM_COLUMN, pgGeometryType, type ColumnPlan, type GeometryPlan } from '@coremachine/geo/vector';
+import {
+  CHUNK_TABLE_PREFIX,
+  factsComment,
+  FID_COLUMN,
+  GEOM_COLUMN,
+  parseFactsComment,
+  pgGeometryType,
+  STAGING_TABLE_PREFIX,
+  type ColumnPlan,
+  type GeometryPlan,
+  type TableFacts,
+} from '@coremachine/geo/vector';
 import { DEFAULT_VECTOR_SCHEMAS } from './services.ts';
 
 /** A table in a schema, both validated identifiers. */
@@ -16,7 +27,7 @@ export const qualified = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(
  * by finalize. Named after the job so a re-run of the same job finds its own table.
  */
 export function stagingTable(schema: string, jobId: string): TableRef {
-  return { schema, table: `cm_stage_${jobId.slice(0, 24)}` };
+  return { schema, table: `${STAGING_TABLE_PREFIX}${jobId.slice(0, 24)}` };
 }
 
 /** The staging table's chunk markers: one row per loaded chunk, with its counts. */
@@ -26,7 +37,7 @@ export function markersTable(staging: TableRef): TableRef {
 
 /** Prefix of the per-delivery chunk tables of a job (`cm_chunk_<job>_<index>_<random>`). */
 export function chunkTablePrefix(staging: TableRef): string {
-  return `cm_chunk_${staging.table.replace(/^cm_stage_/, '').slice(0, 16)}_`;
+  return `${CHUNK_TABLE_PREFIX}${staging.table.slice(STAGING_TABLE_PREFIX.length).slice(0, 16)}_`;
 }
 
 /** Drops the job's chunk tables left by deliveries that died, and (unless told not to) its chunk markers. */
@@ -108,14 +119,15 @@ export async function createStagingTable(
 /** `<table><suffix>` within 63 bytes (table names are ASCII): the table part is shortened, never the suffix. */
 const suffixed = (table: string, suffix: string) => `${table.slice(0, 63 - suffix.length)}${suffix}`;
 
-/** Marker left on the final table, so that a re-run finalize knows its swap already happened. */
-export const jobComment = (jobId: string) => `coremachine ingest_vector job ${jobId}`;
-
-export async function tableComment(db: Pool, t: TableRef): Promise<string | null> {
+/**
+ * The facts left on the final table (see geo/vector's published tables): its row count and
+ * extent for the servers, and the job, so that a re-run finalize knows its swap already happened.
+ */
+export async function tableFacts(db: Pool, t: TableRef): Promise<TableFacts | null> {
   const { rows } = await db.query<{ c: string | null }>("select obj_description(to_regclass($1), 'pg_class') as c", [
     qualified(t),
   ]);
-  return rows[0]?.c ?? null;
+  return parseFactsComment(rows[0]?.c);
 }
 
 /** ANALYZE: it does not conflict with a concurrent read, so finalize runs it beside its own scan. */
@@ -150,7 +162,7 @@ export async function swapIntoPlace(
   staging: TableRef,
   target: TableRef,
   overwrite: boolean,
-  jobId: string,
+  facts: TableFacts,
 ): Promise<void> {
   const indexName = `${staging.table}_geom_idx`;
   const pkey = `${staging.table}_pkey`;
@@ -171,7 +183,7 @@ export async function swapIntoPlace(
     await client.query(
       `alter table ${qualified(target)} rename constraint ${quoteIdent(pkey)} to ${quoteIdent(suffixed(target.table, '_pkey'))}`,
     );
-    await client.query(`comment on table ${qualified(target)} is ${quoteLiteral(jobComment(jobId))}`);
+    await client.query(`comment on table ${qualified(target)} is ${quoteLiteral(factsComment(facts))}`);
     await client.query(`drop table if exists ${qualified(markersTable(staging))}`);
   });
 }

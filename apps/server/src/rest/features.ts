@@ -1,121 +1,218 @@
 /**
- * OGC API - Features, Part 1 (core, GeoJSON, OpenAPI 3.0) over the PostGIS tables of one
- * schema (default `geo`): every table with a geometry column and a one-column primary key is
- * a collection. Mounted under `/features`; links are absolute, built from the Host header.
+ * OGC API - Features, Part 1 (core, GeoJSON, OpenAPI 3.0) with queryables (Part 3) and vector
+ * tiles, over the published tables of the vector schemas (CM_GEO_SCHEMAS; what a published
+ * table is, and its stored row count and extent, come from geo/vector). Collection ids are table
+ * names, qualified `schema.table` when a name is taken in an earlier schema. Mounted under
+ * `/features`; links are absolute, built from the Host header.
+ *
+ * - items: `limit`, `offset`, `bbox` (antimeridian-aware, shared with /stac/search), `datetime`
+ *   (collections with a time column only); any other query parameter is a 400.
+ * - numberMatched: the stored row count without filters; with filters, exact up to
+ *   MATCH_COUNT_LIMIT and omitted above (as the standard allows).
+ * - items/{id}: compared with the primary key in its own type (index lookup).
+ * - tiles: `tiles/WebMercatorQuad/{z}/{x}/{y}` Mapbox Vector Tiles made by PostGIS (ST_AsMVT),
+ *   `tiles/WebMercatorQuad` their TileJSON.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
-import { quoteLiteral } from '@coremachine/core-machine';
+import { quoteIdent } from '@coremachine/core-machine';
+import { parseDatetime } from '@coremachine/geo/stac';
+import { listPublishedTables, tableColumns, type PublishedTable, type TableColumn } from '@coremachine/geo/vector';
+import { bboxSql, parseBbox, type Bbox } from './bbox.ts';
 import { baseUrl, HttpError, sendJson as send } from './http.ts';
 
 const CONFORMANCE = [
   'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core',
   'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson',
   'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30',
+  'http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables',
+  'http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core',
+  'http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt',
 ];
 const CRS84 = 'http://www.opengis.net/def/crs/OGC/1.3/CRS84';
 const IDENT = /^[a-z_][a-z0-9_]*$/;
-const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const QUERYABLES_REL = 'http://www.opengis.net/def/rel/ogc/1.0/queryables';
+/** With filters, numberMatched is counted up to this many rows, and omitted above. */
+export const MATCH_COUNT_LIMIT = 10_000;
+const MAX_LIMIT = 10_000;
+const MAX_ZOOM = 24;
+const TEMPORAL = new Set(['date', 'timestamp without time zone', 'timestamp with time zone']);
 
-interface Collection {
-  table: string;
-  geom: string;
+interface Collection extends PublishedTable {
   id: string;
 }
 
-async function listCollections(pool: Pool, schema: string, only?: string): Promise<Collection[]> {
-  const { rows } = await pool.query<{ table: string; geom: string; id: string | null }>(
-    `select g.f_table_name as table, g.f_geometry_column as geom,
-            (select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-              where i.indrelid = c.oid and i.indisprimary and i.indnatts = 1) as id
-       from geometry_columns g
-       join pg_class c on c.relname = g.f_table_name
-       join pg_namespace n on n.oid = c.relnamespace and n.nspname = g.f_table_schema
-      where g.f_table_schema = $1 and ($2::text is null or g.f_table_name = $2) and g.f_table_name not like 'cm_stage_%'
-      order by 1`,
-    [schema, only ?? null],
-  );
-  // First geometry column per table; tables without a single-column key cannot serve items/{id}.
-  const seen = new Set<string>();
-  return rows
-    .filter((r) => r.id && !seen.has(r.table) && seen.add(r.table))
-    .map((r) => ({ table: r.table, geom: r.geom, id: r.id! }));
+/** Collection ids: the table name, or `schema.table` when an earlier schema has a table of that name. */
+function withIds(tables: PublishedTable[]): Collection[] {
+  const taken = new Set<string>();
+  return tables.map((t) => {
+    const id = taken.has(t.table) ? `${t.schema}.${t.table}` : t.table;
+    taken.add(t.table);
+    return { ...t, id };
+  });
 }
 
-function collectionDoc(base: string, c: Collection, extent: number[] | null) {
-  const self = `${base}/collections/${c.table}`;
+const tableSql = (c: PublishedTable) => `${quoteIdent(c.schema)}.${quoteIdent(c.table)}`;
+const geomSql = (c: PublishedTable, alias = 't') => `${alias}.${quoteIdent(c.geometry)}`;
+const in4326 = (c: PublishedTable, alias = 't') =>
+  c.srid === 4326 ? geomSql(c, alias) : `ST_Transform(${geomSql(c, alias)}, 4326)`;
+
+/** JSON Schema of a column's values (queryables, describedby). */
+function jsonSchemaOf(type: string): Record<string, unknown> {
+  if (type.endsWith('[]')) return { type: 'array', items: jsonSchemaOf(type.slice(0, -2)) };
+  if (type === 'smallint' || type === 'integer') return { type: 'integer' };
+  if (type === 'bigint') return { type: 'integer', format: 'int64' };
+  if (type === 'real' || type === 'double precision' || type.startsWith('numeric')) return { type: 'number' };
+  if (type === 'boolean') return { type: 'boolean' };
+  if (type === 'date') return { type: 'string', format: 'date' };
+  if (type.startsWith('timestamp')) return { type: 'string', format: 'date-time' };
+  if (type.startsWith('time')) return { type: 'string', format: 'time' };
+  if (type === 'json' || type === 'jsonb') return { type: 'object' };
+  return { type: 'string' };
+}
+
+const GEOMETRY_FORMAT: Record<string, string> = {
+  POINT: 'geometry-point',
+  MULTIPOINT: 'geometry-multipoint',
+  LINESTRING: 'geometry-linestring',
+  MULTILINESTRING: 'geometry-multilinestring',
+  POLYGON: 'geometry-polygon',
+  MULTIPOLYGON: 'geometry-multipolygon',
+  GEOMETRYCOLLECTION: 'geometry-geometrycollection',
+};
+
+function queryablesDoc(base: string, c: Collection, columns: TableColumn[], path: string) {
+  const properties: Record<string, unknown> = {};
+  properties[c.geometry] = {
+    title: c.geometry,
+    format: GEOMETRY_FORMAT[c.geometryType.replace(/M$/, '')] ?? 'geometry-any',
+    'x-ogc-role': 'primary-geometry',
+  };
+  for (const col of columns) properties[col.name] = { title: col.name, ...jsonSchemaOf(col.type) };
   return {
-    id: c.table,
-    title: c.table,
+    $schema: 'https://json-schema.org/draft/2019-09/schema',
+    $id: `${base}/collections/${c.id}/${path}`,
+    type: 'object',
+    title: c.id,
+    properties,
+    additionalProperties: false,
+  };
+}
+
+const timeColumn = (columns: TableColumn[]) => columns.find((c) => TEMPORAL.has(c.type)) ?? null;
+
+function collectionDoc(base: string, c: Collection, extent: number[] | null, columns?: TableColumn[]) {
+  const self = `${base}/collections/${c.id}`;
+  const time = columns ? timeColumn(columns) : null;
+  return {
+    id: c.id,
+    title: c.id,
+    description: `Table ${c.schema}.${c.table}`,
     itemType: 'feature',
     crs: [CRS84],
+    storageCrs: CRS84,
     ...(extent ? { extent: { spatial: { bbox: [extent], crs: CRS84 } } } : {}),
+    ...(columns
+      ? {
+          properties: columns.map((col) => ({ name: col.name, type: col.type, ...jsonSchemaOf(col.type) })),
+          ...(time ? { time_column: time.name } : {}),
+        }
+      : {}),
     links: [
       { href: self, rel: 'self', type: 'application/json', title: 'This collection' },
       { href: `${self}/items`, rel: 'items', type: 'application/geo+json', title: 'Features' },
+      { href: `${self}/queryables`, rel: QUERYABLES_REL, type: 'application/schema+json', title: 'Queryables' },
+      { href: `${self}/schema`, rel: 'describedby', type: 'application/schema+json', title: 'Schema of the features' },
+      {
+        href: `${self}/tiles/WebMercatorQuad`,
+        rel: 'http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector',
+        type: 'application/json',
+        title: 'Vector tiles (TileJSON)',
+      },
     ],
   };
 }
 
-async function extentOf(pool: Pool, schema: string, c: Collection): Promise<number[] | null> {
-  const { rows } = await pool.query(`select st_xmin(e) a, st_ymin(e) b, st_xmax(e) c, st_ymax(e) d
-    from (select st_extent(st_transform(${q(c.geom)}, 4326))::box3d e from ${q(schema)}.${q(c.table)}) s`);
-  const r = rows[0];
-  return r && r.a !== null ? [r.a, r.b, r.c, r.d] : null;
+/**
+ * The extent in CRS84: the one stored at ingest, else the planner's estimate, else (small
+ * tables, or never analyzed) computed.
+ */
+async function extentOf(pool: Pool, c: Collection): Promise<number[] | null> {
+  if (c.facts) return c.facts.bbox;
+  const box = (e: string, from = '') =>
+    `select st_xmin(e) a, st_ymin(e) b, st_xmax(e) c, st_ymax(e) d from (select ${e} as e ${from}) s`;
+  const srid = c.srid || 4326;
+  const estimated = await pool
+    .query(
+      box(
+        `st_transform(st_setsrid(st_estimatedextent($1, $2, $3)::geometry, ${srid}), 4326)::box2d`,
+        'where st_estimatedextent($1, $2, $3) is not null',
+      ),
+      [c.schema, c.table, c.geometry],
+    )
+    .catch(() => ({ rows: [] as Record<string, number | null>[] }));
+  const r = estimated.rows[0] as Record<string, number | null> | undefined;
+  if (r && r.a !== null && c.estimatedRows > MATCH_COUNT_LIMIT) return [r.a!, r.b!, r.c!, r.d!];
+  const { rows } = await pool.query(box(`st_extent(${in4326(c)})::box2d`, `from ${tableSql(c)} t`));
+  const x = rows[0] as Record<string, number | null> | undefined;
+  return x && x.a !== null ? [x.a!, x.b!, x.c!, x.d!] : null;
 }
 
-function parseLimit(v: string | null): number {
-  if (v === null) return 10;
+function intParam(name: string, v: string | null, min: number, fallback: number): number {
+  if (v === null) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new HttpError(400, 'InvalidParameterValue', `limit must be an integer >= 1, got ${JSON.stringify(v)}`);
-  return Math.min(n, 10_000);
-}
-
-function parseOffset(v: string | null): number {
-  if (v === null) return 0;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0)
-    throw new HttpError(400, 'InvalidParameterValue', `offset must be an integer >= 0, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min)
+    throw new HttpError(400, 'InvalidParameterValue', `${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
-function parseBbox(v: string | null): number[] | null {
-  if (v === null) return null;
-  const parts = v.split(',').map(Number);
-  if ((parts.length !== 4 && parts.length !== 6) || parts.some((x) => !Number.isFinite(x))) {
-    throw new HttpError(
-      400,
-      'InvalidParameterValue',
-      `bbox must be 4 (or 6) comma-separated numbers minx,miny,maxx,maxy, got ${JSON.stringify(v)}`,
-    );
+const ITEMS_PARAMS = ['limit', 'offset', 'bbox', 'datetime', 'f'];
+
+function checkParams(url: URL, allowed: readonly string[]): void {
+  for (const key of new Set(url.searchParams.keys())) {
+    if (!allowed.includes(key))
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `Unknown query parameter ${JSON.stringify(key)}; this resource accepts: ${allowed.join(', ') || 'none'}`,
+      );
+    if (url.searchParams.getAll(key).length > 1)
+      throw new HttpError(400, 'InvalidParameterValue', `Query parameter ${JSON.stringify(key)} is given twice`);
   }
-  return parts.length === 6 ? [parts[0]!, parts[1]!, parts[3]!, parts[4]!] : parts;
+  const f = url.searchParams.get('f');
+  if (f !== null && !['json', 'geojson'].includes(f))
+    throw new HttpError(400, 'InvalidParameterValue', `f must be json or geojson, got ${JSON.stringify(f)}`);
 }
 
-const featureSql = (schema: string, c: Collection) => `
-  select json_build_object('type', 'Feature', 'id', t.${q(c.id)},
-           'geometry', st_asgeojson(st_transform(t.${q(c.geom)}, 4326), 9)::json,
-           'properties', to_jsonb(t) - ${quoteLiteral(c.geom)} - ${quoteLiteral(c.id)}) as f
-    from ${q(schema)}.${q(c.table)} t`;
+/** Feature SQL: one JSON text per row, properties in table order. */
+function featureSql(c: Collection, columns: TableColumn[]): string {
+  const props = columns.length
+    ? `(select row_to_json(p) from (select ${columns.map((col) => `t.${quoteIdent(col.name)}`).join(', ')}) p)`
+    : `'{}'::json`;
+  return `select json_build_object('type', 'Feature', 'id', t.${quoteIdent(c.key)},
+           'geometry', st_asgeojson(${in4326(c)}, 9)::json, 'properties', ${props})::text as f
+    from ${tableSql(c)} t`;
+}
 
 function openapi(base: string) {
-  const p = (name: string, schema: object, description: string, inPath = false) => ({
+  const p = (name: string, schema: object, description: string, inPath = false, extra: object = {}) => ({
     name,
     in: inPath ? 'path' : 'query',
     required: inPath,
     schema,
     description,
+    ...extra,
   });
   const json = (description: string, type = 'application/json') => ({
     description,
     content: { [type]: { schema: { type: 'object' } } },
   });
+  const collectionId = p('collectionId', { type: 'string' }, 'Collection id (table name, or schema.table)', true);
   return {
     openapi: '3.0.3',
     info: {
       title: 'CoreMachine OGC API - Features',
-      version: '1.0.0',
+      version: '1.1.0',
       description: 'Vector tables loaded by ingest_vector',
     },
     servers: [{ url: base }],
@@ -137,20 +234,37 @@ function openapi(base: string) {
       '/collections/{collectionId}': {
         get: {
           operationId: 'collection',
-          parameters: [p('collectionId', { type: 'string' }, 'Table name', true)],
+          parameters: [collectionId],
           responses: { 200: json('Collection'), 404: json('Not found') },
+        },
+      },
+      '/collections/{collectionId}/queryables': {
+        get: {
+          operationId: 'queryables',
+          parameters: [collectionId],
+          responses: { 200: json('Queryables (JSON Schema)', 'application/schema+json'), 404: json('Not found') },
         },
       },
       '/collections/{collectionId}/items': {
         get: {
           operationId: 'items',
           parameters: [
-            p('collectionId', { type: 'string' }, 'Table name', true),
-            p('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 10 }, 'Features per page'),
+            collectionId,
+            p('limit', { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 10 }, 'Features per page'),
+            // OGC API Features 1.0 §7.15.3: one comma-separated value (style form, explode false).
             p(
               'bbox',
               { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 6 },
-              'minx,miny,maxx,maxy in CRS84',
+              'west,south,east,north in CRS84 (west > east crosses the antimeridian)',
+              false,
+              { style: 'form', explode: false },
+            ),
+            p(
+              'datetime',
+              { type: 'string' },
+              'RFC 3339 instant or interval (start/end, .. for an open end); only for collections with a time column',
+              false,
+              { style: 'form', explode: false },
             ),
             p('offset', { type: 'integer', minimum: 0, default: 0 }, 'Features to skip (next links)'),
           ],
@@ -164,22 +278,52 @@ function openapi(base: string) {
       '/collections/{collectionId}/items/{featureId}': {
         get: {
           operationId: 'item',
-          parameters: [
-            p('collectionId', { type: 'string' }, 'Table name', true),
-            p('featureId', { type: 'string' }, 'Feature id', true),
-          ],
+          parameters: [collectionId, p('featureId', { type: 'string' }, 'Feature id (primary key)', true)],
           responses: { 200: json('Feature', 'application/geo+json'), 404: json('Not found') },
+        },
+      },
+      '/collections/{collectionId}/tiles/WebMercatorQuad': {
+        get: {
+          operationId: 'tilejson',
+          parameters: [collectionId],
+          responses: { 200: json('TileJSON 3.0.0'), 404: json('Not found') },
+        },
+      },
+      '/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}': {
+        get: {
+          operationId: 'tile',
+          parameters: [
+            collectionId,
+            p('z', { type: 'integer', minimum: 0, maximum: MAX_ZOOM }, 'Zoom level', true),
+            p('x', { type: 'integer', minimum: 0 }, 'Column', true),
+            p('y', { type: 'integer', minimum: 0 }, 'Row (from the north)', true),
+          ],
+          responses: {
+            200: { description: 'Mapbox Vector Tile', content: { 'application/vnd.mapbox-vector-tile': {} } },
+            400: json('Bad tile address'),
+            404: json('Not found'),
+          },
         },
       },
     },
   };
 }
 
+function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
+  res
+    .writeHead(status, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(text),
+      'access-control-allow-origin': '*',
+    })
+    .end(text);
+}
+
 /**
  * Builds the `/features` request handler. Returns true when it answered the request.
  *
  * @example
- *   const features = featuresRoutes({ pool });
+ *   const features = featuresRoutes({ pool, schemas: ['geo', 'geo_extra'] });
  *   http.createServer(async (req, res) => {
  *     const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
  *     if (!(await features(req, res, url))) { res.writeHead(404); res.end(); }
@@ -187,12 +331,28 @@ function openapi(base: string) {
  */
 export function featuresRoutes(deps: {
   pool: Pool;
+  /** One schema (the first of `schemas` when both are given). */
   schema?: string;
+  /** The schemas served, in order (CM_GEO_SCHEMAS). */
+  schemas?: readonly string[];
 }): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
-  const schema = deps.schema ?? 'geo';
-  if (!IDENT.test(schema))
-    throw new Error(`featuresRoutes: schema must match ${IDENT.source}, got ${JSON.stringify(schema)}`);
+  const schemas = [...new Set([...(deps.schema ? [deps.schema] : []), ...(deps.schemas ?? [])])];
+  if (!schemas.length) schemas.push('geo');
+  for (const schema of schemas)
+    if (!IDENT.test(schema))
+      throw new Error(`featuresRoutes: schema must match ${IDENT.source}, got ${JSON.stringify(schema)}`);
   const { pool } = deps;
+
+  async function collections(): Promise<Collection[]> {
+    return withIds(await listPublishedTables(pool, schemas));
+  }
+
+  async function collection(id: string): Promise<Collection> {
+    const c = (await collections()).find((x) => x.id === id);
+    if (!c) throw new HttpError(404, 'NotFound', `No collection ${JSON.stringify(id)}`);
+    return c;
+  }
+
   return async (req, res, url) => {
     const path = url.pathname.replace(/\/+$/, '');
     if (path !== '/features' && !path.startsWith('/features/')) return false;
@@ -203,10 +363,11 @@ export function featuresRoutes(deps: {
     const base = baseUrl(req, '/features');
     const parts = path.split('/').slice(2).map(decodeURIComponent);
     try {
+      if (!(parts[0] === 'collections' && parts[2] === 'items' && parts.length === 3)) checkParams(url, ['f']);
       if (parts.length === 0) {
         send(res, 200, {
           title: 'CoreMachine OGC API - Features',
-          description: `Vector tables of schema ${schema}`,
+          description: `Vector tables of schema${schemas.length > 1 ? 's' : ''} ${schemas.join(', ')}`,
           links: [
             { href: base, rel: 'self', type: 'application/json', title: 'This document' },
             {
@@ -224,20 +385,31 @@ export function featuresRoutes(deps: {
       } else if (parts.length === 1 && parts[0] === 'api') {
         send(res, 200, openapi(base), 'application/vnd.oai.openapi+json;version=3.0');
       } else if (parts[0] === 'collections' && parts.length === 1) {
-        const all = await listCollections(pool, schema);
-        const docs = await Promise.all(all.map(async (c) => collectionDoc(base, c, await extentOf(pool, schema, c))));
+        const all = await collections();
+        const docs = await Promise.all(all.map(async (c) => collectionDoc(base, c, await extentOf(pool, c))));
         send(res, 200, {
           links: [{ href: `${base}/collections`, rel: 'self', type: 'application/json' }],
           collections: docs,
         });
-      } else if (parts[0] === 'collections' && parts.length >= 2 && parts.length <= 4) {
-        const name = parts[1]!;
-        const [c] = IDENT.test(name) ? await listCollections(pool, schema, name) : [];
-        if (!c) throw new HttpError(404, 'NotFound', `No collection ${JSON.stringify(name)}`);
-        if (parts.length === 2) send(res, 200, collectionDoc(base, c, await extentOf(pool, schema, c)));
-        else if (parts[2] !== 'items') throw new HttpError(404, 'NotFound', `No resource ${path}`);
-        else if (parts.length === 4) await item(res, base, c, parts[3]!);
-        else await items(res, base, c, url);
+      } else if (parts[0] === 'collections' && parts.length >= 2) {
+        const c = await collection(parts[1]!);
+        const rest = parts.slice(2);
+        if (rest.length === 0) {
+          const columns = await tableColumns(pool, c);
+          send(res, 200, collectionDoc(base, c, await extentOf(pool, c), columns));
+        } else if (rest.length === 1 && (rest[0] === 'queryables' || rest[0] === 'schema')) {
+          send(res, 200, queryablesDoc(base, c, await tableColumns(pool, c), rest[0]), 'application/schema+json');
+        } else if (rest[0] === 'items' && rest.length === 1) {
+          await items(res, base, c, url);
+        } else if (rest[0] === 'items' && rest.length === 2) {
+          await item(res, base, c, rest[1]!);
+        } else if (rest[0] === 'tiles' && rest[1] === 'WebMercatorQuad' && rest.length === 2) {
+          await tileJson(res, base, c);
+        } else if (rest[0] === 'tiles' && rest[1] === 'WebMercatorQuad' && rest.length === 5) {
+          await tile(res, c, rest[2]!, rest[3]!, rest[4]!);
+        } else {
+          throw new HttpError(404, 'NotFound', `No resource ${path}`);
+        }
       } else {
         return false;
       }
@@ -249,74 +421,167 @@ export function featuresRoutes(deps: {
   };
 
   async function items(res: ServerResponse, base: string, c: Collection, url: URL): Promise<void> {
-    const limit = parseLimit(url.searchParams.get('limit'));
-    const offset = parseOffset(url.searchParams.get('offset'));
-    const bbox = parseBbox(url.searchParams.get('bbox'));
-    const where = bbox
-      ? `where t.${q(c.geom)} && st_transform(st_makeenvelope($1, $2, $3, $4, 4326), st_srid(t.${q(c.geom)}))`
-      : '';
-    const args = bbox ?? [];
-    const page = await pool.query<{ f: unknown }>(
-      `${featureSql(schema, c)} ${where} order by t.${q(c.id)} limit ${limit} offset ${offset}`,
-      args,
-    );
-    const matched = await pool.query<{ n: number }>(
-      `select count(*)::bigint as n from ${q(schema)}.${q(c.table)} t ${where}`,
-      args,
-    );
-    const n = Number(matched.rows[0]?.n ?? 0);
-    const self = new URL(`${base}/collections/${c.table}/items`);
+    checkParams(url, ITEMS_PARAMS);
+    const columns = await tableColumns(pool, c);
+    const limit = Math.min(intParam('limit', url.searchParams.get('limit'), 1, 10), MAX_LIMIT);
+    const offset = intParam('offset', url.searchParams.get('offset'), 0, 0);
+    const bboxText = url.searchParams.get('bbox');
+    const bbox: Bbox | null = bboxText === null ? null : parseBbox(bboxText);
+    const datetime = url.searchParams.get('datetime');
+    const args: unknown[] = [];
+    const arg = (v: unknown) => `$${args.push(v)}`;
+    const where: string[] = [];
+    if (bbox) where.push(bboxSql(geomSql(c), bbox, arg, c.srid || 4326));
+    if (datetime !== null) {
+      const time = timeColumn(columns);
+      if (!time)
+        throw new HttpError(
+          400,
+          'InvalidParameter',
+          `Collection ${c.id} has no time column: datetime is not supported on it`,
+        );
+      let range: { start: string | null; end: string | null };
+      try {
+        range = parseDatetime(datetime);
+      } catch (err) {
+        throw new HttpError(400, 'InvalidParameterValue', (err as Error).message);
+      }
+      const col = `t.${quoteIdent(time.name)}`;
+      const cast = time.type === 'date' ? 'date' : 'timestamptz';
+      if (range.start !== null) where.push(`${col} >= ${arg(range.start)}::timestamptz::${cast}`);
+      if (range.end !== null) where.push(`${col} <= ${arg(range.end)}::timestamptz::${cast}`);
+    }
+    const filter = where.length ? `where ${where.join(' and ')}` : '';
+    const [page, matched] = await Promise.all([
+      pool.query<{ f: string }>(
+        `${featureSql(c, columns)} ${filter} order by t.${quoteIdent(c.key)} limit ${limit} offset ${offset}`,
+        args,
+      ),
+      !filter && c.facts
+        ? Promise.resolve(c.facts.rows)
+        : pool
+            .query<{
+              n: number;
+            }>(
+              `select count(*)::int as n from (select 1 from ${tableSql(c)} t ${filter} limit ${MATCH_COUNT_LIMIT + 1}) s`,
+              args,
+            )
+            .then((r) => (r.rows[0]!.n > MATCH_COUNT_LIMIT ? null : r.rows[0]!.n)),
+    ]);
+    const self = new URL(`${base}/collections/${c.id}/items`);
     const link = (off: number) => {
       const u = new URL(self);
       u.searchParams.set('limit', String(limit));
-      if (bbox) u.searchParams.set('bbox', bbox.join(','));
+      if (bboxText !== null) u.searchParams.set('bbox', bbox!.join(','));
+      if (datetime !== null) u.searchParams.set('datetime', datetime);
       if (off) u.searchParams.set('offset', String(off));
       return u.toString();
     };
     const links = [
       { href: link(offset), rel: 'self', type: 'application/geo+json' },
-      { href: `${base}/collections/${c.table}`, rel: 'collection', type: 'application/json' },
+      { href: `${base}/collections/${c.id}`, rel: 'collection', type: 'application/json' },
     ];
-    if (offset + page.rows.length < n)
-      links.push({ href: link(offset + limit), rel: 'next', type: 'application/geo+json' });
+    const returned = page.rows.length;
+    const more = matched === null ? returned === limit : offset + returned < matched;
+    if (more) links.push({ href: link(offset + limit), rel: 'next', type: 'application/geo+json' });
     if (offset > 0) links.push({ href: link(Math.max(0, offset - limit)), rel: 'prev', type: 'application/geo+json' });
-    send(
-      res,
-      200,
-      {
-        type: 'FeatureCollection',
-        features: page.rows.map((r) => r.f),
-        numberMatched: n,
-        numberReturned: page.rows.length,
-        timeStamp: new Date().toISOString(),
-        links,
-      },
-      'application/geo+json',
-    );
+    const head = {
+      type: 'FeatureCollection',
+      ...(matched !== null ? { numberMatched: matched } : {}),
+      numberReturned: returned,
+      timeStamp: new Date().toISOString(),
+      links,
+    };
+    // Features are JSON text from PostgreSQL: joined as they are, not parsed and re-encoded.
+    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${page.rows.map((r) => r.f).join(',')}]}`;
+    sendText(res, 200, text, 'application/geo+json');
+  }
+
+  /** The key value in the key's own type, or null when `id` cannot be one (no such feature). */
+  function keyArg(c: Collection, id: string): string | null {
+    if (/^(smallint|integer|bigint)$/.test(c.keyType)) return /^-?\d{1,19}$/.test(id) ? id : null;
+    if (/^(real|double precision|numeric)/.test(c.keyType)) return Number.isFinite(Number(id)) ? id : null;
+    if (c.keyType === 'uuid') return /^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$/i.test(id) ? id : null;
+    return id;
   }
 
   async function item(res: ServerResponse, base: string, c: Collection, id: string): Promise<void> {
-    const { rows } = await pool.query<{ f: Record<string, unknown> }>(
-      `${featureSql(schema, c)} where t.${q(c.id)}::text = $1`,
-      [id],
-    );
+    const key = keyArg(c, id);
+    const columns = await tableColumns(pool, c);
+    const { rows } =
+      key === null
+        ? { rows: [] }
+        : await pool
+            .query<{
+              f: string;
+            }>(`${featureSql(c, columns)} where t.${quoteIdent(c.key)} = $1::${c.keyType}`, [key])
+            .catch((err: unknown) => {
+              // A value out of the key type's range is no feature of it.
+              if ((err as { code?: string }).code?.startsWith('22')) return { rows: [] as { f: string }[] };
+              throw err;
+            });
     const f = rows[0]?.f;
-    if (!f) throw new HttpError(404, 'NotFound', `No feature ${JSON.stringify(id)} in ${c.table}`);
-    send(
-      res,
-      200,
+    if (!f) throw new HttpError(404, 'NotFound', `No feature ${JSON.stringify(id)} in ${c.id}`);
+    const links = [
       {
-        ...f,
-        links: [
-          {
-            href: `${base}/collections/${c.table}/items/${encodeURIComponent(id)}`,
-            rel: 'self',
-            type: 'application/geo+json',
-          },
-          { href: `${base}/collections/${c.table}`, rel: 'collection', type: 'application/json' },
-        ],
+        href: `${base}/collections/${c.id}/items/${encodeURIComponent(id)}`,
+        rel: 'self',
+        type: 'application/geo+json',
       },
-      'application/geo+json',
+      { href: `${base}/collections/${c.id}`, rel: 'collection', type: 'application/json' },
+    ];
+    sendText(res, 200, `${f.slice(0, -1)},"links":${JSON.stringify(links)}}`, 'application/geo+json');
+  }
+
+  async function tileJson(res: ServerResponse, base: string, c: Collection): Promise<void> {
+    const columns = await tableColumns(pool, c);
+    const extent = await extentOf(pool, c);
+    const fields: Record<string, string> = {};
+    for (const col of columns) {
+      const t = jsonSchemaOf(col.type).type;
+      fields[col.name] = t === 'integer' || t === 'number' ? 'Number' : t === 'boolean' ? 'Boolean' : 'String';
+    }
+    send(res, 200, {
+      tilejson: '3.0.0',
+      name: c.id,
+      scheme: 'xyz',
+      tiles: [`${base}/collections/${c.id}/tiles/WebMercatorQuad/{z}/{x}/{y}`],
+      minzoom: 0,
+      maxzoom: MAX_ZOOM,
+      ...(extent ? { bounds: extent, center: [(extent[0]! + extent[2]!) / 2, (extent[1]! + extent[3]!) / 2, 2] } : {}),
+      vector_layers: [{ id: c.id, fields, minzoom: 0, maxzoom: MAX_ZOOM }],
+    });
+  }
+
+  async function tile(res: ServerResponse, c: Collection, zs: string, xs: string, ys: string): Promise<void> {
+    const [z, x, y] = [zs, xs, ys].map((v) => (/^\d{1,8}$/.test(v) ? Number(v) : -1)) as [number, number, number];
+    const n = 2 ** z;
+    if (z < 0 || z > MAX_ZOOM || x < 0 || y < 0 || x >= n || y >= n)
+      throw new HttpError(
+        400,
+        'InvalidParameterValue',
+        `No tile ${zs}/${xs}/${ys} in WebMercatorQuad: z must be 0..${MAX_ZOOM}, x and y 0..2^z-1`,
+      );
+    const columns = await tableColumns(pool, c);
+    const numericKey = /^(smallint|integer|bigint)$/.test(c.keyType);
+    const attrs = columns.map((col) => `t.${quoteIdent(col.name)}`);
+    const env = 'ST_TileEnvelope($1, $2, $3)';
+    const inTable = c.srid && c.srid !== 3857 ? `ST_Transform(${env}, ${c.srid})` : env;
+    const { rows } = await pool.query<{ mvt: Buffer }>(
+      `select ST_AsMVT(m.*, $4, 4096, 'geom'${numericKey ? ", 'cm_id'" : ''}) as mvt
+         from (select ST_AsMVTGeom(ST_Transform(${geomSql(c)}, 3857), ${env}, 4096, 64, true) as geom,
+                      t.${quoteIdent(c.key)}${numericKey ? ' as cm_id' : ''}${attrs.length ? `, ${attrs.join(', ')}` : ''}
+                 from ${tableSql(c)} t where ${geomSql(c)} && ${inTable}) m
+        where m.geom is not null`,
+      [z, x, y, c.id],
     );
+    const body = rows[0]?.mvt ?? Buffer.alloc(0);
+    res
+      .writeHead(200, {
+        'content-type': 'application/vnd.mapbox-vector-tile',
+        'content-length': body.length,
+        'access-control-allow-origin': '*',
+      })
+      .end(body);
   }
 }

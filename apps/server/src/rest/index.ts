@@ -22,7 +22,11 @@ export function restRoutes(deps: {
   };
   const { pool } = deps.machine;
   const stac = stacRoutes({ pool, schema: deps.stacSchema });
-  const features = featuresRoutes({ pool, schema: deps.featuresSchema });
+  const features = featuresRoutes({
+    pool,
+    schema: deps.featuresSchema,
+    schemas: deps.machine.services.vector?.schemas,
+  });
   return [
     health,
     (req, res, url) =>

@@ -11,7 +11,6 @@ import {
   getItem,
   listCollections,
   MAX_LIMIT,
-  parseBbox,
   parseDatetime,
   searchItems,
   StacError,
@@ -22,6 +21,7 @@ import {
   type StacItem,
   type StacLink,
 } from '@coremachine/geo/stac';
+import { parseBbox } from './bbox.ts';
 import { OPENAPI_TYPE, stacOpenApi } from './stac-openapi.ts';
 import { baseUrl as mountedUrl, HttpError, readJson, sendJson as send } from './http.ts';
 

@@ -54,3 +54,15 @@ export {
   sampleNonAscii,
   type SampledText,
 } from './encoding.ts';
+export {
+  STAGING_TABLE_PREFIX,
+  CHUNK_TABLE_PREFIX,
+  isWorkingTable,
+  factsComment,
+  parseFactsComment,
+  listPublishedTables,
+  tableColumns,
+  type TableFacts,
+  type PublishedTable,
+  type TableColumn,
+} from './published.ts';

@@ -16,12 +16,11 @@ import {
   buildIndexes,
   dropJobTables,
   dropLoadLeftovers,
-  jobComment,
   markersTable,
   qualified,
   stagingTable,
   swapIntoPlace,
-  tableComment,
+  tableFacts,
   tableExists,
   type TableRef,
 } from '../tables.ts';
@@ -246,7 +245,7 @@ async function finalizeJob(ctx: TaskContext<Params>): Promise<z.output<typeof fi
     // Chunk tables of deliveries that died; every load task has settled by now.
     await dropLoadLeftovers(ctx.db, staging, { markers: false });
     if (!(await tableExists(ctx.db, staging))) {
-      if ((await tableComment(ctx.db, target)) === jobComment(ctx.jobId)) {
+      if ((await tableFacts(ctx.db, target))?.job === ctx.jobId) {
         const t = await describeTable(ctx.db, target);
         return {
           table: `${target.schema}.${target.table}`,
@@ -280,7 +279,12 @@ async function finalizeJob(ctx: TaskContext<Params>): Promise<z.output<typeof fi
     }
     await buildIndexes(ctx.db, staging);
     try {
-      await swapIntoPlace(ctx.db, staging, target, params.overwrite, ctx.jobId);
+      await swapIntoPlace(ctx.db, staging, target, params.overwrite, {
+        job: ctx.jobId,
+        rows: stats.written,
+        bbox: stats.bbox,
+        loaded_at: new Date().toISOString(),
+      });
     } catch (err) {
       if ((err as { code?: string }).code === 'TABLE_EXISTS') {
         await ctx.db.query(`drop table if exists ${qualified(staging)}`);
