@@ -48,7 +48,13 @@ interface ZodLike {
 
 // ---- JSON Schema to words -------------------------------------------------------------------
 
-const code = (v: unknown) => `\`${typeof v === 'string' ? v : JSON.stringify(v)}\``;
+const literal = (v: unknown): string =>
+  typeof v === 'string' && v !== ''
+    ? v
+    : Array.isArray(v)
+      ? `[${v.map((x) => JSON.stringify(x)).join(', ')}]`
+      : JSON.stringify(v);
+const code = (v: unknown) => `\`${literal(v)}\``;
 const num = (n: number) => n.toLocaleString('en-US');
 const cell = (s: string) => s.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
 
