@@ -14,12 +14,24 @@ async function main(): Promise<void> {
     .join(', ');
   process.stdout.write(`CoreMachine ${env.CM_ROLE} ready${app.url ? ` at ${app.url}` : ''} (job types: ${types})\n`);
   if (app.url) process.stdout.write(`  dashboard ${app.url}/   API ${app.url}/trpc   health ${app.url}/health\n`);
-  let stopping = false;
+  // SIGTERM/SIGINT: the worker stops fetching and lets running tasks finish for up to
+  // CM_SHUTDOWN_GRACE_SECONDS (heartbeating them), then releases the rest and the process exits.
+  // A second signal exits at once.
+  let signals = 0;
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`${signal}: stopping\n`);
-    await app.close();
+    if (++signals > 1) {
+      process.stdout.write(`${signal} again: exiting now\n`);
+      process.exit(1);
+    }
+    const grace = app.worker ? app.machine.config.shutdownGraceSeconds : 0;
+    process.stdout.write(`${signal}: stopping${grace ? ` (running tasks get up to ${grace} s)` : ''}\n`);
+    try {
+      await app.worker?.shutdown();
+      await app.close();
+    } catch (err) {
+      process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

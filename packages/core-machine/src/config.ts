@@ -31,6 +31,25 @@ export interface MachineConfig {
   concurrency: number;
   pollingIntervalSeconds: number;
   poolMax: number;
+  /**
+   * Seconds a handler may run unless its stage says otherwise (CM_TASK_TIMEOUT_SECONDS); past it
+   * the handler is aborted and the task fails TASK_TIMEOUT (transient, retried).
+   */
+  taskTimeoutSeconds: number;
+  /**
+   * Seconds an aborted handler gets to return before the worker settles its task without it (a
+   * handler that ignores its signal cannot hold a task, a cancel or a shutdown forever).
+   */
+  abortGraceSeconds: number;
+  /**
+   * On SIGTERM a worker stops fetching and lets running tasks finish for up to this many seconds
+   * (CM_SHUTDOWN_GRACE_SECONDS), heartbeating them; then it aborts and releases the rest.
+   */
+  shutdownGraceSeconds: number;
+  /** How often a worker checks whether the jobs of its running tasks were cancelled. */
+  cancelPollMs: number;
+  /** Seconds after its last heartbeat a worker process no longer counts as live. */
+  workerLivenessSeconds: number;
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -46,7 +65,30 @@ export const DEFAULT_CONFIG: MachineConfig = {
   concurrency: 2,
   pollingIntervalSeconds: 0.5,
   poolMax: 10,
+  taskTimeoutSeconds: 3_600,
+  abortGraceSeconds: 5,
+  shutdownGraceSeconds: 30,
+  cancelPollMs: 500,
+  workerLivenessSeconds: 15,
 };
+
+/** Settings an embedding process gives through the environment (only those set). */
+export function configFromEnv(): Partial<MachineConfig> {
+  const out: Partial<MachineConfig> = {};
+  const num = (name: string): number | undefined => {
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < 0)
+      throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
+    return v;
+  };
+  const timeout = num('CM_TASK_TIMEOUT_SECONDS');
+  if (timeout !== undefined) out.taskTimeoutSeconds = timeout;
+  const grace = num('CM_SHUTDOWN_GRACE_SECONDS');
+  if (grace !== undefined) out.shutdownGraceSeconds = grace;
+  return out;
+}
 
 export interface MachineOptions {
   connectionString: string;

@@ -10,8 +10,27 @@ export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
+/**
+ * Gives every new connection of a pool a permanent error listener, attached synchronously as it
+ * connects. pg-pool takes its own listener off a client while it is checked out, and hands it out
+ * from inside the socket's data handler: when PostgreSQL shuts down right after accepting a
+ * connection, its FATAL arrives in the same chunk as ReadyForQuery, before the borrower can listen,
+ * and an unheard 'error' ends the process. (Queries on the client still fail with the error, and
+ * an idle client still leaves the pool through pg-pool's own listener.)
+ */
+export const listenOnConnect = {
+  onConnect: (client: pg.PoolClient) => {
+    client.on('error', () => {});
+  },
+};
+
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'coremachine' });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    application_name: 'coremachine',
+    ...listenOnConnect,
+  } as pg.PoolConfig);
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => {});
   return pool;
@@ -36,19 +55,49 @@ export function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-/** Runs `fn` in a transaction on one pooled connection; rolls back on any error. */
+/**
+ * Errors that mean the connection (or the server) went away, or a conflict that a new attempt
+ * resolves: retrying the whole transaction on a fresh connection is safe and may succeed.
+ */
+export function isTransientDbError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  if (code === '40001' || code === '40P01' || code === '53300') return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH'].includes(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection error|Client was closed|not queryable|timeout exceeded when trying to connect|the database system is (starting up|shutting down|in recovery)/i.test(
+    message,
+  );
+}
+
+/**
+ * Runs `fn` in a transaction on one pooled connection; rolls back on any error. The checked-out
+ * client has an error listener for its whole lease (a server restart while it is checked out
+ * would otherwise crash the process), and a client whose connection failed is destroyed, not
+ * returned to the pool.
+ */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    if (isTransientDbError(err)) broken ??= err as Error;
+    if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw err;
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    if (broken) client.on('error', () => {}); // late errors of a closing connection
+    // pg-pool keeps a listener while idle; a broken client is closed instead of reused.
+    client.release(broken);
   }
 }
 

@@ -9,10 +9,11 @@ export {
   type CreateMachineOptions,
   type ListJobsFilter,
   type ListTasksFilter,
+  type LiveWorker,
 } from './machine.ts';
-export type { Worker, WorkerOptions } from './worker.ts';
-export { DEFAULT_CONFIG, type MachineConfig } from './config.ts';
-export { createPool, quoteIdent, quoteLiteral, withTransaction, type Pool } from './db.ts';
+export type { StopOptions, Worker, WorkerOptions } from './worker.ts';
+export { configFromEnv, DEFAULT_CONFIG, type MachineConfig } from './config.ts';
+export { createPool, isTransientDbError, quoteIdent, quoteLiteral, withTransaction, type Pool } from './db.ts';
 export { migrate, loadMigrations, type Migration } from './migrate.ts';
 export { canonicalJson, defaultJobId, taskId, sha256Hex } from './job-id.ts';
 export { createLogger } from './logger.ts';

@@ -22,6 +22,7 @@ export interface Tables {
   stages: string;
   tasks: string;
   events: string;
+  workers: string;
 }
 
 export function tables(quotedSchema: string, schema: string): Tables {
@@ -31,6 +32,7 @@ export function tables(quotedSchema: string, schema: string): Tables {
     stages: `${quotedSchema}.stages`,
     tasks: `${quotedSchema}.tasks`,
     events: `${quotedSchema}.job_events`,
+    workers: `${quotedSchema}.workers`,
   };
 }
 

@@ -1,13 +1,30 @@
 import { PgBoss } from 'pg-boss';
 import { z } from 'zod';
-import { backoffMs, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
-import { createPool, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
+import {
+  backoffMs,
+  configFromEnv,
+  DEFAULT_CONFIG,
+  logLevelFromEnv,
+  type MachineConfig,
+  type MachineOptions,
+} from './config.ts';
+import { createPool, listenOnConnect, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
 import type { AnyJobDefinition, JobStatus, Logger, Services, TaskStatus } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 import { assertCompliant } from './compliance.ts';
 import { checkManifests } from './discover.ts';
 import { defaultJobId } from './job-id.ts';
-import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, type Tables } from './ledger.ts';
+import {
+  addEvent,
+  CONTROL_QUEUE,
+  sendControl,
+  sendTasks,
+  tables,
+  taskQueue,
+  type ControlMessage,
+  type Tables,
+} from './ledger.ts';
+import { completeStage } from './settle.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
 import {
@@ -42,6 +59,41 @@ export interface ListTasksFilter {
   status?: TaskStatus;
   cursor?: string | null;
   limit?: number;
+}
+
+export interface LiveWorker {
+  id: string;
+  host: string;
+  pid: number;
+  jobTypes: string[];
+  control: boolean;
+  running: number;
+  stopping: boolean;
+  startedAt: string;
+  heartbeatAgeSeconds: number;
+}
+
+/** Resolves within `ms` whatever `p` does: its value, or the error (a timeout included). */
+async function withBudget<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ ok: false; error: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, error: `${what} did not answer within ${ms} ms` }), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        (value) => ({ ok: true as const, value }),
+        (err: unknown) => ({ ok: false as const, error: (err as Error).message }),
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const encodeCursor = (parts: unknown[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
@@ -109,7 +161,7 @@ export class CoreMachine {
     // Every way in (server discovery, createApp({ plugins }), the test harness, embedding) goes
     // through the same compliance check: a non-compliant manifest never reaches the queue.
     assertCompliant(checkManifests(options.plugins).reports);
-    const config = { ...DEFAULT_CONFIG, ...options.config };
+    const config = { ...DEFAULT_CONFIG, ...configFromEnv(), ...options.config };
     const log = options.log ?? createLogger(logLevelFromEnv());
     const pool = createPool(options.connectionString, config.poolMax);
     await preflight(pool, options.connectionString);
@@ -125,7 +177,9 @@ export class CoreMachine {
       schedule: false,
       monitorVacuum: false,
       application_name: 'coremachine-queue',
-    });
+      // pg-boss hands its options to its pg.Pool: the same guard as ours (see listenOnConnect).
+      ...listenOnConnect,
+    } as ConstructorParameters<typeof PgBoss>[0]);
     boss.on('error', (err) => log.error('queue error', { error: (err as Error).message }));
     await boss.start();
     // Queue creation is idempotent and races safely; control messages retry on transient errors
@@ -368,49 +422,38 @@ export class CoreMachine {
             ).rows[0]
           : undefined;
       let requeued = 0;
+      const next = (): ControlMessage =>
+        stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' };
       if (!stageRow) {
         await sendControl(this.boss, client, { jobId, action: 'plan', stage: Math.max(stage, 1) });
       } else if (stageRow.status === 'completed') {
-        await sendControl(
-          this.boss,
-          client,
-          stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' },
-        );
+        await sendControl(this.boss, client, next());
       } else {
         const { rows } = await client.query(
-          `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, completed_at = NULL, due_at = now()
+          `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, worker_id = NULL, completed_at = NULL, due_at = now()
            WHERE job_id = $1 AND stage_index = $2 AND status IN ('failed', 'cancelled') RETURNING id`,
           [jobId, stage],
         );
         requeued = rows.length;
-        await client.query(
-          `UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2`,
+        // Tasks still queued lost their messages while the job was not running (a claim skips the
+        // tasks of a stopped job): they get new ones with the re-queued tasks.
+        const { rows: waiting } = await client.query(
+          `SELECT id FROM ${this.t.tasks} WHERE job_id = $1 AND stage_index = $2 AND status = 'queued' AND NOT (id = ANY($3))`,
+          [jobId, stage, rows.map((r) => r.id as string)],
+        );
+        const { rows: counts } = await client.query(
+          `UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2
+           RETURNING total, completed`,
           [jobId, stage],
         );
-        if (rows.length) {
-          await sendTasks(
-            this.boss,
-            client,
-            job.type,
-            rows.map((r) => r.id as string),
-            { perMessage: plugin.queue?.tasksPerMessage ?? 1 },
-          );
+        const toSend = [...rows, ...waiting].map((r) => r.id as string);
+        if (toSend.length) {
+          await sendTasks(this.boss, client, job.type, toSend, { perMessage: plugin.queue?.tasksPerMessage ?? 1 });
         }
-        // Every task may already have been completed (e.g. cancelled after the last task): advance.
-        const counts = await client.query(
-          `SELECT total, completed FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`,
-          [jobId, stage],
-        );
-        if (!rows.length && counts.rows[0].completed === counts.rows[0].total) {
-          await client.query(
-            `UPDATE ${this.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2`,
-            [jobId, stage],
-          );
-          await sendControl(
-            this.boss,
-            client,
-            stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' },
-          );
+        // Every task may already have been completed (e.g. cancelled after the last task): the stage
+        // closes through the same step as a settle (stage_completed recorded, next step queued).
+        if (!toSend.length && counts[0]?.completed === counts[0]?.total) {
+          await completeStage(client, this, jobId, stage, plugin.stages.length, 0);
         }
       }
       await addEvent(client, this.t, jobId, 'job_retried', {
@@ -432,26 +475,69 @@ export class CoreMachine {
     }));
   }
 
-  async health(): Promise<{
+  /**
+   * Database, queue and live workers (from their heartbeats in the database, so an API process
+   * sees the workers of every process). Each probe has a time budget: answers within ~1.5 s
+   * whatever the state of PostgreSQL.
+   */
+  async health(options: { budgetMs?: number } = {}): Promise<{
     database: { ok: boolean; latencyMs: number; error?: string };
     queue: { ok: boolean; error?: string };
+    /** Live workers (heartbeat within workerLivenessSeconds), any process. */
     workers: number;
+    liveWorkers: LiveWorker[];
+    /** Job types that no live worker serves: their tasks wait until one starts. */
+    unservedTypes: string[];
   }> {
+    const budget = options.budgetMs ?? 1_500;
     const t0 = performance.now();
-    let database: { ok: boolean; latencyMs: number; error?: string };
-    try {
-      await this.pool.query('select 1');
-      database = { ok: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 };
-    } catch (err) {
-      database = { ok: false, latencyMs: -1, error: (err as Error).message };
-    }
-    let queue: { ok: boolean; error?: string };
-    try {
-      queue = { ok: !!(await this.boss.getQueue(CONTROL_QUEUE)) };
-    } catch (err) {
-      queue = { ok: false, error: (err as Error).message };
-    }
-    return { database, queue, workers: this.workers.size };
+    const [db, queue, live] = await Promise.all([
+      withBudget(this.pool.query('select 1'), budget, 'database'),
+      withBudget(this.boss.getQueue(CONTROL_QUEUE), budget, 'queue'),
+      withBudget(this.liveWorkers(), budget, 'workers'),
+    ]);
+    const database = db.ok
+      ? { ok: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 }
+      : { ok: false, latencyMs: -1, error: db.error };
+    const liveWorkers = live.ok ? live.value : [];
+    const served = new Set(liveWorkers.flatMap((w) => w.jobTypes));
+    return {
+      database,
+      queue: queue.ok ? { ok: !!queue.value } : { ok: false, error: queue.error },
+      workers: liveWorkers.length,
+      liveWorkers,
+      unservedTypes: live.ok ? [...this.plugins.keys()].filter((t) => !served.has(t)) : [],
+    };
+  }
+
+  /**
+   * Readiness: whether this process can serve requests now (PostgreSQL answers within the budget).
+   * False during a database outage, true again once the pool reconnects.
+   */
+  async ready(budgetMs = 1_000): Promise<{ ready: boolean; error?: string }> {
+    const db = await withBudget(this.pool.query('select 1'), budgetMs, 'database');
+    return db.ok ? { ready: true } : { ready: false, error: db.error };
+  }
+
+  /** Worker processes whose heartbeat in the database is fresh. */
+  async liveWorkers(): Promise<LiveWorker[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, host, pid, job_types, control, running, stopping, started_at,
+              extract(epoch FROM now() - heartbeat_at)::float8 AS age
+       FROM ${this.t.workers} WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY started_at`,
+      [this.config.workerLivenessSeconds],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      host: r.host,
+      pid: r.pid,
+      jobTypes: r.job_types,
+      control: r.control,
+      running: r.running,
+      stopping: r.stopping,
+      startedAt: new Date(r.started_at).toISOString(),
+      heartbeatAgeSeconds: Math.round(r.age * 10) / 10,
+    }));
   }
 
   /** Starts a worker in this process for all job types (or those given). */
@@ -472,6 +558,7 @@ export class CoreMachine {
     );
   }
 
+  /** Stops this process's workers (running tasks aborted and released at once) and disconnects. */
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
     await this.boss.stop({ graceful: false, close: true, timeout: 5_000 }).catch(() => {});

@@ -14,14 +14,44 @@ import type { AnyJobDefinition } from './define-job.ts';
 import type { StoredError } from './errors.ts';
 import { addEvent, failJob, sendControl, sendTasks, type Tables } from './ledger.ts';
 
+interface SettlementBase {
+  taskId: string;
+  jobId: string;
+  /** The run's lease token: an outcome only counts while the task still holds it. */
+  lease: string;
+}
+
 export type Settlement =
-  | { kind: 'completed'; taskId: string; lease: string; output: unknown }
-  | { kind: 'failed'; taskId: string; lease: string; error: StoredError }
-  | { kind: 'cancelled'; taskId: string; lease: string }
+  | (SettlementBase & { kind: 'completed'; output: unknown })
+  | (SettlementBase & { kind: 'failed'; error: StoredError })
+  | (SettlementBase & { kind: 'cancelled' })
   /** Run again after `delayMs` (a transient failure with attempts left). */
-  | { kind: 'retry'; taskId: string; lease: string; error: StoredError; delayMs: number }
+  | (SettlementBase & { kind: 'retry'; error: StoredError; delayMs: number })
   /** Give the task back without spending an attempt (worker shutting down). */
-  | { kind: 'release'; taskId: string; lease: string };
+  | (SettlementBase & { kind: 'release'; note?: string });
+
+/**
+ * What an outcome becomes given the job's status at settle time (read under the job's row lock,
+ * which cancel and retry take too, so it cannot change under the batch):
+ * - a task that settles `cancelled` under a job that is running again (retried meanwhile) is
+ *   queued again, attempt refunded: otherwise it would never count and the stage never close;
+ * - a task that completes, or asks for a retry, under a job that is no longer running is
+ *   cancelled: never `completed` after the job said `cancelled`.
+ */
+export function reconcile(entry: Settlement, jobStatus: string | undefined): Settlement {
+  const running = jobStatus === 'processing';
+  if (entry.kind === 'cancelled' && running)
+    return {
+      kind: 'release',
+      taskId: entry.taskId,
+      jobId: entry.jobId,
+      lease: entry.lease,
+      note: 'the job was retried while this task was being cancelled; queued again',
+    };
+  if (!running && (entry.kind === 'completed' || entry.kind === 'retry' || entry.kind === 'release'))
+    return { kind: 'cancelled', taskId: entry.taskId, jobId: entry.jobId, lease: entry.lease };
+  return entry;
+}
 
 interface SettleDeps {
   boss: PgBoss;
@@ -29,18 +59,26 @@ interface SettleDeps {
   plugins: ReadonlyMap<string, AnyJobDefinition>;
 }
 
-export async function settleBatch(client: PoolClient, deps: SettleDeps, entries: Settlement[]): Promise<void> {
+export async function settleBatch(client: PoolClient, deps: SettleDeps, input: Settlement[]): Promise<void> {
   const { t, boss } = deps;
+  if (!input.length) return;
+  // Job rows first, in id order (cancel and retry lock the job row before its tasks too).
+  const { rows: jobRows } = await client.query(
+    `SELECT id, status FROM ${t.jobs} WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
+    [[...new Set(input.map((e) => e.jobId))]],
+  );
+  const jobStatus = new Map(jobRows.map((r) => [r.id as string, r.status as string]));
+  const entries = input.map((e) => reconcile(e, jobStatus.get(e.jobId)));
   const requeue = entries.filter((e) => e.kind === 'retry' || e.kind === 'release');
   if (requeue.length) {
     const { rows } = await client.query(
-      `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, lease uuid, error jsonb, delay_ms int, release boolean))
-       UPDATE ${t.tasks} tk SET status = 'queued', lease_token = NULL, heartbeat_at = NULL,
+      `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, lease uuid, error jsonb, delay_ms int, release boolean, note text))
+       UPDATE ${t.tasks} tk SET status = 'queued', lease_token = NULL, heartbeat_at = NULL, worker_id = NULL,
               due_at = now() + make_interval(secs => x.delay_ms / 1000.0),
               error = COALESCE(x.error, tk.error), attempts = CASE WHEN x.release THEN tk.attempts - 1 ELSE tk.attempts END
        FROM x, ${t.jobs} j
        WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing' AND j.id = tk.job_id
-       RETURNING tk.id, tk.job_id, tk.stage_index, tk.attempts, j.type, x.delay_ms, x.release, x.error`,
+       RETURNING tk.id, tk.job_id, tk.stage_index, tk.attempts, j.type, x.delay_ms, x.release, x.error, x.note`,
       [
         JSON.stringify(
           requeue.map((e) => ({
@@ -49,6 +87,7 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
             error: e.kind === 'retry' ? e.error : null,
             delay_ms: e.kind === 'retry' ? e.delayMs : 0,
             release: e.kind === 'release',
+            note: e.kind === 'release' ? (e.note ?? null) : null,
           })),
         ),
       ],
@@ -67,6 +106,12 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
           taskId: r.id,
           message: `attempt ${r.attempts} failed (${r.error?.code}: ${r.error?.message}); retrying in ${r.delay_ms} ms`,
         });
+      } else {
+        await addEvent(client, t, r.job_id, 'task_released', {
+          stage: r.stage_index,
+          taskId: r.id,
+          message: r.note ?? 'released by a worker shutting down (attempt refunded); queued again',
+        });
       }
     }
   }
@@ -76,7 +121,7 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, entries:
   const { rows } = await client.query(
     `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, lease uuid, status text, output jsonb, error jsonb))
      UPDATE ${t.tasks} tk SET status = x.status, output = x.output, error = x.error, completed_at = now(),
-            lease_token = NULL, progress = CASE WHEN x.status = 'completed' THEN 1 ELSE tk.progress END
+            lease_token = NULL, worker_id = NULL, progress = CASE WHEN x.status = 'completed' THEN 1 ELSE tk.progress END
      FROM x WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing'
      RETURNING tk.id, tk.job_id, tk.stage_index, tk.status, tk.error`,
     [

@@ -5,10 +5,22 @@
  * duplicate message does nothing, and SKIP LOCKED keeps two sweeps off the same rows.
  */
 import { withTransaction } from './db.ts';
-import { addEvent, sendControl, sendTasks } from './ledger.ts';
+import { addEvent, failJob, sendControl, sendTasks } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
+import { completeStage } from './settle.ts';
 
-export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: number; jobs: number }> {
+/**
+ * Every state a task, stage or job can be left in, and its repair (each one an event in the
+ * job's timeline):
+ * - queued task of a running job, due for `stallSeconds` (its message lost): sent again;
+ * - job never planned, or whose stage finished without the next step: the step sent again;
+ * - open stage of a running job with no queued or running task left: cancelled tasks (cancel
+ *   and retry crossed) queued again; otherwise its counters recounted from the tasks and the
+ *   stage closed (or the job failed) through the same step a settle takes;
+ * - running task whose heartbeat stopped: the workers' lease sweep (worker.ts).
+ */
+export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: number; jobs: number; stages: number }> {
+  const stages = await repairStages(machine);
   const { t, config } = machine;
   const stall = config.stallSeconds;
   return withTransaction(machine.pool, async (client) => {
@@ -56,6 +68,78 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
       await sendControl(machine.boss, client, next);
       await addEvent(client, t, j.id, 'control_resent', { message: `no ${next.action} for ${stall} s; sent again` });
     }
-    return { tasks: tasks.length, jobs: jobs.length };
+    return { tasks: tasks.length, jobs: jobs.length, stages };
+  });
+}
+
+/** Open stages of running jobs whose tasks are all settled: nothing else would ever close them. */
+async function repairStages(machine: CoreMachine): Promise<number> {
+  const { t, config } = machine;
+  // A settle closes a stage in the transaction that settles its last task, so a stage seen here
+  // is stuck; the quiet window keeps clear of a settle still in flight.
+  const quiet = Math.min(config.stallSeconds, 10);
+  return withTransaction(machine.pool, async (client) => {
+    const { rows } = await client.query(
+      `SELECT s.job_id, s.stage_index, s.name, s.total, j.type, j.total_stages,
+              count(tk.id) FILTER (WHERE tk.status = 'completed')::int AS completed,
+              count(tk.id) FILTER (WHERE tk.status = 'failed')::int AS failed,
+              array_agg(tk.id) FILTER (WHERE tk.status = 'cancelled') AS cancelled
+       FROM ${t.stages} s JOIN ${t.jobs} j ON j.id = s.job_id AND j.status = 'processing' AND j.current_stage = s.stage_index
+       LEFT JOIN ${t.tasks} tk ON tk.job_id = s.job_id AND tk.stage_index = s.stage_index
+       WHERE s.status = 'processing'
+         AND NOT EXISTS (SELECT 1 FROM ${t.tasks} q WHERE q.job_id = s.job_id AND q.stage_index = s.stage_index
+                         AND q.status IN ('queued', 'processing'))
+         AND COALESCE((SELECT max(c.completed_at) FROM ${t.tasks} c WHERE c.job_id = s.job_id AND c.stage_index = s.stage_index), s.started_at)
+             < now() - make_interval(secs => $1)
+       GROUP BY s.job_id, s.stage_index, s.name, s.total, j.type, j.total_stages
+       LIMIT 100`,
+      [quiet],
+    );
+    let repaired = 0;
+    for (const r of rows) {
+      const locked = await client.query(
+        `SELECT 1 FROM ${t.jobs} WHERE id = $1 AND status = 'processing' FOR NO KEY UPDATE SKIP LOCKED`,
+        [r.job_id],
+      );
+      if (!locked.rowCount) continue;
+      repaired++;
+      const cancelled = (r.cancelled as string[] | null) ?? [];
+      if (cancelled.length) {
+        await client.query(
+          `UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, worker_id = NULL, completed_at = NULL, due_at = now()
+           WHERE id = ANY($1) AND status = 'cancelled'`,
+          [cancelled],
+        );
+        await sendTasks(machine.boss, client, r.type, cancelled, {
+          perMessage: machine.plugins.get(r.type)?.queue?.tasksPerMessage ?? 1,
+        });
+        await addEvent(client, t, r.job_id, 'tasks_requeued', {
+          stage: r.stage_index,
+          message: `${cancelled.length} cancelled task(s) in a running stage (cancel and retry crossed); queued again`,
+        });
+        continue;
+      }
+      await client.query(`UPDATE ${t.stages} SET completed = $3, failed = $4 WHERE job_id = $1 AND stage_index = $2`, [
+        r.job_id,
+        r.stage_index,
+        r.completed,
+        r.failed,
+      ]);
+      await addEvent(client, t, r.job_id, 'stage_repaired', {
+        stage: r.stage_index,
+        message: `every task had settled but the stage was still open; counters recounted (${r.completed} completed, ${r.failed} failed of ${r.total})`,
+      });
+      const stageDef = machine.plugins.get(r.type)?.stages[r.stage_index - 1];
+      if (r.failed > 0 && (stageDef?.onTaskFailure ?? 'fail_job') === 'fail_job') {
+        await failJob(client, t, r.job_id, {
+          code: 'TASK_FAILED',
+          message: `${r.failed} task(s) of stage '${r.name}' failed`,
+          stage: r.name,
+        });
+      } else {
+        await completeStage(client, machine, r.job_id, r.stage_index, r.total_stages, r.failed);
+      }
+    }
+    return repaired;
   });
 }

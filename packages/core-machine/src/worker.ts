@@ -5,7 +5,9 @@
  * number of processes, can run against one database.
  */
 import { aggregateJob, planStage } from './advance.ts';
-import { withTransaction } from './db.ts';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { isTransientDbError, withTransaction } from './db.ts';
 import type { AnyJobDefinition, StageDefinition } from './define-job.ts';
 import { abortReason, classifyError, isAbortReason, toStoredError, type StoredError } from './errors.ts';
 import { addEvent, CONTROL_QUEUE, sendTasks, taskQueue, type ControlMessage, type TaskMessage } from './ledger.ts';
@@ -25,8 +27,21 @@ interface Running {
   taskId: string;
   jobId: string;
   lease: string;
+  /** The stage's lease: the task heartbeats every third of it. */
+  leaseMs: number;
+  lastBeat: number;
   abort: AbortController;
   progress: { fraction: number; note: string | null } | null;
+  /** The handler is done; its outcome is being written (it keeps heartbeating until then). */
+  settling: boolean;
+}
+
+export interface StopOptions {
+  /**
+   * Seconds running tasks may go on (heartbeating) before they are aborted and released, attempt
+   * refunded. Default 0: abort at once. `shutdown()` uses CM_SHUTDOWN_GRACE_SECONDS.
+   */
+  graceSeconds?: number;
 }
 
 interface ClaimedRow {
@@ -38,6 +53,7 @@ interface ClaimedRow {
   attempts: number;
   max_attempts: number;
   lease_token: string;
+  lease_seconds: number;
   type: string;
   parameters: Record<string, unknown>;
 }
@@ -54,19 +70,29 @@ export function messagesPerFetch(tasks: number, tasksPerMessage: number): number
   const messages = Math.max(1, Math.floor(tasks / tasksPerMessage));
   return tasksPerMessage > 1 ? Math.max(2, messages) : messages;
 }
-const DEADLOCK = '40P01';
-const SERIALIZATION = '40001';
+const TICK_MS = 100;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Worker {
+  /** This worker's row in the `workers` table (host:pid:random). */
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly machine: CoreMachine;
   private readonly options: WorkerOptions;
   private readonly running = new Map<string, Running>();
   private readonly queues: string[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stopListeners: Array<() => void> = [];
-  private pending: Array<{ entry: Settlement; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private pending: Array<{ entry: Settlement; resolve: () => void }> = [];
   private flushing: Promise<void> | null = null;
-  private stopped = false;
+  /** No more fetching (draining or stopped). */
+  private draining = false;
+  private stopping: Promise<void> | null = null;
+  private ticking = false;
+  private lastCancelCheck = 0;
+  private lastRegistryBeat = 0;
+  /** When this worker last saw the database fail (0: never); the lease sweep waits a lease after it. */
+  private lastDbFailure = 0;
+  private dbFailureStreak = 0;
 
   constructor(machine: CoreMachine, options: WorkerOptions) {
     this.machine = machine;
@@ -81,8 +107,13 @@ export class Worker {
     return this.running.size;
   }
 
+  private get jobTypes(): string[] {
+    return this.options.jobTypes ?? [...this.machine.plugins.keys()];
+  }
+
   async start(): Promise<void> {
     const { boss, config } = this.machine;
+    await this.registryBeat();
     if (this.options.control !== false) {
       await boss.work<ControlMessage>(
         CONTROL_QUEUE,
@@ -96,8 +127,7 @@ export class Worker {
       );
       this.queues.push(CONTROL_QUEUE);
     }
-    const types = this.options.jobTypes ?? [...this.machine.plugins.keys()];
-    for (const type of types) {
+    for (const type of this.jobTypes) {
       const plugin = this.machine.plugin(type);
       const name = taskQueue(type);
       await boss.work<TaskMessage>(
@@ -117,52 +147,66 @@ export class Worker {
       );
       this.queues.push(name);
     }
-    const beat = Math.max(250, Math.floor((config.leaseSeconds * 1000) / 3));
+    // One short tick drives heartbeats (each task at a third of its own stage's lease), the cancel
+    // check (every cancelPollMs) and this worker's liveness row.
+    this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     this.timers.push(
-      setInterval(
-        () =>
-          void this.heartbeat().catch((e) =>
-            this.machine.log.warn('heartbeat failed', { error: (e as Error).message }),
-          ),
-        beat,
-      ),
-    );
-    this.timers.push(
-      setInterval(
-        () => void this.sweep().catch((e) => this.machine.log.warn('sweep failed', { error: (e as Error).message })),
-        config.sweepIntervalMs,
-      ),
+      setInterval(() => void this.sweep().catch((e) => this.dbFailed('lease sweep', e)), config.sweepIntervalMs),
     );
     const stallEvery = Math.max(1_000, Math.min(60_000, (config.stallSeconds * 1000) / 2));
     this.timers.push(
-      setInterval(
-        () =>
-          void recoverStalled(this.machine).catch((e) =>
-            this.machine.log.warn('stall recovery failed', { error: (e as Error).message }),
-          ),
-        stallEvery,
-      ),
+      setInterval(() => void recoverStalled(this.machine).catch((e) => this.dbFailed('stall recovery', e)), stallEvery),
     );
   }
 
-  /** Stops fetching, gives running tasks back to the queue, and waits for settlements. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    for (const r of this.running.values()) r.abort.abort(abortReason('shutdown'));
-    await Promise.all(this.queues.map((q) => this.machine.boss.offWork(q, { wait: true } as never).catch(() => {})));
+  /**
+   * Stops fetching; running tasks go on (heartbeating) for up to `graceSeconds`, then are aborted
+   * with reason `shutdown` and released (attempt refunded); waits for their settlements. A
+   * handler that ignores its abort is released anyway after `abortGraceSeconds`.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopping ??= this.drainAndStop(options.graceSeconds ?? 0);
+    return this.stopping;
+  }
+
+  /** `stop` with the configured shutdown grace (CM_SHUTDOWN_GRACE_SECONDS). */
+  shutdown(): Promise<void> {
+    return this.stop({ graceSeconds: this.machine.config.shutdownGraceSeconds });
+  }
+
+  private async drainAndStop(graceSeconds: number): Promise<void> {
+    const { boss, config, log } = this.machine;
+    this.draining = true;
+    await Promise.all(this.queues.map((q) => boss.offWork(q, { wait: false }).catch(() => {})));
+    const deadline = Date.now() + graceSeconds * 1000;
+    const active = () => [...this.running.values()].filter((r) => !r.settling).length;
+    if (active() > 0 && graceSeconds > 0)
+      log.info('worker stopping: letting running tasks finish', { worker: this.id, tasks: active(), graceSeconds });
+    while (active() > 0 && Date.now() < deadline) await sleep(50);
+    const left = [...this.running.values()].filter((r) => !r.settling);
+    if (left.length) log.info('worker stopping: releasing unfinished tasks', { worker: this.id, tasks: left.length });
+    for (const r of left) r.abort.abort(abortReason('shutdown'));
+    const hardDeadline = Date.now() + (config.abortGraceSeconds + 5) * 1000;
+    while (this.running.size > 0 && Date.now() < hardDeadline) await sleep(25);
     await this.flush();
+    for (const t of this.timers) clearInterval(t);
+    await this.machine.pool.query(`DELETE FROM ${this.machine.t.workers} WHERE id = $1`, [this.id]).catch(() => {});
     for (const fn of this.stopListeners) fn();
   }
 
   // ---- control: plan and aggregate ---------------------------------------------------------
 
   private async handleControl(jobs: Job<ControlMessage>[]): Promise<void> {
-    for (const job of jobs) {
-      const msg = job.data;
-      if (msg.action === 'plan') await planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal);
-      else await aggregateJob(this.machine, msg.jobId);
+    try {
+      for (const job of jobs) {
+        const msg = job.data;
+        if (msg.action === 'plan') await planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal);
+        else await aggregateJob(this.machine, msg.jobId);
+      }
+    } finally {
+      // Control steps take the same fetch-again-at-once path as tasks: without it, the control
+      // queue waited out its polling interval between messages (~4 steps per second per worker).
+      if (jobs.length > 0) this.fetchAgainAtOnce(CONTROL_QUEUE);
     }
   }
 
@@ -171,15 +215,18 @@ export class Worker {
   private async handleTasks(plugin: AnyJobDefinition, jobs: Job<TaskMessage>[]): Promise<void> {
     const ids = [...new Set(jobs.flatMap((j) => j.data.taskIds ?? []))];
     const { t } = this.machine;
+    if (this.draining) throw new Error('worker shutting down'); // the message is delivered again elsewhere
     // Claim: only queued tasks of running jobs; the row lock makes concurrent claims of the same
     // task (duplicate messages) exclusive, and the fresh lease token fences out older runs.
     const { rows } = await this.machine.pool.query<ClaimedRow>(
       `UPDATE ${t.tasks} tk SET status = 'processing', attempts = tk.attempts + 1, lease_token = gen_random_uuid(),
-              heartbeat_at = now(), started_at = COALESCE(tk.started_at, now()), progress = NULL, progress_note = NULL
+              heartbeat_at = now(), started_at = COALESCE(tk.started_at, now()), progress = NULL, progress_note = NULL,
+              worker_id = $2
        FROM ${t.jobs} j
        WHERE tk.id = ANY($1) AND tk.status = 'queued' AND j.id = tk.job_id AND j.status = 'processing'
-       RETURNING tk.id, tk.job_id, tk.stage_index, tk.key, tk.input, tk.attempts, tk.max_attempts, tk.lease_token, j.type, j.parameters`,
-      [ids],
+       RETURNING tk.id, tk.job_id, tk.stage_index, tk.key, tk.input, tk.attempts, tk.max_attempts, tk.lease_token,
+                 tk.lease_seconds, j.type, j.parameters`,
+      [ids, this.id],
     );
     try {
       await Promise.all(rows.map((row) => this.runTask(plugin, row)));
@@ -196,7 +243,7 @@ export class Worker {
    * empty fetch resumes normal polling, so this never loops on an empty queue.
    */
   private fetchAgainAtOnce(queue: string): void {
-    if (this.stopped) return;
+    if (this.draining) return;
     const { boss } = this.machine;
     for (const w of boss.getWipData() as Array<{ id: string; name: string }>) {
       if (w.name === queue) boss.notifyWorker(w.id);
@@ -205,64 +252,141 @@ export class Worker {
 
   private async runTask(plugin: AnyJobDefinition, row: ClaimedRow): Promise<void> {
     const stage = plugin.stages[row.stage_index - 1] as StageDefinition | undefined;
+    const { config, log } = this.machine;
     const abort = new AbortController();
-    const running: Running = { taskId: row.id, jobId: row.job_id, lease: row.lease_token, abort, progress: null };
+    const running: Running = {
+      taskId: row.id,
+      jobId: row.job_id,
+      lease: row.lease_token,
+      leaseMs: Math.max(1, row.lease_seconds) * 1000,
+      lastBeat: Date.now(),
+      abort,
+      progress: null,
+      settling: false,
+    };
     this.running.set(row.id, running);
-    const log = this.machine.log;
+    const timeoutSeconds = stage?.timeoutSeconds ?? config.taskTimeoutSeconds;
+    const timer = setTimeout(
+      () => abort.abort(abortReason('timeout', `the task ran longer than its ${timeoutSeconds} s time limit`)),
+      timeoutSeconds * 1000,
+    );
     let entry: Settlement;
     try {
       if (!stage)
         throw Object.assign(new Error(`job type ${row.type} has no stage ${row.stage_index}`), {
           code: 'CM_ERR_INVALID_STATE',
         });
-      const output = await stage.handler(row.input, {
-        jobId: row.job_id,
-        jobType: row.type,
-        taskId: row.id,
-        key: row.key,
-        stage: { index: row.stage_index, name: stage.name },
-        attempt: row.attempts,
-        params: row.parameters,
-        signal: abort.signal,
-        log,
-        db: this.machine.pool,
-        services: this.machine.services,
-        progress: (fraction, note) => {
-          running.progress = { fraction: Math.min(1, Math.max(0, fraction)), note: note ?? null };
-        },
-        predecessor: () => this.predecessor(row),
-      });
-      const parsed = stage.output.safeParse(output);
-      if (!parsed.success) {
-        entry = {
-          kind: 'failed',
-          taskId: row.id,
-          lease: row.lease_token,
-          error: {
-            code: 'CM_ERR_INVALID_OUTPUT',
-            message: `handler of stage '${stage.name}' returned an invalid output: ${zodIssues(parsed.error, 'output')
-              .map((x) => `${x.path}: ${x.message}`)
-              .join('; ')}`,
-          },
-        };
+      const output = await this.untilAbandoned(
+        Promise.resolve().then(() =>
+          stage.handler(row.input, {
+            jobId: row.job_id,
+            jobType: row.type,
+            taskId: row.id,
+            key: row.key,
+            stage: { index: row.stage_index, name: stage.name },
+            attempt: row.attempts,
+            params: row.parameters,
+            signal: abort.signal,
+            log,
+            db: this.machine.pool,
+            services: this.machine.services,
+            progress: (fraction, note) => {
+              running.progress = { fraction: Math.min(1, Math.max(0, fraction)), note: note ?? null };
+            },
+            predecessor: () => this.predecessor(row),
+          }),
+        ),
+        abort.signal,
+        row,
+      );
+      const reason: unknown = abort.signal.reason;
+      if (
+        abort.signal.aborted &&
+        isAbortReason(reason) &&
+        (reason.kind === 'cancelled' || reason.kind === 'job_failed')
+      ) {
+        // The job ended while the handler ran: whatever it returned, the task is cancelled.
+        entry = { kind: 'cancelled', taskId: row.id, jobId: row.job_id, lease: row.lease_token };
       } else {
-        entry = { kind: 'completed', taskId: row.id, lease: row.lease_token, output: parsed.data };
+        const parsed = stage.output.safeParse(output);
+        entry = parsed.success
+          ? { kind: 'completed', taskId: row.id, jobId: row.job_id, lease: row.lease_token, output: parsed.data }
+          : {
+              kind: 'failed',
+              taskId: row.id,
+              jobId: row.job_id,
+              lease: row.lease_token,
+              error: {
+                code: 'CM_ERR_INVALID_OUTPUT',
+                message: `handler of stage '${stage.name}' returned an invalid output: ${zodIssues(
+                  parsed.error,
+                  'output',
+                )
+                  .map((x) => `${x.path}: ${x.message}`)
+                  .join('; ')}`,
+              },
+            };
       }
     } catch (err) {
       entry = this.failure(row, stage, err, abort.signal);
     } finally {
+      clearTimeout(timer);
+    }
+    running.settling = true;
+    try {
+      await this.settle(entry);
+    } finally {
       this.running.delete(row.id);
     }
-    await this.settle(entry);
+  }
+
+  /**
+   * The handler's promise, or — once the signal is aborted and the handler has not returned within
+   * `abortGraceSeconds` — a rejection with the abort reason: a handler that ignores its signal is
+   * abandoned (its late outcome is dropped) so that it cannot hold a task, a cancel or a shutdown.
+   */
+  private untilAbandoned<T>(work: Promise<T>, signal: AbortSignal, row: ClaimedRow): Promise<T> {
+    const graceMs = this.machine.config.abortGraceSeconds * 1000;
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        timer = setTimeout(() => {
+          this.machine.log.warn('handler ignored its abort; task settled without it', {
+            taskId: row.id,
+            jobId: row.job_id,
+            reason: (signal.reason as Error | undefined)?.message,
+          });
+          reject(signal.reason as Error);
+        }, graceMs);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      work.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (e: unknown) => {
+          done();
+          reject(e as Error);
+        },
+      );
+    });
   }
 
   private failure(row: ClaimedRow, stage: StageDefinition | undefined, err: unknown, signal: AbortSignal): Settlement {
     const lease = row.lease_token;
-    if (signal.aborted && isAbortReason(signal.reason)) {
-      const kind = signal.reason.kind;
-      if (kind === 'cancelled' || kind === 'job_failed') return { kind: 'cancelled', taskId: row.id, lease };
-      if (kind === 'shutdown') return { kind: 'release', taskId: row.id, lease };
-      if (kind === 'timeout') err = signal.reason;
+    const base = { taskId: row.id, jobId: row.job_id, lease };
+    const reason: unknown = signal.reason;
+    if (signal.aborted && isAbortReason(reason)) {
+      const kind = reason.kind;
+      if (kind === 'cancelled' || kind === 'job_failed') return { kind: 'cancelled', ...base };
+      if (kind === 'shutdown' || kind === 'lease_lost') return { kind: 'release', ...base };
+      err = reason; // timeout: TASK_TIMEOUT, transient
     }
     if (!classifyError(err)) {
       // Unclassified: the stack goes to the log (never into the ledger), with the ids to find it.
@@ -288,15 +412,9 @@ export class Worker {
         attempts: row.attempts,
         permanent: stored.permanent,
       });
-      return { kind: 'failed', taskId: row.id, lease, error };
+      return { kind: 'failed', ...base, error };
     }
-    return {
-      kind: 'retry',
-      taskId: row.id,
-      lease,
-      error,
-      delayMs: this.machine.retryDelayMs(row.attempts, stage?.retry),
-    };
+    return { kind: 'retry', ...base, error, delayMs: this.machine.retryDelayMs(row.attempts, stage?.retry) };
   }
 
   private async predecessor(row: ClaimedRow): Promise<unknown> {
@@ -310,9 +428,10 @@ export class Worker {
 
   // ---- batched settlement ------------------------------------------------------------------
 
+  /** Queues an outcome; resolves once it is committed (or refused by its lease fence). */
   private settle(entry: Settlement): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ entry, resolve, reject });
+    return new Promise((resolve) => {
+      this.pending.push({ entry, resolve });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -328,50 +447,91 @@ export class Worker {
     try {
       while (this.pending.length) {
         const batch = this.pending.splice(0, SETTLE_BATCH);
-        try {
-          await this.withRetry(() =>
-            withTransaction(this.machine.pool, (client) =>
-              settleBatch(
-                client,
-                this.machine,
-                batch.map((b) => b.entry),
-              ),
-            ),
-          );
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          this.machine.log.error('settle failed', { error: (err as Error).message, tasks: batch.length });
-          for (const b of batch) b.reject(err);
-        }
+        await this.commitSettlements(batch.map((b) => b.entry));
+        for (const b of batch) b.resolve();
       }
     } finally {
       this.flushing = null;
     }
   }
 
-  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Writes a batch of outcomes, retrying through database outages until it commits. Retrying is
+   * safe: each outcome is fenced by its lease token, so one that did commit (the answer was lost)
+   * or whose lease was taken over meanwhile changes nothing the second time. The tasks keep
+   * heartbeating while they wait, so an outage shorter than their lease does not re-run them.
+   */
+  private async commitSettlements(entries: Settlement[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        await withTransaction(this.machine.pool, (client) => settleBatch(client, this.machine, entries));
+        if (attempt > 1)
+          this.machine.log.info('settlement committed after retries', { attempt, tasks: entries.length });
+        return;
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if ((code !== DEADLOCK && code !== SERIALIZATION) || attempt >= 5) throw err;
-        await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50));
+        const transient = isTransientDbError(err);
+        if (transient) this.dbFailed('settle', err);
+        if (!transient && attempt >= 5) {
+          // A deterministic failure: give up; the tasks' leases lapse and the sweep re-queues them.
+          this.machine.log.error('settle failed', {
+            error: (err as Error).message,
+            tasks: entries.length,
+            taskIds: entries.slice(0, 5).map((e) => e.taskId),
+          });
+          return;
+        }
+        await sleep(Math.min(2_000, 25 * 2 ** Math.min(attempt, 7)) + Math.random() * 50);
       }
     }
   }
 
-  // ---- heartbeat and lease sweep -----------------------------------------------------------
+  private dbFailed(what: string, err: unknown): void {
+    if (isTransientDbError(err)) {
+      this.lastDbFailure = Date.now();
+      this.dbFailureStreak++;
+      if (this.dbFailureStreak === 1 || this.dbFailureStreak % 50 === 0)
+        this.machine.log.warn(`${what}: database unavailable, retrying`, {
+          error: (err as Error).message,
+          failures: this.dbFailureStreak,
+        });
+    } else {
+      this.machine.log.warn(`${what} failed`, { error: (err as Error).message });
+    }
+  }
 
-  private async heartbeat(): Promise<void> {
-    if (!this.running.size) return;
-    const list = [...this.running.values()];
+  // ---- heartbeat, cancel check, liveness, lease sweep ----------------------------------------
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      const due = [...this.running.values()].filter((r) => now - r.lastBeat >= Math.max(250, r.leaseMs / 3));
+      if (due.length) await this.heartbeat(due);
+      if (now - this.lastCancelCheck >= this.machine.config.cancelPollMs && this.running.size) {
+        this.lastCancelCheck = now;
+        await this.checkJobs();
+      }
+      if (now - this.lastRegistryBeat >= (this.machine.config.workerLivenessSeconds * 1000) / 3)
+        await this.registryBeat();
+      if (this.dbFailureStreak) {
+        this.dbFailureStreak = 0;
+        this.machine.log.info('database reachable again', { worker: this.id });
+      }
+    } catch (err) {
+      this.dbFailed('heartbeat', err);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async heartbeat(list: Running[]): Promise<void> {
+    const sentAt = Date.now();
     const { rows } = await this.machine.pool.query(
       `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, lease uuid, progress real, note text))
        UPDATE ${this.machine.t.tasks} tk SET heartbeat_at = now(), progress = COALESCE(x.progress, tk.progress), progress_note = COALESCE(x.note, tk.progress_note)
-       FROM x, ${this.machine.t.jobs} j
-       WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing' AND j.id = tk.job_id
-       RETURNING tk.id, j.status AS job_status`,
+       FROM x WHERE tk.id = x.id AND tk.lease_token = x.lease AND tk.status = 'processing'
+       RETURNING tk.id`,
       [
         JSON.stringify(
           list.map((r) => ({
@@ -383,28 +543,64 @@ export class Worker {
         ),
       ],
     );
-    const alive = new Map(rows.map((r) => [r.id as string, r.job_status as string]));
+    const alive = new Set(rows.map((r) => r.id as string));
     for (const r of list) {
-      if (!this.running.has(r.taskId)) continue;
-      const jobStatus = alive.get(r.taskId);
-      if (jobStatus === undefined) r.abort.abort(abortReason('lease_lost'));
-      else if (jobStatus === 'cancelled') r.abort.abort(abortReason('cancelled'));
-      else if (jobStatus === 'failed') r.abort.abort(abortReason('job_failed'));
+      if (alive.has(r.taskId)) r.lastBeat = sentAt;
+      else if (this.running.get(r.taskId) === r && !r.settling && !r.abort.signal.aborted)
+        r.abort.abort(abortReason('lease_lost'));
     }
+  }
+
+  /** Aborts running handlers whose job was cancelled or failed: lands within cancelPollMs. */
+  private async checkJobs(): Promise<void> {
+    const jobIds = [...new Set([...this.running.values()].map((r) => r.jobId))];
+    const { rows } = await this.machine.pool.query(
+      `SELECT id, status FROM ${this.machine.t.jobs} WHERE id = ANY($1) AND status <> 'processing'`,
+      [jobIds],
+    );
+    const ended = new Map(rows.map((r) => [r.id as string, r.status as string]));
+    for (const r of this.running.values()) {
+      const status = ended.get(r.jobId);
+      if (!status || r.settling || r.abort.signal.aborted) continue;
+      r.abort.abort(abortReason(status === 'cancelled' ? 'cancelled' : 'job_failed'));
+    }
+  }
+
+  private async registryBeat(): Promise<void> {
+    this.lastRegistryBeat = Date.now();
+    await this.machine.pool.query(
+      `INSERT INTO ${this.machine.t.workers} (id, host, pid, job_types, control, running, stopping)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), running = EXCLUDED.running, stopping = EXCLUDED.stopping`,
+      [
+        this.id,
+        hostname(),
+        process.pid,
+        this.jobTypes,
+        this.options.control !== false,
+        this.running.size,
+        this.draining,
+      ],
+    );
   }
 
   /**
    * Re-queues tasks whose heartbeat stopped (their worker died) or, when they have no attempt
    * left, settles them as failed. SKIP LOCKED lets many workers sweep at once without overlap.
+   * After this worker saw the database fail, it waits a lease before judging leases: the workers
+   * holding them could not heartbeat either.
    */
   private async sweep(): Promise<void> {
     const { t } = this.machine;
+    const quietSince = this.lastDbFailure ? new Date(this.lastDbFailure) : new Date(0);
     await withTransaction(this.machine.pool, async (client) => {
       const { rows } = await client.query(
         `SELECT tk.id, tk.job_id, tk.stage_index, tk.lease_token, tk.attempts, tk.max_attempts, j.type, j.status AS job_status
          FROM ${t.tasks} tk JOIN ${t.jobs} j ON j.id = tk.job_id
          WHERE tk.status = 'processing' AND tk.heartbeat_at < now() - make_interval(secs => tk.lease_seconds)
+           AND $1::timestamptz < now() - make_interval(secs => tk.lease_seconds)
          ORDER BY tk.heartbeat_at LIMIT 500 FOR UPDATE OF tk SKIP LOCKED`,
+        [quietSince],
       );
       if (!rows.length) return;
       const error = (r: { attempts: number }): StoredError => ({
@@ -414,14 +610,14 @@ export class Worker {
       const entries: Settlement[] = [];
       const requeue: typeof rows = [];
       for (const r of rows) {
-        if (r.job_status !== 'processing') entries.push({ kind: 'cancelled', taskId: r.id, lease: r.lease_token });
-        else if (r.attempts >= r.max_attempts)
-          entries.push({ kind: 'failed', taskId: r.id, lease: r.lease_token, error: error(r) });
+        const base = { taskId: r.id as string, jobId: r.job_id as string, lease: r.lease_token as string };
+        if (r.job_status !== 'processing') entries.push({ kind: 'cancelled', ...base });
+        else if (r.attempts >= r.max_attempts) entries.push({ kind: 'failed', ...base, error: error(r) });
         else requeue.push(r);
       }
       if (requeue.length) {
         await client.query(
-          `UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, heartbeat_at = NULL, due_at = now() WHERE id = ANY($1)`,
+          `UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, heartbeat_at = NULL, worker_id = NULL, due_at = now() WHERE id = ANY($1)`,
           [requeue.map((r) => r.id)],
         );
         for (const r of requeue) {
@@ -436,6 +632,8 @@ export class Worker {
         for (const [type, ids] of byType) await sendTasks(this.machine.boss, client, type, ids);
       }
       if (entries.length) await settleBatch(client, this.machine, entries);
+      // Rows of workers gone for a day (killed without a goodbye).
+      await client.query(`DELETE FROM ${t.workers} WHERE heartbeat_at < now() - interval '1 day'`);
     });
   }
 }

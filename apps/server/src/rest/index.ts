@@ -20,6 +20,12 @@ export function restRoutes(deps: {
     const h = await caller.health();
     return sendJson(res, h.status === 'healthy' ? 200 : 503, h);
   };
+  // Readiness: 503 while PostgreSQL does not answer (an outage, a restart), within ~1 s.
+  const readyz: RestRoute = async (req, res, url) => {
+    if (url.pathname !== '/readyz' || req.method !== 'GET') return false;
+    const r = await deps.machine.ready();
+    return sendJson(res, r.ready ? 200 : 503, r);
+  };
   const { pool } = deps.machine;
   const stac = stacRoutes({ pool, schema: deps.stacSchema });
   const features = featuresRoutes({
@@ -29,6 +35,7 @@ export function restRoutes(deps: {
   });
   return [
     health,
+    readyz,
     (req, res, url) =>
       url.pathname === '/stac' || url.pathname.startsWith('/stac/') ? stac(req, res, url) : Promise.resolve(false),
     (req, res, url) =>
