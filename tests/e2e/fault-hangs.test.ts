@@ -16,7 +16,7 @@ describe('no job hangs', () => {
       plugins: faultPlugins,
       connectionString: pgi.url,
       // The engine's lease stays at 60 s: the lease_job stage's own 10 s lease must be honoured.
-      config: { leaseSeconds: 60, abortGraceSeconds: 1, cancelPollMs: 250, stallSeconds: 60 },
+      config: { leaseSeconds: 60, abortGraceSeconds: 1, cancelPollMs: 250, stallSeconds: 4 },
     });
     await ensureRunsTable(tm.pool);
   });
@@ -55,6 +55,11 @@ describe('no job hangs', () => {
       expect((await tm.machine.retry(jobId)).status).toBe('processing');
       const job = await tm.waitFor(jobId, { timeoutMs: 20_000 });
       expect(job.status).toBe('completed');
+      // Settled by the settle itself, not rescued later by the stall sweep's repair.
+      const repairs = (await tm.machine.events(jobId)).filter(
+        (e) => e.kind === 'tasks_requeued' || e.kind === 'stage_repaired',
+      );
+      expect(repairs).toHaveLength(0);
       expect(job.stages[0]).toMatchObject({ total: 2, completed: 2, failed: 0, status: 'completed' });
       const runs = await runsOf(tm.pool, jobId);
       // Each task's work finished once; a run aborted by the cancel never finished.
@@ -65,6 +70,33 @@ describe('no job hangs', () => {
       expect(tasks.map((t) => t.status)).toEqual(['completed', 'completed']);
     },
   );
+
+  it('a running stage left with cancelled tasks is repaired by the stall sweep, as an event', async () => {
+    const job = await tm.submitAndWait('effect_job', { n: 3, sleep_ms: 10, tag: 'repair' });
+    expect(job.status).toBe('completed');
+    // Recreate by hand the state the cancel/retry race used to leave: the job and its stage
+    // running, one task settled cancelled, the stage counters short of the total.
+    const s = `"${tm.schema}"`;
+    await tm.pool.query(
+      `UPDATE ${s}.jobs SET status = 'processing', result = NULL, completed_at = NULL WHERE id = $1`,
+      [job.id],
+    );
+    await tm.pool.query(
+      `UPDATE ${s}.stages SET status = 'processing', completed = 2, completed_at = NULL WHERE job_id = $1`,
+      [job.id],
+    );
+    await tm.pool.query(
+      `UPDATE ${s}.tasks SET status = 'cancelled', completed_at = now() - interval '1 minute' WHERE job_id = $1 AND key = '00001'`,
+      [job.id],
+    );
+    const repaired = await tm.waitFor(job.id, { timeoutMs: 60_000 });
+    expect(repaired.status).toBe('completed');
+    expect(repaired.stages[0]).toMatchObject({ total: 3, completed: 3, status: 'completed' });
+    const events = await tm.machine.events(job.id);
+    expect(events.filter((e) => e.kind === 'tasks_requeued').map((e) => e.message)).toEqual([
+      '1 cancelled task(s) in a running stage (cancel and retry crossed); queued again',
+    ]);
+  });
 
   it.concurrent('a hung handler is aborted at its stage timeout, fails TASK_TIMEOUT and is retried', async () => {
     // timeout_job: 1 s limit. Key 0 hangs for good ignoring its signal; the engine gives up on it
