@@ -17,9 +17,11 @@ export const parameters = z
   .object({
     blob_name: blobPathSchema.describe('Path of the file in the container'),
     container_name: containerNameSchema.default('bronze').describe('Container holding the file'),
-    table_name: sqlIdentifier('table_name').describe(
-      'Table to create; anything but a plain identifier is refused at submit',
-    ),
+    table_name: sqlIdentifier('table_name')
+      .optional()
+      .describe(
+        'Table to create; anything but a plain identifier is refused at submit. Default: the file name (`Parcels 2024.geojson` gives `parcels_2024`)',
+      ),
     schema: sqlIdentifier('schema')
       .default('geo')
       .describe(
@@ -109,3 +111,25 @@ export const parameters = z
   });
 
 export type Params = z.output<typeof parameters>;
+
+/**
+ * The table a job writes: `table_name`, else the blob's file name without its extension as a
+ * plain identifier (lower case, other characters as `_`, `t_` before a leading digit, 63 bytes).
+ */
+export function targetTableName(params: Pick<Params, 'table_name' | 'blob_name'>): string {
+  if (params.table_name) return params.table_name;
+  return tableNameFromFile(params.blob_name);
+}
+
+export function tableNameFromFile(blobName: string): string {
+  const stem = (blobName.split('/').pop() ?? blobName).replace(/\.[^.]*$/, '');
+  let name = stem
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+  if (!name) name = 'layer';
+  if (/^[0-9]/.test(name)) name = `t_${name}`;
+  return name.slice(0, 63);
+}

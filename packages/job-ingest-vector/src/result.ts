@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { outputsOf, type AggregateContext } from '@coremachine/core-machine';
 import { dimensionsOf, pgSubtype } from '@coremachine/geo/vector';
-import type { Params } from './params.ts';
+import { targetTableName, type Params } from './params.ts';
 import { prepare } from './stages/prepare.ts';
 import { load } from './stages/load.ts';
 import { finalize } from './stages/finalize.ts';
@@ -36,6 +36,8 @@ export const result = z.object({
   geometry_types: z.record(z.string(), z.int().nonnegative()),
   source_crs: z.string().nullable(),
   crs_assumed: z.boolean(),
+  /** The CRS the coordinates were taken in when the source declares none (`EPSG:4326`), else null. */
+  assumed_crs: z.string().nullable(),
   /** How the attribute text was decoded: the encoding and where it came from (parameter, cpg, detected, utf-8). */
   encoding: z.object({ name: z.string().nullable(), source: z.string() }).nullable(),
   warnings: z.array(z.string()),
@@ -67,7 +69,7 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
     job_type: 'ingest_vector',
     table: fin.output.table,
     schema: ctx.params.schema,
-    table_name: ctx.params.table_name,
+    table_name: targetTableName(ctx.params),
     source: p.source,
     features_read: read,
     features_written: fin.output.written,
@@ -84,6 +86,7 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
     geometry_types: fin.output.geometry_types,
     source_crs: p.source_crs,
     crs_assumed: p.crs_assumed,
+    assumed_crs: p.assumed_crs,
     encoding: p.encoding ? { name: p.encoding.name, source: p.encoding.source } : null,
     warnings: p.warnings,
     columns: p.columns.map((c) => ({ name: c.name, source: c.source, type: c.pgType })),

@@ -51,7 +51,7 @@ describeJobPlugin(ingestVector, {
     },
   },
   invalid: [
-    { name: 'a missing table_name', params: { ...base, blob_name: 'in/points.geojson' }, field: 'params.table_name' },
+    { name: 'a missing blob_name', params: { ...base, table_name: 'points' }, field: 'params.blob_name' },
     {
       name: 'a table name with capitals and a quote',
       params: { ...base, blob_name: 'in/points.geojson', table_name: 'Pts"x' },

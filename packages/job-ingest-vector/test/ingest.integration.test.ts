@@ -192,7 +192,8 @@ describe('ingest_vector: formats, compared with ogr2ogr -nlt PROMOTE_TO_MULTI -t
     ]);
     expect(ll.result).toMatchObject({
       features_written: 3,
-      crs_assumed: false,
+      crs_assumed: true,
+      assumed_crs: 'EPSG:4326',
       geometry_column_type: 'Point',
       bbox: [6.96, 48.137, 11.575, 54.323],
     });

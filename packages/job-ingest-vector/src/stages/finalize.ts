@@ -8,7 +8,7 @@ import {
   type TaskContext,
 } from '@coremachine/core-machine';
 import { castGeometrySql, GEOM_COLUMN, type GeometryPlan } from '@coremachine/geo/vector';
-import type { Params } from '../params.ts';
+import { targetTableName, type Params } from '../params.ts';
 import type { Pool, PoolClient } from 'pg';
 import { skipped } from '../schemas.ts';
 import {
@@ -240,7 +240,7 @@ export const finalize = defineStage<Params>()({
 async function finalizeJob(ctx: TaskContext<Params>): Promise<z.output<typeof finalizeOutput>> {
   {
     const { params } = ctx;
-    const target = { schema: params.schema, table: params.table_name };
+    const target = { schema: params.schema, table: targetTableName(params) };
     const staging = stagingTable(params.schema, ctx.jobId);
     // Chunk tables of deliveries that died; every load task has settled by now.
     await dropLoadLeftovers(ctx.db, staging, { markers: false });

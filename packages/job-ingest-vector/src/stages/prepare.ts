@@ -14,7 +14,7 @@ import {
   dimensionsOf,
   familyOf,
 } from '@coremachine/geo/vector';
-import type { Params } from '../params.ts';
+import { targetTableName, type Params } from '../params.ts';
 import { formatFor, openSource } from '../source.ts';
 import {
   assertSchemaAllowed,
@@ -26,6 +26,11 @@ import {
 } from '../tables.ts';
 import { columnPlan, dimensions, featureRange, geometryPlan, tableRef } from '../schemas.ts';
 import { resolveEncoding, textEncoding } from '../encoding.ts';
+
+/** The CRS of sources that declare none. */
+export const ASSUMED_CRS = 'EPSG:4326';
+
+const fileStem = (path: string) => (path.split('/').pop() ?? path).replace(/\.[^.]*$/, '');
 
 export const prepareOutput = z.object({
   started_at: z.string(),
@@ -45,6 +50,8 @@ export const prepareOutput = z.object({
   source_dimensions: dimensions.default('XY'),
   source_crs: z.string().nullable(),
   crs_assumed: z.boolean(),
+  /** The CRS the coordinates were taken in when the source has none. */
+  assumed_crs: z.string().nullable().default(null),
   /** How the text was decoded; its `gdal` option is given to every load task. */
   encoding: textEncoding.nullable().default(null),
   lon_lat_columns: z.boolean(),
@@ -69,7 +76,7 @@ export const prepare = defineStage<Params>()({
     const startedAt = new Date().toISOString();
     const { params, services } = ctx;
     assertSchemaAllowed(params.schema, services);
-    const target = { schema: params.schema, table: params.table_name };
+    const target = { schema: params.schema, table: targetTableName(params) };
     if (!params.overwrite && (await tableExists(ctx.db, target))) throw tableExistsError(target);
     const format = formatFor(params);
     const warnings: string[] = [];
@@ -88,6 +95,9 @@ export const prepare = defineStage<Params>()({
     }
     try {
       const { layer } = src;
+      // A layer named after the file GDAL opened (GeoJSON, CSV ...) is named after the blob: a
+      // local copy's file name says nothing.
+      const layerName = layer.name === fileStem(src.path) ? fileStem(params.blob_name) : layer.name;
       const columns = columnsOf(layer);
       const declared = flatType(layer.geomType);
       // Unknown or collection types say nothing about the features: read their geometry types.
@@ -106,7 +116,7 @@ export const prepare = defineStage<Params>()({
       if (plan.featureCount === 0)
         throw permanentError(
           'NO_FEATURES',
-          `${params.container_name}/${params.blob_name} (layer ${layer.name}) has no features`,
+          `${params.container_name}/${params.blob_name} (layer ${layerName}) has no features`,
         );
       const types = readGeometries ? scanLayer(layer, plan.featureCount, true) : null;
       const sourceGeometry = planGeometry(
@@ -116,11 +126,14 @@ export const prepare = defineStage<Params>()({
       );
       const geometry = params.force_2d ? { ...sourceGeometry, z: false, m: false } : sourceGeometry;
       const sourceCrs = describeSrs(layer.srs);
-      // CSV lat/lon columns are WGS 84 by definition (GDAL types them as points; WKT as unknown).
+      // CSV lat/lon columns: GDAL types them as points without a CRS, and their range is checked.
       const lonLatColumns = format === 'csv' && !params.wkt_column && declared === gdal.wkbPoint;
-      const crsAssumed = sourceCrs === null && !lonLatColumns;
+      // Any source without a CRS, whatever its format, is read as EPSG:4326 and says so.
+      const crsAssumed = sourceCrs === null;
       if (crsAssumed)
-        warnings.push('The source has no CRS: its coordinates were taken as EPSG:4326 (longitude, latitude)');
+        warnings.push(
+          `${params.container_name}/${params.blob_name} has no CRS: its coordinates were taken as ${ASSUMED_CRS} (longitude, latitude)`,
+        );
       const staging = stagingTable(params.schema, ctx.jobId);
       await createStagingTable(ctx.db, staging, columns, geometry).catch(async (err: unknown) => {
         await dropJobTables(ctx.db, staging);
@@ -135,14 +148,15 @@ export const prepare = defineStage<Params>()({
           etag: src.etag,
           format,
           driver: src.driver,
-          layer: layer.name,
+          layer: layerName,
         },
         staging,
         columns,
         geometry,
         source_dimensions: dimensionsOf(sourceGeometry),
-        source_crs: sourceCrs ?? (crsAssumed ? null : 'EPSG:4326'),
+        source_crs: sourceCrs,
         crs_assumed: crsAssumed,
+        assumed_crs: crsAssumed ? ASSUMED_CRS : null,
         encoding,
         lon_lat_columns: lonLatColumns,
         feature_count: plan.featureCount,
