@@ -56,7 +56,7 @@ export async function blobCommand(argv: string[], io: BlobIo = defaultIo): Promi
         help: { type: 'boolean', short: 'h' },
       },
     });
-    if (!sub || values.help || sub === 'help') {
+    if (!sub || values.help || sub === 'help' || sub === '--help' || sub === '-h') {
       io.out(USAGE);
       return sub ? 0 : 2;
     }

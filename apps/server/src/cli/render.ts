@@ -63,3 +63,47 @@ export function taskRow(t: TaskView): string[] {
 export function eventRow(e: JobEvent): string[] {
   return [e.at, e.kind, e.stage ? `stage ${e.stage}` : '', e.message ?? ''];
 }
+
+interface PropSchema {
+  type?: string | string[];
+  default?: unknown;
+  description?: string;
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: PropSchema[];
+  minimum?: number;
+  maximum?: number;
+  items?: PropSchema;
+}
+
+function kindOf(s: PropSchema): string {
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join('|');
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.anyOf) return s.anyOf.map(kindOf).join(' or ');
+  const type = Array.isArray(s.type) ? s.type.join('|') : (s.type ?? 'any');
+  const range =
+    s.minimum !== undefined && s.maximum !== undefined && s.maximum < 1e15
+      ? ` ${s.minimum}..${s.maximum}`
+      : s.minimum !== undefined
+        ? ` >=${s.minimum}`
+        : s.maximum !== undefined
+          ? ` <=${s.maximum}`
+          : '';
+  return type === 'array' && s.items ? `array of ${kindOf(s.items)}` : `${type}${range}`;
+}
+
+/**
+ * One line per parameter of a job type's JSON Schema: `* name  kind  (default …)  description`,
+ * `*` marking the required ones.
+ */
+export function parameterLines(schema: unknown): string[] {
+  const root = (schema ?? {}) as { properties?: Record<string, PropSchema>; required?: string[] };
+  const required = new Set(root.required ?? []);
+  const rows = Object.entries(root.properties ?? {}).map(([name, s]) => [
+    `${required.has(name) ? '*' : ' '} ${name}`,
+    kindOf(s),
+    s.default !== undefined ? `default ${JSON.stringify(s.default)}` : required.has(name) ? 'required' : 'optional',
+    s.description ?? '',
+  ]);
+  return rows.length ? table(rows).split('\n') : ['(none)'];
+}
