@@ -180,6 +180,8 @@ describe('the conformance checks', () => {
     expect(problems[0]).toMatch(/^accepted \{"container_name":"conf-detect-[0-9a-f]+","blob_name":42\} \(job \w+\)/);
     expect(problems).toContain(`${tm.schema}.jobs: 1 row(s) written`);
     expect(problems).toContain(`${tm.schema}.tasks: 1 row(s) written`);
+    // and its messages (plan, task, aggregate: how many depends on how far it got)
+    expect(problems.some((p) => p.startsWith(`${tm.schema}_queue.job: `))).toBe(true);
   });
 
   it('report a manifest the server would refuse', () => {
