@@ -27,7 +27,7 @@ const SAFE = Number.MAX_SAFE_INTEGER;
 
 type Json = Record<string, any>;
 
-interface Manifest {
+export interface Manifest {
   type: string;
   version: string;
   description: string;
@@ -258,9 +258,19 @@ function packageDir(entry: string): string {
   throw new Error(`no package.json above ${entry}`);
 }
 
+/** The README as it should be: the generated parts rendered, the whole formatted by Prettier. */
+export async function renderReadme(
+  current: string,
+  manifest: Manifest,
+  file: string,
+): Promise<{ text: string; missing: string[] }> {
+  const prettierConfig = (await resolveConfig(file)) ?? {};
+  const { text, missing } = applySections(current, manifest);
+  return { text: await format(text, { ...prettierConfig, filepath: file }), missing };
+}
+
 async function main(): Promise<number> {
   const check = process.argv.includes('--check');
-  const prettierConfig = (await resolveConfig(join(ROOT, 'README.md'))) ?? {};
   const stale: string[] = [];
   let count = 0;
   for (const p of findPluginPackages(APP)) {
@@ -269,8 +279,7 @@ async function main(): Promise<number> {
     const rel = relative(ROOT, file);
     const manifest = ((await import(pathToFileURL(p.entry).href)) as { default: Manifest }).default;
     const current = existsSync(file) ? readFileSync(file, 'utf8') : `# ${p.packageName}\n\n${manifest.description}.\n`;
-    const { text, missing } = applySections(current, manifest);
-    const next = await format(text, { ...prettierConfig, filepath: file });
+    const { text: next, missing } = await renderReadme(current, manifest, file);
     count += 1;
     if (next === current) continue;
     if (check) {
@@ -293,4 +302,5 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main();
+// Run as a script (not when a test imports the renderer).
+if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) process.exitCode = await main();
