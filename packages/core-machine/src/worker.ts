@@ -65,6 +65,7 @@ interface Job<T> {
 }
 
 const SETTLE_BATCH = 500;
+const CONTROL_BATCH = 10;
 
 export function messagesPerFetch(tasks: number, tasksPerMessage: number): number {
   const messages = Math.max(1, Math.floor(tasks / tasksPerMessage));
@@ -118,10 +119,13 @@ export class Worker {
       await boss.work<ControlMessage>(
         CONTROL_QUEUE,
         {
-          batchSize: 1,
+          // Control steps of different jobs are independent (and duplicates are compare-and-set
+          // no-ops): a fetch takes several and runs them side by side.
+          batchSize: CONTROL_BATCH,
           localConcurrency: 2,
           pollingIntervalSeconds: config.pollingIntervalSeconds,
           notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
+          burstWhenBatchFull: true,
         } as never,
         (jobs: Job<ControlMessage>[]) => this.handleControl(jobs),
       );
@@ -198,11 +202,22 @@ export class Worker {
 
   private async handleControl(jobs: Job<ControlMessage>[]): Promise<void> {
     try {
-      for (const job of jobs) {
-        const msg = job.data;
-        if (msg.action === 'plan') await planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal);
-        else await aggregateJob(this.machine, msg.jobId);
-      }
+      // One job's steps stay in order; steps of different jobs run at once.
+      const byJob = new Map<string, Job<ControlMessage>[]>();
+      for (const job of jobs) byJob.set(job.data.jobId, [...(byJob.get(job.data.jobId) ?? []), job]);
+      const results = await Promise.allSettled(
+        [...byJob.values()].map(async (steps) => {
+          for (const job of steps) {
+            const msg = job.data;
+            if (msg.action === 'plan') await planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal);
+            else await aggregateJob(this.machine, msg.jobId);
+          }
+        }),
+      );
+      // An infrastructure error fails the batch: pg-boss delivers its messages again (the steps
+      // that did commit find themselves done and do nothing).
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
       // Control steps take the same fetch-again-at-once path as tasks: without it, the control
       // queue waited out its polling interval between messages (~4 steps per second per worker).
