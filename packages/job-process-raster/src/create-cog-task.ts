@@ -43,6 +43,8 @@ export const createCogOutput = z.object({
   source_blob: z.string(),
   source_container: z.string(),
   reprojection_performed: z.boolean(),
+  /** Blobs written beside the COG (`<cog>.aux.xml` holding category names a GeoTIFF cannot store). */
+  sidecars: z.array(z.string()),
   /**
    * How the pixels a reprojection adds outside the source footprint are marked: the source's
    * nodata or alpha, a nodata value chosen outside the data range, an alpha band, or an
@@ -117,6 +119,13 @@ export async function runCreateCogTask(
     if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
     ctx.progress(0.9, 'uploading');
     await storage.ensureContainer(input.output_container);
+    // Sidecars first: the COG is registered (and read back by GDAL) only once they are in place.
+    const sidecars: string[] = [];
+    for (const file of made.sidecars) {
+      const blob = `${input.output_blob_name}${file.slice(local.length)}`;
+      await storage.uploadFile(input.output_container, blob, file, { contentType: 'application/xml' });
+      sidecars.push(blob);
+    }
     const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
       contentType: COG_CONTENT_TYPE,
     });
@@ -146,6 +155,7 @@ export async function runCreateCogTask(
       source_blob: input.blob_name,
       source_container: input.container_name,
       reprojection_performed: made.reprojected,
+      sidecars,
       collar: { mask: made.collar.mask, nodata: nodataToJson(made.collar.nodata) },
       source_crs: input.source_crs,
       target_crs: info.crs,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,6 +7,7 @@ import { ensureStacStore, getItem, rasterItemId } from '@coremachine/geo/stac';
 import { rasterFixtures as fx } from '@coremachine/geo/raster';
 import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
+import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import processRaster from '../src/index.ts';
 
@@ -44,5 +46,84 @@ describe('process_raster → STAC', () => {
       `SELECT count(*)::int AS n FROM "${stacSchema}".items WHERE collection = 'cogs'`,
     );
     expect(rows[0].n).toBe(1);
+  });
+
+  it("keeps a land cover's colour table (in the COG) and class names (its .aux.xml) from a PAM sidecar, and lists the classes in the item", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cm-pr-classes-'));
+    const local = path.join(dir, 'landcover.tif');
+    // Classes 1..3 in stripes, no colour table or names in the TIFF itself: both are in the sidecar.
+    execFileSync('gdal_create', [
+      '-q',
+      '-of',
+      'GTiff',
+      '-outsize',
+      '90',
+      '60',
+      '-bands',
+      '1',
+      '-ot',
+      'Byte',
+      '-burn',
+      '1',
+      '-a_srs',
+      'EPSG:32633',
+      '-a_ullr',
+      '300000',
+      '5000600',
+      '300900',
+      '5000000',
+      local,
+    ]);
+    const ds = gdal.open(local, 'r+');
+    const stripes = new Uint8Array(90 * 60).map((_, i) => 1 + Math.floor((i % 90) / 30));
+    ds.bands.get(1).pixels.write(0, 0, 90, 60, stripes);
+    ds.close();
+    const sidecar = `<PAMDataset><PAMRasterBand band="1">
+  <CategoryNames><Category></Category><Category>Water</Category><Category>Forest</Category><Category>Urban area</Category></CategoryNames>
+  <ColorInterp>Palette</ColorInterp>
+  <ColorTable><Entry c1="0" c2="0" c3="0" c4="255"/><Entry c1="0" c2="0" c3="255" c4="255"/><Entry c1="0" c2="128" c3="0" c4="255"/><Entry c1="200" c2="0" c3="0" c4="255"/></ColorTable>
+</PAMRasterBand></PAMDataset>`;
+    const blob = `test-stac-${tag}/classes/landcover.tif`;
+    await storage.uploadFile('bronze', blob, local);
+    await storage.uploadData('bronze', `${blob}.aux.xml`, sidecar);
+
+    const job = await tm.submitAndWait('process_raster', { blob_name: blob });
+    expect(job.status).toBe('completed');
+    const [task] = await tm.tasks(job.id, { stage: 2 });
+    const out = task!.output as {
+      cog_container: string;
+      cog_blob: string;
+      stac_item_id: string;
+      sidecars: string[];
+      raster_type: string;
+    };
+    expect(out.sidecars).toEqual([`${out.cog_blob}.aux.xml`]);
+
+    // The COG as a client gets it: the file and its sidecar.
+    const cogFile = path.join(dir, 'landcover_cog.tif');
+    await storage.downloadToFile(out.cog_container, out.cog_blob, cogFile);
+    await storage.downloadToFile(out.cog_container, out.sidecars[0]!, `${cogFile}.aux.xml`);
+    const cog = gdal.open(cogFile);
+    const band = cog.bands.get(1);
+    band.getMetadata(); // GDAL's GeoTIFF driver reads the .aux.xml on the first metadata read
+    expect(band.categoryNames.slice(0, 4)).toEqual(['', 'Water', 'Forest', 'Urban area']);
+    expect(band.colorTable?.get(2)).toMatchObject({ c1: 0, c2: 128, c3: 0 });
+    expect(band.colorTable?.get(3)).toMatchObject({ c1: 200, c2: 0, c3: 0 });
+    cog.close();
+    // The colour table is inside the COG itself, not only in the sidecar.
+    const bare = path.join(dir, 'bare.tif');
+    await storage.downloadToFile(out.cog_container, out.cog_blob, bare);
+    const inside = gdal.open(bare);
+    expect(inside.bands.get(1).colorTable?.get(1)).toMatchObject({ c1: 0, c2: 0, c3: 255 });
+    inside.close();
+
+    const item = await getItem(tm.pool, stacSchema, 'cogs', out.stac_item_id);
+    expect(item!.stac_extensions).toContain('https://stac-extensions.github.io/classification/v1.1.0/schema.json');
+    const [rb] = item!.assets.data!['raster:bands'] as Array<{ 'classification:classes': unknown }>;
+    expect(rb!['classification:classes']).toEqual([
+      { value: 1, description: 'Water', name: 'water', color_hint: '0000FF' },
+      { value: 2, description: 'Forest', name: 'forest', color_hint: '008000' },
+      { value: 3, description: 'Urban area', name: 'urban-area', color_hint: 'C80000' },
+    ]);
   });
 });

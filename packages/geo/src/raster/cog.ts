@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { isRotated } from './bounds.ts';
@@ -51,6 +52,11 @@ export interface CreateCogResult {
     /** The nodata value of the COG's bands, when `mask` is `source_nodata` or `nodata`. */
     nodata: number | null;
   };
+  /**
+   * Files GDAL wrote beside `destination` that belong with it: `<destination>.aux.xml` when the
+   * raster has what a GeoTIFF cannot hold (category names). Upload them beside the COG.
+   */
+  sidecars: string[];
   /** The GDAL creation options used (for the record). */
   creationOptions: string[];
 }
@@ -130,6 +136,8 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
       } catch (err) {
         throw gdalTaskError(err, { file: label, paths, action: 'reprojecting' });
       }
+      // The warp keeps colour tables but not category names (class labels): carry them over.
+      copyCategoryNames(src, written);
       // Closed and reopened read-only: flushes the warp's dirty blocks out of the shared
       // block cache before the COG driver reads the file twice (overviews, then full res).
       written.close();
@@ -154,9 +162,26 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     } finally {
       warped?.close();
     }
-    return { reprojected: reproject, collar, creationOptions };
+    const aux = `${opts.destination}.aux.xml`;
+    const sidecars = (await stat(aux)
+      .then(() => true)
+      .catch(() => false))
+      ? [aux]
+      : [];
+    return { reprojected: reproject, collar, creationOptions, sidecars };
   } finally {
     src.close();
+  }
+}
+
+/** Category names (GDAL CategoryNames, e.g. land-cover class labels) of each band of `from`, set on `to`. */
+function copyCategoryNames(from: gdal.Dataset, to: gdal.Dataset): void {
+  const n = Math.min(from.bands.count(), to.bands.count());
+  for (let i = 1; i <= n; i++) {
+    const band = from.bands.get(i);
+    band.getMetadata(); // loads a PAM sidecar, where the names usually are
+    const names = band.categoryNames ?? [];
+    if (names.some((c) => c)) to.bands.get(i).categoryNames = names;
   }
 }
 
@@ -217,10 +242,9 @@ async function collarFor(
   const masked = (flags & GMF_ALL_VALID) === 0 && (flags & GMF_NODATA) === 0 && (flags & GMF_ALPHA) === 0;
   if (masked) return { mask: lossy ? 'mask' : 'alpha', nodata: null };
   const imagery =
-    Boolean(first.colorTable) ||
-    (first.dataType === 'Byte' &&
-      bands.length >= 3 &&
-      bands.slice(0, 3).every((b) => /Red|Green|Blue/.test(b.colorInterpretation ?? '')));
+    first.dataType === 'Byte' &&
+    bands.length >= 3 &&
+    bands.slice(0, 3).every((b) => /Red|Green|Blue/.test(b.colorInterpretation ?? ''));
   if (lossy || imagery) return { mask: lossy ? 'mask' : 'alpha', nodata: null };
   const dtype = first.dataType ?? '';
   const ranges: BandRange[] = [];

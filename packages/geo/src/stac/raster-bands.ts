@@ -29,6 +29,58 @@ export interface RasterBand {
   unit?: string;
   statistics?: { minimum: number; maximum: number; mean: number; stddev: number; valid_percent: number };
   histogram?: { count: number; min: number; max: number; buckets: number[] };
+  /** Classification extension v1.1.0: the band's category names (GDAL CategoryNames), with colour hints from its colour table. */
+  'classification:classes'?: ClassificationClass[];
+}
+
+export interface ClassificationClass {
+  value: number;
+  description: string;
+  /** `[a-z0-9_-]` form of the description. */
+  name?: string;
+  /** `RRGGBB` from the colour table. */
+  color_hint?: string;
+}
+
+const hex = (v: number) =>
+  Math.max(0, Math.min(255, Math.round(v)))
+    .toString(16)
+    .padStart(2, '0');
+
+/**
+ * The classes of a categorical band: one per non-empty GDAL category name (value = its index),
+ * with the colour table entry of that value as a hint. Empty when the band has no names.
+ */
+export function bandClasses(band: gdal.RasterBand): ClassificationClass[] {
+  let names: string[] = [];
+  try {
+    // The GeoTIFF driver loads a PAM sidecar (.aux.xml) on the first metadata read, not on
+    // GetCategoryNames: without this read the names of a sidecar are never seen.
+    band.getMetadata();
+    names = band.categoryNames ?? [];
+  } catch {
+    names = [];
+  }
+  const table = band.colorTable;
+  const classes: ClassificationClass[] = [];
+  names.forEach((raw, value) => {
+    const description = (raw ?? '').trim();
+    if (!description) return;
+    const cls: ClassificationClass = { value, description };
+    const name = description
+      .toLowerCase()
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '');
+    if (name) cls.name = name;
+    if (table && value < table.count()) {
+      const e = table.get(value);
+      cls.color_hint = `${hex(e.c1)}${hex(e.c2)}${hex(e.c3)}`.toUpperCase();
+    }
+    classes.push(cls);
+  });
+  return classes;
 }
 
 function nodataField(v: number | null): RasterBand['nodata'] {
@@ -61,6 +113,8 @@ export async function rasterBands(ds: gdal.Dataset, withStatistics = true): Prom
     const nodata = nodataField(band.noDataValue);
     if (nodata !== undefined) out.nodata = nodata;
     if (band.unitType) out.unit = band.unitType;
+    const classes = bandClasses(band);
+    if (classes.length) out['classification:classes'] = classes;
     if (withStatistics && SMALL_INTEGER_TYPES.has(dataType)) {
       // Read as stored: GDAL converts nothing, and the statistics come from value counts.
       const data = (await band.pixels.readAsync(0, 0, width, height, undefined, {

@@ -117,10 +117,16 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
       tiffDatetime((ds.getMetadata() as Record<string, string> | null)?.TIFFTAG_DATETIME) ??
       source.lastModified.toISOString();
     const bands = await rasterBands(ds, options.statistics ?? true);
+    const classified = bands.some((b) => b['classification:classes']);
     return {
       type: 'Feature',
       stac_version: '1.0.0',
-      stac_extensions: [STAC_EXTENSIONS.projection, STAC_EXTENSIONS.raster, STAC_EXTENSIONS.file],
+      stac_extensions: [
+        STAC_EXTENSIONS.projection,
+        STAC_EXTENSIONS.raster,
+        STAC_EXTENSIONS.file,
+        ...(classified ? [STAC_EXTENSIONS.classification] : []),
+      ],
       id: options.id,
       collection: options.collection,
       geometry,
