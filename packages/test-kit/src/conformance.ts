@@ -300,7 +300,11 @@ export async function checkIdempotentResubmit(
   const again = await submitOrProblem(tm, plugin.type, params);
   if ('problem' in again) return [`second submit was refused: ${again.problem}`];
   const problems: string[] = [];
-  if (again.jobId !== firstJobId) problems.push(`second submit returned job ${again.jobId}, not ${firstJobId}`);
+  if (again.jobId !== firstJobId) {
+    problems.push(`second submit returned job ${again.jobId}, not ${firstJobId}`);
+    // A second job was created: let it settle so it does not write during the next checks.
+    await tm.waitFor(again.jobId, { timeoutMs: 30_000 }).catch(() => {});
+  }
   if (again.idempotent !== true) problems.push(`second submit returned idempotent: ${String(again.idempotent)}`);
   const jobsTable = `${tm.schema}.jobs`;
   const after = await snapshotWrites(tm);
