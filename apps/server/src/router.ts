@@ -3,6 +3,7 @@ import {
   CoreMachineError,
   formatComplianceTable,
   TERMINAL_JOB_STATUSES,
+  type JobParams,
   type JobParamsInput,
   type JobView,
   type Page,
@@ -13,9 +14,22 @@ import { procedure, router } from './trpc.ts';
 
 type Plugin = StaticPlugins[number];
 
-/** `{ type, params }` for each known job type: wrong params for a type do not compile. */
+/**
+ * The parameters a caller writes for job type `P`: zod's input type, except that a field whose
+ * input is `unknown` (a preprocess step, as hello_world's `n` that also accepts numeric text)
+ * takes its validated type, so `{ n: 'ten' }` does not compile.
+ */
+export type ParamsInput<P> = RealInput<JobParamsInput<P>, JobParams<P>>;
+type RealInput<I, O> = { [K in keyof I]: unknown extends I[K] ? (K extends keyof O ? O[K] : never) : I[K] };
+
+/**
+ * `{ type, params }` for each known job type: wrong params for a type do not compile, and
+ * `params` may be left out only when the type has no required parameter.
+ */
 export type SubmitInput = {
-  [P in Plugin as P['type']]: { type: P['type']; params?: JobParamsInput<P> };
+  [P in Plugin as P['type']]: Partial<ParamsInput<P>> extends ParamsInput<P>
+    ? { type: P['type']; params?: ParamsInput<P> }
+    : { type: P['type']; params: ParamsInput<P> };
 }[Plugin['type']];
 
 const submitShape = z.strictObject({ type: z.string().min(1), params: z.unknown().optional() });
