@@ -1,10 +1,14 @@
 /**
  * bench/containers: list_container_contents over N small blobs (default 100,000) in Azurite,
- * submit → completed, with the peak RSS of the worker process, next to two plain-SDK
- * baselines over the same container:
- *   - "sdk list": a paged listing (what stage 1 must do at least);
- *   - "sdk list+props": the listing plus getProperties for every blob, 64 in flight (what the
- *     whole job does, minus orchestration and the inventory table).
+ * submit → completed, with the peak RSS of the worker process, next to plain-SDK baselines
+ * over the same container:
+ *   - "sdk list": a paged listing (5,000 per page), nothing else;
+ *   - "sdk list + metadata": the same listing with `includeMetadata`, which is what the
+ *     inventory records (the job asks for it too);
+ *   - with BENCH_WITH_PROPS=1, "sdk list + getProperties": the listing plus a properties
+ *     request for every blob, 64 in flight (what the job did before it recorded the listing).
+ * After timing, the job's inventory rows are compared with the metadata listing field by
+ * field (name, size, content type, last modified, ETag, metadata) through a digest.
  *
  *   pnpm --filter @coremachine/bench containers [N=100000]
  *
@@ -15,6 +19,7 @@
  * blobs are created on the first run (in parallel; blobs already present are skipped).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash, type Hash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import listContainerContents, { INVENTORY_TABLE } from '@coremachine/job-list-container-contents';
 import { join } from 'node:path';
@@ -52,7 +57,7 @@ async function pool<T>(
 }
 
 const report = (o: Record<string, unknown>) =>
-  process.stdout.write(JSON.stringify({ ...o, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n');
+  process.stdout.write(JSON.stringify({ maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024), ...o }) + '\n');
 
 async function seed(): Promise<void> {
   const c = container();
@@ -81,16 +86,38 @@ async function seed(): Promise<void> {
   report({ mode: 'seed', present: have, created: N - have, ms: Math.round(performance.now() - t0) });
 }
 
-async function sdkList(withProps: boolean): Promise<void> {
+/** One inventory row as the digest sees it (the same text from the SDK and from the table). */
+function digestRow(
+  h: Hash,
+  b: { name: string; size: number; contentType: string | null; lastModified: Date; etag: string; metadata: object },
+) {
+  const meta = Object.fromEntries(Object.entries(b.metadata).sort(([x], [y]) => (x < y ? -1 : 1)));
+  const etag = `"${b.etag.replace(/"/g, '')}"`;
+  h.update(
+    `${b.name}\t${b.size}\t${b.contentType}\t${b.lastModified.toISOString()}\t${etag}\t${JSON.stringify(meta)}\n`,
+  );
+}
+
+async function sdkList(withProps: boolean, withMetadata = false): Promise<void> {
   const c = container();
   const t0 = performance.now();
   let count = 0,
     bytes = 0;
+  const h = createHash('sha256');
   async function* names() {
-    for await (const page of c.listBlobsFlat().byPage({ maxPageSize: 5000 })) {
+    for await (const page of c.listBlobsFlat({ includeMetadata: withMetadata }).byPage({ maxPageSize: 5000 })) {
       for (const b of page.segment.blobItems) {
         count += 1;
         bytes += b.properties.contentLength ?? 0;
+        if (withMetadata)
+          digestRow(h, {
+            name: b.name,
+            size: b.properties.contentLength ?? 0,
+            contentType: b.properties.contentType ?? null,
+            lastModified: b.properties.lastModified,
+            etag: b.properties.etag,
+            metadata: b.metadata ?? {},
+          });
         yield b.name;
       }
     }
@@ -107,7 +134,9 @@ async function sdkList(withProps: boolean): Promise<void> {
       /* count only */
     }
   }
-  report({ mode: withProps ? 'sdk-props' : 'sdk-list', blobs: count, bytes, ms: Math.round(performance.now() - t0) });
+  const ms = Math.round(performance.now() - t0);
+  const mode = withProps ? 'sdk-props' : withMetadata ? 'sdk-list-meta' : 'sdk-list';
+  report({ mode, blobs: count, bytes, ms, ...(withMetadata ? { digest: h.digest('hex') } : {}) });
 }
 
 async function job(): Promise<void> {
@@ -121,11 +150,42 @@ async function job(): Promise<void> {
     const { jobId } = await tm.submit('list_container_contents', { container_name: CONTAINER });
     const view = await tm.waitFor(jobId, { timeoutMs: 30 * 60_000 });
     const ms = Math.round(performance.now() - t0);
+    const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024); // before the digest below
     const r = view.result as {
       summary: { total_blobs_found: number; successful_analyses: number; total_size_bytes: number };
     } | null;
+    const [list] = await tm.tasks(jobId, { stage: 1 });
+    // The inventory rows, in ordinal order, through the same digest as the SDK listing.
+    const h = createHash('sha256');
+    for (let from = 0; ; from += 5000) {
+      const { rows } = await tm.pool.query<{
+        blob_name: string;
+        size_bytes: string;
+        content_type: string | null;
+        last_modified: Date;
+        etag: string;
+        metadata: object;
+      }>(
+        `SELECT blob_name, size_bytes, content_type, last_modified, etag, metadata FROM ${INVENTORY_TABLE}
+         WHERE job_id = $1 AND ordinal >= $2 AND ordinal < $3 ORDER BY ordinal`,
+        [jobId, from, from + 5000],
+      );
+      if (rows.length === 0) break;
+      for (const x of rows)
+        digestRow(h, {
+          name: x.blob_name,
+          size: Number(x.size_bytes),
+          contentType: x.content_type,
+          lastModified: x.last_modified,
+          etag: x.etag,
+          metadata: x.metadata,
+        });
+    }
     await tm.pool.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [jobId]);
     report({
+      maxRssMb,
+      digest: h.digest('hex'),
+      prefixes: (list?.output as { prefixes_listed?: number } | undefined)?.prefixes_listed ?? 0,
       mode: 'job',
       status: view.status,
       blobs: r?.summary.total_blobs_found,
@@ -160,10 +220,13 @@ async function main(): Promise<void> {
     const s = child('seed');
     console.log(`container ${CONTAINER}: ${s.present} blobs present, ${s.created} created in ${s.ms} ms`);
     const list = child('sdk-list');
-    const props = child('sdk-props');
+    const meta = child('sdk-list-meta');
+    const props = process.env.BENCH_WITH_PROPS === '1' ? child('sdk-props') : null;
     const j = child('job');
     if (j.status !== 'completed' || j.blobs !== N || j.analysed !== N)
       throw new Error(`job did not analyse all blobs: ${JSON.stringify(j)}`);
+    if (j.digest !== meta.digest || j.bytes !== meta.bytes)
+      throw new Error(`inventory differs from the SDK listing: ${JSON.stringify({ job: j, sdk: meta })}`);
     const row = (label: string, r: Record<string, number | string>) =>
       console.log(
         `${label.padEnd(34)} ${(Number(r.ms) / 1000).toFixed(2).padStart(8)} s   peak RSS ${String(r.maxRssMb).padStart(5)} MB`,
@@ -171,10 +234,16 @@ async function main(): Promise<void> {
     console.log(`\nN = ${N} blobs`);
     row('list_container_contents (job)', j);
     row('baseline: sdk list', list);
-    row('baseline: sdk list + getProperties', props);
-    console.log(`\nratio job / sdk list              ${(Number(j.ms) / Number(list.ms)).toFixed(1)}x`);
-    console.log(`ratio job / sdk list + properties ${(Number(j.ms) / Number(props.ms)).toFixed(2)}x`);
-    console.log(`job tasks per stage: ${JSON.stringify(j.tasks)}; bytes: job ${j.bytes}, sdk ${props.bytes}`);
+    row('baseline: sdk list + metadata', meta);
+    if (props) row('baseline: sdk list + getProperties', props);
+    const ratio = (r: Record<string, number | string>) => (Number(j.ms) / Number(r.ms)).toFixed(2);
+    console.log(`\nratio job / sdk list              ${ratio(list)}x`);
+    console.log(`ratio job / sdk list + metadata   ${ratio(meta)}x`);
+    if (props) console.log(`ratio job / sdk list + properties ${ratio(props)}x`);
+    console.log(
+      `job tasks per stage: ${JSON.stringify(j.tasks)}; directories listed apart: ${j.prefixes}; bytes: job ${j.bytes}, sdk ${meta.bytes}`,
+    );
+    console.log(`inventory = sdk listing, field by field (sha256 ${String(j.digest).slice(0, 16)}…)`);
   } finally {
     await azurite.stop();
   }
@@ -185,6 +254,7 @@ const modes: Record<string, () => Promise<void>> = {
   seed,
   'sdk-list': () => sdkList(false),
   'sdk-props': () => sdkList(true),
+  'sdk-list-meta': () => sdkList(false, true),
   job,
 };
 await modes[MODE]!();

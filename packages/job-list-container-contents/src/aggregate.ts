@@ -117,6 +117,7 @@ export async function aggregate(ctx: AggregateContext<Params>): Promise<z.input<
       total_count: listing.total_count,
       hit_file_limit: listing.hit_file_limit,
       batch_count: listing.batch_count,
+      prefixes_listed: listing.prefixes_listed ?? 0,
       scan_duration_seconds: listing.scan_duration_seconds,
     },
     inventory: { table: INVENTORY_TABLE, job_id: ctx.jobId },

@@ -98,7 +98,8 @@ async function analyse(
 }
 
 /**
- * Stage 2: the inventory split into batches of `batch_size` rows; each task reads its rows
+ * Stage 2, only with `verify_blobs` (otherwise it plans no task: stage 1 already recorded every
+ * blob from its listing): the inventory split into batches of `batch_size` rows; each task reads its rows
  * from the table (never from queue messages or the previous stage's output), fetches each
  * blob's properties with bounded concurrency and writes them back to the same rows.
  *
@@ -111,12 +112,13 @@ async function analyse(
 export const analyzeBlobs = defineStage<Params>()({
   name: 'analyze_blobs',
   description:
-    "Batches of batch_size inventory rows: fetch each blob's properties (bounded concurrency), record them in the inventory",
+    "Only with verify_blobs (no task otherwise): batches of batch_size inventory rows; fetch each blob's own properties (bounded concurrency) and record them over the listed ones",
   input: z.object({ batch: z.number().int(), first_ordinal: z.number().int(), end_ordinal: z.number().int() }),
   output: analyzeOutput,
   onTaskFailure: 'continue',
   retry: { maxAttempts: BATCH_MAX_ATTEMPTS },
   plan: async ({ jobId, params, db }) => {
+    if (params.verify_blobs !== true) return [];
     await ensureInventory(db);
     const {
       rows: [r],

@@ -6,15 +6,16 @@ import { listBlobs } from './list-blobs.ts';
 import { parameters } from './parameters.ts';
 
 /**
- * list_container_contents: a per-blob inventory of a container. Stage `list_blobs` streams the
- * listing into a database table; stage `analyze_blobs` fetches every blob's properties in
- * batches and records them in the same table, which stays queryable after the job.
+ * list_container_contents: a per-blob inventory of a container. Stage `list_blobs` records
+ * every blob with the properties its listing returned (split by virtual directory, streamed
+ * into a database table through COPY); stage `analyze_blobs` runs only with `verify_blobs` and
+ * then reads each blob's own properties in batches. The table stays queryable after the job.
  */
 export default defineJob({
   type: 'list_container_contents',
-  version: '1.0.0',
+  version: '1.1.0',
   description:
-    'Per-blob inventory of a container (size, extension, content type, last modified, etag, metadata) in a queryable table',
+    'Per-blob inventory of a container (size, extension, content type, last modified, etag, metadata, tags) in a queryable table',
   parameters,
   stages: [listBlobs, analyzeBlobs],
   result,

@@ -1,8 +1,13 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { blobExtension, NO_EXTENSION, type BlobInfo } from '@coremachine/storage';
 import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 
 /**
- * The inventory: one row per listed blob, keyed by (job_id, ordinal). Stage 1 fills names and
- * listing properties; stage 2 fills the analysed properties. It outlives the job so that it can
+ * The inventory: one row per listed blob, keyed by (job_id, ordinal). Stage 1 records each blob
+ * with the properties its listing returned; stage 2 (`verify_blobs` only) overwrites them with
+ * each blob's own properties request. It outlives the job so that it can
  * be queried with SQL (`SELECT * FROM inventory.list_container_inventory WHERE job_id = ...`).
  *
  * It lives in its own schema because job contexts do not name the ledger's schema; rows are
@@ -31,7 +36,8 @@ CREATE TABLE IF NOT EXISTS ${INVENTORY_TABLE} (
   error_code      text,
   error_message   text,
   PRIMARY KEY (job_id, ordinal)
-);`;
+);
+ALTER TABLE ${INVENTORY_TABLE} ADD COLUMN IF NOT EXISTS tags jsonb;`;
 
 let ensured = new WeakSet<object>();
 
@@ -59,26 +65,61 @@ export function forgetEnsured(): void {
   ensured = new WeakSet();
 }
 
-export interface ListedRow {
-  name: string;
-  size: number;
+/** COPY text format: backslash, tab, newline and carriage return escaped; `\N` is NULL. */
+function copyText(v: string | null): string {
+  if (v === null) return '\\N';
+  return v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
-/** Inserts one chunk of listed blobs in a single statement. */
-export async function insertListed(
+const COPY_COLUMNS =
+  'job_id, ordinal, container_name, blob_name, listed_size, size_bytes, extension, content_type, last_modified, etag, metadata, tags, analyzed_at';
+
+/**
+ * Records listed blobs with the properties their listing returned, through one COPY fed page
+ * by page as the pages arrive (backpressure included): `pages` yields the blobs to record, in
+ * order, ordinals from 0. Returns the number of rows written. Run it inside the caller's
+ * transaction so that a retry replaces the rows whole.
+ */
+export async function copyListed(
   client: PoolClient,
   jobId: string,
   container: string,
-  firstOrdinal: number,
-  rows: ListedRow[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query(
-    `INSERT INTO ${INVENTORY_TABLE} (job_id, ordinal, container_name, blob_name, listed_size)
-     SELECT $1, $2::int + u.i - 1, $3, u.name, u.size
-     FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS u(name, size, i)`,
-    [jobId, firstOrdinal, container, rows.map((r) => r.name), rows.map((r) => r.size)],
+  pages: AsyncIterable<BlobInfo[]>,
+): Promise<number> {
+  let ordinal = 0;
+  const job = copyText(jobId);
+  const cont = copyText(container);
+  async function* lines(): AsyncGenerator<string> {
+    for await (const page of pages) {
+      const now = copyText(new Date().toISOString());
+      let chunk = '';
+      for (const b of page) {
+        const size = String(b.size);
+        chunk +=
+          [
+            job,
+            String(ordinal++),
+            cont,
+            copyText(b.name),
+            size,
+            size,
+            copyText(blobExtension(b.name) || NO_EXTENSION),
+            copyText(b.contentType),
+            copyText(b.lastModified.toISOString()),
+            copyText(b.etag),
+            copyText(b.metadata ? JSON.stringify(b.metadata) : null),
+            copyText(b.tags ? JSON.stringify(b.tags) : null),
+            now,
+          ].join('\t') + '\n';
+      }
+      if (chunk) yield chunk;
+    }
+  }
+  await pipeline(
+    Readable.from(lines()),
+    client.query(copyFrom(`COPY ${INVENTORY_TABLE} (${COPY_COLUMNS}) FROM STDIN`)),
   );
+  return ordinal;
 }
 
 export interface AnalysedRow {

@@ -1,10 +1,9 @@
 import { defineStage, permanentError } from '@coremachine/core-machine';
-import { compileBlobFilter, isStorageError } from '@coremachine/storage';
+import { compileBlobFilter, isStorageError, type BlobInfo } from '@coremachine/storage';
 import { z } from 'zod';
-import { ensureInventory, insertListed, INVENTORY_TABLE, type ListedRow } from './inventory.ts';
+import { copyListed, ensureInventory, INVENTORY_TABLE } from './inventory.ts';
 import type { Params } from './parameters.ts';
-
-const INSERT_CHUNK = 2_000;
+import { splitListing } from './split-listing.ts';
 
 export const listOutput = z.object({
   /** Blobs returned by the listing (under the prefix). */
@@ -15,19 +14,26 @@ export const listOutput = z.object({
   total_count: z.number().int(),
   hit_file_limit: z.boolean(),
   batch_size: z.number().int(),
-  /** Stage-2 batches; their ids are 0 .. batch_count-1 (task keys `batch-000000`, ...). */
+  /** Stage-2 batches (`verify_blobs` only, else 0); ids 0 .. batch_count-1 (keys `batch-000000`, ...). */
   batch_count: z.number().int(),
+  /** Virtual directories listed on their own (0: one listing). */
+  prefixes_listed: z.number().int().optional(),
   scan_duration_seconds: z.number(),
 });
 
 /**
- * Stage 1: one task streams the listing, applies the filter then `file_limit`, and writes the
- * names to the inventory table in chunks. Only counts go into the task output: 100,000 names
- * would not belong in a task result or a queue message.
+ * Stage 1: one task records the inventory from the listing itself: the listing's pages carry
+ * size, content type, last modified, ETag and metadata (and tags with `include_tags`), so
+ * nothing is requested per blob. One flat listing, the next page fetched while the current one
+ * is recorded; with `split_by_directory`, each virtual directory listed on its own, a few at a
+ * time (`splitListing`). Pages are filtered, cut at `file_limit` and
+ * streamed into the inventory table through one COPY as they arrive, in one transaction (a
+ * retry replaces the rows whole). Only counts go into the task output.
  */
 export const listBlobs = defineStage<Params>()({
   name: 'list_blobs',
-  description: 'One task: stream the listing, filter, apply file_limit, write names to the inventory table',
+  description:
+    'One task: list the container (with split_by_directory, one listing per virtual directory, a few at a time), filter, apply file_limit, and stream each blob with the properties its listing returned into the inventory table (COPY); nothing is requested per blob',
   input: z.object({ container_name: z.string() }),
   output: listOutput,
   plan: ({ params }) => [{ key: 'list', input: { container_name: params.container_name } }],
@@ -40,17 +46,23 @@ export const listBlobs = defineStage<Params>()({
       filtered = 0,
       kept = 0,
       hitLimit = false;
-    const client = await ctx.db.connect();
-    try {
-      // One transaction: a retry (or a re-run after a lost lease) replaces the rows whole.
-      await client.query('BEGIN');
-      await client.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [ctx.jobId]);
-      let chunk: ListedRow[] = [];
-      try {
-        for await (const blob of ctx.services.storage.list(input.container_name, {
+    const stats = { prefixes: 0 };
+    async function* recorded(): AsyncGenerator<BlobInfo[]> {
+      const pages = splitListing(
+        ctx.services.storage,
+        input.container_name,
+        {
           prefix: filter?.prefix,
+          split: ctx.params.split_by_directory === true,
+          includeMetadata: true,
+          includeTags: ctx.params.include_tags === true,
           signal: ctx.signal,
-        })) {
+        },
+        stats,
+      );
+      for await (const page of pages) {
+        const keep: BlobInfo[] = [];
+        for (const blob of page) {
           if (limit !== null && kept >= limit) {
             hitLimit = true;
             break;
@@ -60,15 +72,21 @@ export const listBlobs = defineStage<Params>()({
             filtered += 1;
             continue;
           }
-          chunk.push({ name: blob.name, size: blob.size });
+          keep.push(blob);
           kept += 1;
-          if (chunk.length >= INSERT_CHUNK) {
-            await insertListed(client, ctx.jobId, input.container_name, kept - chunk.length, chunk);
-            chunk = [];
-            // Without a limit the total is unknown until the listing ends.
-            ctx.progress(limit ? kept / limit : 0, `${kept} blobs recorded, ${listed} listed`);
-          }
         }
+        if (keep.length > 0) yield keep;
+        // Without a limit the total is unknown until the listing ends.
+        ctx.progress(limit ? kept / limit : 0, `${kept} blobs recorded, ${listed} listed`);
+        if (hitLimit) return;
+      }
+    }
+    const client = await ctx.db.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`DELETE FROM ${INVENTORY_TABLE} WHERE job_id = $1`, [ctx.jobId]);
+      try {
+        await copyListed(client, ctx.jobId, input.container_name, recorded());
       } catch (err) {
         if (isStorageError(err, 'CONTAINER_NOT_FOUND')) {
           throw permanentError(
@@ -79,7 +97,6 @@ export const listBlobs = defineStage<Params>()({
         }
         throw err;
       }
-      await insertListed(client, ctx.jobId, input.container_name, kept - chunk.length, chunk);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
@@ -93,7 +110,8 @@ export const listBlobs = defineStage<Params>()({
       total_count: kept,
       hit_file_limit: hitLimit,
       batch_size: batchSize,
-      batch_count: Math.ceil(kept / batchSize),
+      batch_count: ctx.params.verify_blobs === true ? Math.ceil(kept / batchSize) : 0,
+      prefixes_listed: stats.prefixes,
       scan_duration_seconds: Math.round(performance.now() - started) / 1000,
     };
   },

@@ -65,7 +65,8 @@ async function inventory(jobId: string) {
 
 describe('list_container_contents', () => {
   it('inventories every blob exactly as the SDK sees it, in batches', async () => {
-    const job = await run({ batch_size: 5 });
+    // verify_blobs: stage 2 reads each blob's own properties over the listed ones.
+    const job = await run({ batch_size: 5, verify_blobs: true });
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
     expect(sdk).toHaveLength(EARLY_BLOBS.length + LATE_BLOBS.length);
     expect(job.stages.map((s) => [s.name, s.status, s.total, s.completed, s.failed])).toEqual([
@@ -180,7 +181,7 @@ describe('list_container_contents', () => {
     });
     const tm2 = await createTestMachine({ plugins: [listContainerContents], services: { storage: vanishing } });
     try {
-      const job = await run({ container_name: VICTIMS, batch_size: 2 }, tm2);
+      const job = await run({ container_name: VICTIMS, batch_size: 2, verify_blobs: true }, tm2);
       expect(job.status).toBe('completed');
       expect((job.result as any).summary).toMatchObject({
         total_blobs_found: 4,
@@ -216,7 +217,7 @@ describe('list_container_contents', () => {
     });
     const tm3 = await createTestMachine({ plugins: [listContainerContents], services: { storage: flaky } });
     try {
-      const job = await run({ container_name: VICTIMS, filter: { prefix: 'flaky' } }, tm3);
+      const job = await run({ container_name: VICTIMS, filter: { prefix: 'flaky' }, verify_blobs: true }, tm3);
       expect(job.status).toBe('completed');
       const [batch] = await tm3.tasks(job.id, { stage: 2 });
       expect(batch).toMatchObject({ status: 'completed', attempts: 3 });

@@ -8,6 +8,8 @@ export interface BlobInfo {
   etag: string;
   /** Present when the listing asked for metadata (`includeMetadata`) and on `stat`. */
   metadata?: Record<string, string>;
+  /** Present when the listing asked for index tags (`includeTags`); `{}` when the blob has none. */
+  tags?: Record<string, string>;
 }
 
 export type BlobStat = ({ exists: true } & BlobInfo) | { exists: false; name: string };
@@ -18,7 +20,16 @@ export interface ListOptions {
   /** Blobs per page requested from the service (max 5000). */
   pageSize?: number;
   includeMetadata?: boolean;
+  /** Also return each blob's index tags (`tags`). */
+  includeTags?: boolean;
   signal?: AbortSignal;
+}
+
+/** One page of a hierarchical listing: the virtual directories and the blobs directly at that level. */
+export interface HierarchyPage {
+  /** Virtual directories, each ending with the delimiter (`raster/`), in listing order. */
+  prefixes: string[];
+  blobs: BlobInfo[];
 }
 
 export interface UploadOptions {

@@ -1,13 +1,19 @@
 import { createReadStream } from 'node:fs';
 import { stat as fsStat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  RestError,
+  StorageSharedKeyCredential,
+  type BlobItem,
+  type ContainerClient,
+} from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
 import { AZURITE_ACCOUNT, AZURITE_KEY, type StorageConfig } from './config.ts';
 import { redactError, StorageError } from './errors.ts';
 import { assertBlobPath, assertContainerName } from './names.ts';
 import { guessContentType } from './content-type.ts';
-import type { BlobInfo, BlobStat, ListOptions, UploadOptions } from './blob-info.ts';
+import type { BlobInfo, BlobStat, HierarchyPage, ListOptions, UploadOptions } from './blob-info.ts';
 
 /**
  * Blob storage as the jobs see it. Every name is validated before any request is made.
@@ -19,6 +25,11 @@ export interface BlobStorage {
   list(container: string, options?: ListOptions): AsyncIterable<BlobInfo>;
   /** The same listing, one service page at a time. */
   listPages(container: string, options?: ListOptions): AsyncIterable<BlobInfo[]>;
+  /**
+   * One level of the listing split at `/` (under `prefix`): per page, the virtual directories
+   * and the blobs directly at that level. Listing each directory in turn gives the flat listing.
+   */
+  listHierarchyPages(container: string, options?: ListOptions): AsyncIterable<HierarchyPage>;
   stat(container: string, blob: string, options?: { signal?: AbortSignal }): Promise<BlobStat>;
   /** A stream of the blob's bytes (optionally a range). */
   readStream(
@@ -90,6 +101,18 @@ function quoteEtag(etag: string): string {
   return etag === '' || etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
 }
 
+function toBlobInfo(b: BlobItem, options: ListOptions): BlobInfo {
+  return {
+    name: b.name,
+    size: b.properties.contentLength ?? 0,
+    contentType: b.properties.contentType || null,
+    lastModified: b.properties.lastModified,
+    etag: quoteEtag(b.properties.etag),
+    ...(options.includeMetadata ? { metadata: b.metadata ?? {} } : {}),
+    ...(options.includeTags ? { tags: b.tags ?? {} } : {}),
+  };
+}
+
 function isNotFound(err: unknown): err is RestError {
   return err instanceof RestError && err.statusCode === 404;
 }
@@ -131,19 +154,34 @@ class AzureBlobStorage implements BlobStorage {
       .listBlobsFlat({
         prefix: options.prefix || undefined,
         includeMetadata: options.includeMetadata ?? false,
+        includeTags: options.includeTags ?? false,
+        abortSignal: options.signal,
+      })
+      .byPage({ maxPageSize: Math.min(options.pageSize ?? 5000, 5000) });
+    try {
+      for await (const page of pages) yield page.segment.blobItems.map((b) => toBlobInfo(b, options));
+    } catch (err) {
+      this.#notFound(err, container);
+    }
+  }
+
+  async *listHierarchyPages(container: string, options: ListOptions = {}): AsyncIterable<HierarchyPage> {
+    const client = this.#container(container);
+    if (options.prefix) assertBlobPath(options.prefix, { prefix: true });
+    const pages = client
+      .listBlobsByHierarchy('/', {
+        prefix: options.prefix || undefined,
+        includeMetadata: options.includeMetadata ?? false,
+        includeTags: options.includeTags ?? false,
         abortSignal: options.signal,
       })
       .byPage({ maxPageSize: Math.min(options.pageSize ?? 5000, 5000) });
     try {
       for await (const page of pages) {
-        yield page.segment.blobItems.map((b) => ({
-          name: b.name,
-          size: b.properties.contentLength ?? 0,
-          contentType: b.properties.contentType || null,
-          lastModified: b.properties.lastModified,
-          etag: quoteEtag(b.properties.etag),
-          ...(options.includeMetadata ? { metadata: b.metadata ?? {} } : {}),
-        }));
+        yield {
+          prefixes: (page.segment.blobPrefixes ?? []).map((p) => p.name),
+          blobs: page.segment.blobItems.map((b) => toBlobInfo(b, options)),
+        };
       }
     } catch (err) {
       this.#notFound(err, container);

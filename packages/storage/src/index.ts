@@ -1,7 +1,7 @@
 import './services.ts';
 
 export { createStorage, blobUrlFrom, type BlobStorage } from './blob-storage.ts';
-export type { BlobInfo, BlobStat, ListOptions, UploadOptions } from './blob-info.ts';
+export type { BlobInfo, BlobStat, HierarchyPage, ListOptions, UploadOptions } from './blob-info.ts';
 export {
   storageConfigSchema,
   storageConfigFromEnv,

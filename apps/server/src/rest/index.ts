@@ -1,6 +1,7 @@
 import type { CoreMachine } from '@coremachine/core-machine';
 import { appRouter } from '../router.ts';
 import type { Context } from '../trpc.ts';
+import { assetRoutes, blobSigner } from './assets.ts';
 import { dashboardRoute } from './dashboard.ts';
 import { featuresRoutes } from './features.ts';
 import { stacRoutes } from './stac.ts';
@@ -28,6 +29,8 @@ export function restRoutes(deps: {
   };
   const { pool } = deps.machine;
   const stac = stacRoutes({ pool, schema: deps.stacSchema });
+  const { storage } = deps.machine.services;
+  const assets = storage ? assetRoutes({ storage, sign: blobSigner(storage.config, storage) }) : null;
   const features = featuresRoutes({
     pool,
     schema: deps.featuresSchema,
@@ -36,6 +39,7 @@ export function restRoutes(deps: {
   return [
     health,
     readyz,
+    ...(assets ? [assets] : []),
     (req, res, url) =>
       url.pathname === '/stac' || url.pathname.startsWith('/stac/') ? stac(req, res, url) : Promise.resolve(false),
     (req, res, url) =>
