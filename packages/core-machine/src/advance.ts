@@ -6,7 +6,7 @@
  * errors escape, and pg-boss retries those.
  */
 import { withTransaction } from './db.ts';
-import type { AnyJobDefinition, Logger, TaskOutcome } from './define-job.ts';
+import type { AnyJobDefinition, Logger, StageDefinition, TaskOutcome } from './define-job.ts';
 import { toStoredError } from './errors.ts';
 import { taskId as makeTaskId } from './job-id.ts';
 import { addEvent, failJob, sendTasks } from './ledger.ts';
@@ -15,6 +15,24 @@ import { completeStage } from './settle.ts';
 import { zodIssues } from './machine.ts';
 
 const INSERT_CHUNK = 5_000;
+
+/** The 1-based index of a stage object (or one with its name) in a plugin, or an error naming them. */
+export function stageIndexOf(plugin: AnyJobDefinition, stage: StageDefinition, before?: number): number {
+  let idx = plugin.stages.indexOf(stage);
+  if (idx < 0) idx = plugin.stages.findIndex((s) => s.name === stage.name);
+  if (idx < 0)
+    throw new Error(
+      `stage ${JSON.stringify(stage.name)} is not a stage of ${plugin.type}; stages: ${plugin.stages.map((s) => s.name).join(', ')}`,
+    );
+  if (before !== undefined && idx + 1 >= before)
+    throw new Error(`stage ${JSON.stringify(stage.name)} is not before stage ${before} of ${plugin.type}`);
+  return idx + 1;
+}
+
+/** Completed outcomes of a stage (typed by the caller through `CompletedOutcome`). */
+async function completedOutputs(machine: CoreMachine, jobId: string, stage: number): Promise<any[]> {
+  return (await loadOutcomes(machine, jobId, stage)).filter((t) => t.status === 'completed');
+}
 
 export async function loadOutcomes(machine: CoreMachine, jobId: string, stage: number): Promise<TaskOutcome[]> {
   const { rows } = await machine.pool.query(
@@ -82,7 +100,9 @@ export async function planStage(
       params: job.parameters,
       stage: { index: stageIndex, name: stage.name },
       previous,
+      outputs: (s: StageDefinition) => completedOutputs(machine, jobId, stageIndexOf(plugin, s, stageIndex)),
       db: machine.pool,
+      ledger: machine.ledger,
       services: machine.services,
       log,
       signal,
@@ -187,8 +207,10 @@ export async function aggregateJob(machine: CoreMachine, jobId: string): Promise
       params: job.parameters,
       retries,
       db: machine.pool,
+      ledger: machine.ledger,
       services: machine.services,
       log: machine.log,
+      outputs: (s: StageDefinition) => completedOutputs(machine, jobId, stageIndexOf(plugin, s)),
       stages: stageRows.map((s) => ({
         index: s.stage_index,
         name: s.name,

@@ -48,6 +48,17 @@ export interface TaskOutcome<O = unknown> {
   attempts: number;
 }
 
+/** A completed task's outcome, its output typed by its stage. */
+export type CompletedOutcome<S> = TaskOutcome<StageOutput<S>> & { output: StageOutput<S> };
+
+/** Where the ledger lives, for plugins that reach PostgreSQL outside the pool (GDAL's PG driver). */
+export interface LedgerInfo {
+  /** The connection string the engine was started with (may carry a password: never log it). */
+  connectionString: string;
+  /** The ledger's schema (`jobs`, `stages`, `tasks`, ...); pg-boss lives in `<schema>_queue`. */
+  schema: string;
+}
+
 export interface PlanContext<P> {
   jobId: string;
   jobType: string;
@@ -55,7 +66,13 @@ export interface PlanContext<P> {
   stage: { index: number; name: string };
   /** The previous stage's settled tasks (empty for the first stage). */
   previous: TaskOutcome[];
+  /**
+   * The completed tasks of an earlier stage, outputs typed by that stage:
+   * `const greetings = await ctx.outputs(greeting)` → `greetings[0].output` is greeting's output.
+   */
+  outputs<S extends StageDefinition>(stage: S): Promise<Array<CompletedOutcome<S>>>;
   db: Pool;
+  ledger: LedgerInfo;
   services: Services;
   log: Logger;
   signal: AbortSignal;
@@ -78,11 +95,17 @@ export interface TaskContext<P> {
   signal: AbortSignal;
   log: Logger;
   db: Pool;
+  ledger: LedgerInfo;
   services: Services;
   /** Reports progress (0..1) with an optional note; shown by the API, CLI and dashboard. */
   progress(fraction: number, note?: string): void;
-  /** The output of the task with the same key in the previous stage (lineage), or null. */
+  /**
+   * Lineage: the output of the completed task with the same key in an earlier stage, or null.
+   * Given the stage object, the output is typed as that stage's: `await ctx.predecessor(greeting)`.
+   * Without it, the previous stage's output, untyped.
+   */
   predecessor(): Promise<unknown>;
+  predecessor<S extends StageDefinition>(stage: S): Promise<StageOutput<S> | null>;
 }
 
 export interface StageSummary {
@@ -101,6 +124,9 @@ export interface AggregateContext<P> {
   stages: StageSummary[];
   /** All settled tasks of a stage, by stage name, ordered by key. */
   tasks(stageName: string): Promise<TaskOutcome[]>;
+  /** The completed tasks of a stage, by stage object, outputs typed by that stage; ordered by key. */
+  outputs<S extends StageDefinition>(stage: S): Promise<Array<CompletedOutcome<S>>>;
+  ledger: LedgerInfo;
   /** Sum over all tasks of (attempts - 1): how many retries the job spent. */
   retries: number;
   db: Pool;
@@ -168,6 +194,12 @@ export interface JobDefinitionInput<T extends string, PS extends z.ZodType, R ex
   result: R;
   aggregate(ctx: AggregateContext<z.output<PS>>): z.input<R> | Promise<z.input<R>>;
   queue?: QueueOptions;
+  /**
+   * The members of `Services` this job needs (e.g. `['storage']`): checked when the engine
+   * starts, so a missing service stops the process naming the job and the service instead of
+   * failing the first task.
+   */
+  services?: readonly (keyof Services & string)[];
 }
 
 export interface JobDefinition<

@@ -9,7 +9,7 @@ import {
   type MachineOptions,
 } from './config.ts';
 import { createPool, listenOnConnect, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
-import type { AnyJobDefinition, JobStatus, Logger, Services, TaskStatus } from './define-job.ts';
+import type { AnyJobDefinition, JobStatus, LedgerInfo, Logger, Services, TaskStatus } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 import { assertCompliant } from './compliance.ts';
 import { checkManifests } from './discover.ts';
@@ -96,6 +96,21 @@ async function withBudget<T>(
   }
 }
 
+/** Every service a plugin declares (`services: ['storage']`) must be supplied. */
+export function assertServices(plugins: AnyJobDefinition[], services: Partial<Services>): void {
+  const missing = plugins.flatMap((p) =>
+    (p.services ?? [])
+      .filter((name) => (services as Record<string, unknown>)[name] === undefined)
+      .map((name) => `${p.type} needs service '${name}'`),
+  );
+  if (missing.length)
+    throw new CoreMachineError(
+      'CM_ERR_SERVICE_MISSING',
+      `Missing services: ${missing.join('; ')}. Supply them in CoreMachine.start({ services }).`,
+      { issues: missing.map((m) => ({ path: 'services', message: m })) },
+    );
+}
+
 const encodeCursor = (parts: unknown[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
 function decodeCursor(cursor: string | null | undefined): unknown[] | null {
   if (!cursor) return null;
@@ -138,6 +153,8 @@ export class CoreMachine {
   readonly services: Services;
   readonly t: Tables;
   readonly plugins: ReadonlyMap<string, AnyJobDefinition>;
+  /** Handed to plugins as `ctx.ledger`. */
+  readonly ledger: LedgerInfo;
   private readonly workers = new Set<Worker>();
 
   private constructor(
@@ -147,6 +164,7 @@ export class CoreMachine {
     log: Logger,
     services: Services,
     plugins: AnyJobDefinition[],
+    connectionString: string,
   ) {
     this.pool = pool;
     this.boss = boss;
@@ -155,12 +173,14 @@ export class CoreMachine {
     this.services = services;
     this.t = tables(quoteIdent(config.schema), config.schema);
     this.plugins = new Map(plugins.map((p) => [p.type, p]));
+    this.ledger = { connectionString, schema: config.schema };
   }
 
   static async start(options: CreateMachineOptions): Promise<CoreMachine> {
     // Every way in (server discovery, createApp({ plugins }), the test harness, embedding) goes
     // through the same compliance check: a non-compliant manifest never reaches the queue.
     assertCompliant(checkManifests(options.plugins).reports);
+    assertServices(options.plugins, options.services ?? {});
     const config = { ...DEFAULT_CONFIG, ...configFromEnv(), ...options.config };
     const log = options.log ?? createLogger(logLevelFromEnv());
     const pool = createPool(options.connectionString, config.poolMax);
@@ -206,7 +226,15 @@ export class CoreMachine {
         notify: true,
       } as never);
     }
-    return new CoreMachine(pool, boss, config, log, (options.services ?? {}) as Services, options.plugins);
+    return new CoreMachine(
+      pool,
+      boss,
+      config,
+      log,
+      (options.services ?? {}) as Services,
+      options.plugins,
+      options.connectionString,
+    );
   }
 
   plugin(type: string): AnyJobDefinition {

@@ -4,7 +4,7 @@
  * batches and sweeps expired leases (tasks whose worker died). Any number of workers, in any
  * number of processes, can run against one database.
  */
-import { aggregateJob, planStage } from './advance.ts';
+import { aggregateJob, planStage, stageIndexOf } from './advance.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { isTransientDbError, withTransaction } from './db.ts';
@@ -304,11 +304,13 @@ export class Worker {
             signal: abort.signal,
             log,
             db: this.machine.pool,
+            ledger: this.machine.ledger,
             services: this.machine.services,
             progress: (fraction, note) => {
               running.progress = { fraction: Math.min(1, Math.max(0, fraction)), note: note ?? null };
             },
-            predecessor: () => this.predecessor(row),
+            predecessor: ((s?: StageDefinition) =>
+              this.predecessor(row, s ? stageIndexOf(plugin, s, row.stage_index) : row.stage_index - 1)) as never,
           }),
         ),
         abort.signal,
@@ -432,11 +434,11 @@ export class Worker {
     return { kind: 'retry', ...base, error, delayMs: this.machine.retryDelayMs(row.attempts, stage?.retry) };
   }
 
-  private async predecessor(row: ClaimedRow): Promise<unknown> {
-    if (row.stage_index <= 1) return null;
+  private async predecessor(row: ClaimedRow, stage: number): Promise<unknown> {
+    if (stage < 1) return null;
     const { rows } = await this.machine.pool.query(
       `SELECT output FROM ${this.machine.t.tasks} WHERE job_id = $1 AND stage_index = $2 AND key = $3 AND status = 'completed'`,
-      [row.job_id, row.stage_index - 1, row.key],
+      [row.job_id, stage, row.key],
     );
     return rows[0]?.output ?? null;
   }
