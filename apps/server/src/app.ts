@@ -1,7 +1,7 @@
 /**
  * Assembles one CoreMachine process: plugins (discovered and checked), the engine, the HTTP
- * server (tRPC under /trpc, REST under /health, /features, /stac, dashboard at /) and, by
- * role, the worker. Used by main.ts and by the end-to-end tests.
+ * server (tRPC under /trpc, REST under /api/v1, /health, /features, /stac, dashboard at /,
+ * behind the edge checks of auth/edge.ts) and, by role, the worker. Used by main.ts and by the end-to-end tests.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,11 +20,14 @@ import {
 } from '@coremachine/core-machine';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { appRouter } from './router.ts';
-import type { Context } from './trpc.ts';
+import type { Context, Meta } from './trpc.ts';
 import type { Env } from './env.ts';
 import { restRoutes, type RestRoute } from './rest/index.ts';
 import { createServices } from './services.ts';
 import { ensureStacStore } from '@coremachine/geo/stac';
+import { createEdge, isLoopback, principalOf } from './auth/edge.ts';
+import { TokenStore } from './auth/tokens.ts';
+import { apiV1Routes } from './rest/api-v1.ts';
 
 export const APP_PACKAGE_JSON = fileURLToPath(new URL('../package.json', import.meta.url));
 export const VERSION = '0.1.0';
@@ -63,6 +66,13 @@ function checkedManifests(manifests: AnyJobDefinition[]): { plugins: AnyJobDefin
   return { plugins: plugins.map((p) => p.manifest), reports };
 }
 
+const procedureMeta = appRouter._def.procedures as unknown as Record<string, { _def: { meta?: Meta } } | undefined>;
+/** The role a procedure needs (meta.role; `admin` without one), undefined for an unknown name. */
+function procedureRole(name: string): Meta['role'] | undefined {
+  const p = Object.hasOwn(procedureMeta, name) ? procedureMeta[name] : undefined;
+  return p ? (p._def.meta?.role ?? 'admin') : undefined;
+}
+
 export async function createApp(options: CreateAppOptions): Promise<App> {
   const { env } = options;
   const log = createLogger(env.CM_LOG_LEVEL);
@@ -90,6 +100,32 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
   for (const schema of services.vector?.schemas ?? [])
     await machine.pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
 
+  // API tokens live beside the ledger. Without any, the API is anonymous: loopback only unless
+  // explicitly allowed (checked before a worker starts, so a refused start leaves nothing running).
+  const tokens = new TokenStore(machine.pool, env.CM_SCHEMA);
+  const edge = createEdge({ env, tokens, procedureRole });
+  if (env.CM_ROLE !== 'worker') {
+    await tokens.ensure();
+    if (!(await edge.tokensConfigured())) {
+      if (!isLoopback(env.CM_API_HOST) && !env.CM_ALLOW_ANONYMOUS_NON_LOOPBACK) {
+        await machine.close();
+        await closeServices();
+        throw Object.assign(
+          new Error(
+            `no API token is configured, so the API serves anonymously and only on a loopback address, not ${env.CM_API_HOST}: ` +
+              'set CM_API_TOKEN or create one with `cm token create --role admin --name <name>`, ' +
+              'or set CM_ALLOW_ANONYMOUS_NON_LOOPBACK=true to let anyone on the network act as admin',
+          ),
+          { code: 'CM_ERR_ANONYMOUS_NON_LOOPBACK' },
+        );
+      }
+      log.warn(
+        `no API token configured: serving anonymously (everyone is admin)${isLoopback(env.CM_API_HOST) ? ' on loopback only' : ` on ${env.CM_API_HOST} (CM_ALLOW_ANONYMOUS_NON_LOOPBACK)`}; ` +
+          'create a token with `cm token create` to require one',
+      );
+    }
+  }
+
   const worker =
     env.CM_ROLE === 'api'
       ? null
@@ -97,18 +133,27 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
   let server: Server | null = null;
   let url: string | null = null;
   if (env.CM_ROLE !== 'worker') {
-    const ctx: Context = { machine, reports, version: VERSION, probes };
-    const trpc = createHTTPHandler({ router: appRouter, createContext: () => ctx, basePath: '/trpc/' });
-    const routes: RestRoute[] = restRoutes({
-      machine,
-      ctx,
-      stacSchema: services.stac.schema,
-      featuresSchema: services.vector?.schemas[0] ?? 'geo',
+    const ctx: Context = { machine, reports, version: VERSION, probes, tokens };
+    const trpc = createHTTPHandler({
+      router: appRouter,
+      createContext: ({ req }) => ({ ...ctx, principal: principalOf(req) }),
+      basePath: '/trpc/',
+      maxBodySize: env.CM_MAX_BODY_BYTES,
     });
+    const routes: RestRoute[] = [
+      apiV1Routes({ ctx, machine, version: VERSION }),
+      ...restRoutes({
+        machine,
+        ctx,
+        stacSchema: services.stac.schema,
+        featuresSchema: services.vector?.schemas[0] ?? 'geo',
+      }),
+    ];
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const u = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
-      if (u.pathname.startsWith('/trpc/')) return trpc(req, res);
+      const u = new URL(req.url ?? '/', 'http://localhost');
       void (async () => {
+        if (!(await edge.handle(req, res, u))) return;
+        if (u.pathname.startsWith('/trpc/')) return trpc(req, res);
         for (const route of routes) if (await route(req, res, u)) return;
         res
           .writeHead(404, { 'content-type': 'application/json' })

@@ -9,6 +9,16 @@ const bool = z.preprocess(
   z.boolean(),
 );
 
+const list = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
 export const envSchema = z.object({
   DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/coremachine'),
   CM_SCHEMA: z
@@ -74,6 +84,31 @@ export const envSchema = z.object({
             .map((s) => s.trim())
             .filter(Boolean),
     ),
+  /**
+   * A bootstrap admin token (at least 32 characters), accepted beside the tokens of
+   * `cm token create`; recorded as "bootstrap". With no token at all the server is anonymous.
+   */
+  CM_API_TOKEN: z.string().min(32, 'CM_API_TOKEN must be at least 32 characters').optional(),
+  /** The token the CLI sends (Authorization: Bearer). */
+  CM_TOKEN: z.string().optional(),
+  /** Web origins allowed cross-origin (`https://app.example.org`, comma-separated); none by default. */
+  CM_CORS_ORIGINS: list.pipe(
+    z.array(
+      z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin is scheme://host[:port] (no path), or * for reads only'),
+    ),
+  ),
+  /** STAC, Features and tiles readable without a token (true) or with a `read` token (false). */
+  CM_PUBLIC_READ: bool.default(true),
+  /** Serve without tokens on an address other than loopback (everyone on the network is admin). */
+  CM_ALLOW_ANONYMOUS_NON_LOOPBACK: bool.default(false),
+  /** Largest request body accepted (bytes); 413 past it. Default 1 MiB. */
+  CM_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /** Host names the server answers to (besides loopback names); checked whenever serving anonymously. */
+  CM_ALLOWED_HOSTS: list,
   CM_CONTAINERS: z
     .string()
     .default('bronze,silver,gold')

@@ -10,7 +10,8 @@ import {
 } from '@coremachine/core-machine';
 import { z } from 'zod';
 import type { StaticPlugins } from './plugins.generated.ts';
-import { procedure, router } from './trpc.ts';
+import { tokensRouter } from './auth/router.ts';
+import { adminProcedure, publicProcedure, readProcedure, router, submitProcedure } from './trpc.ts';
 
 type Plugin = StaticPlugins[number];
 
@@ -64,17 +65,19 @@ const listInput = z
   .default({ limit: 20 });
 
 export const jobsRouter = router({
-  types: procedure.query(({ ctx }) => ctx.machine.types()),
-  compliance: procedure.query(({ ctx }) => ({
+  types: readProcedure.query(({ ctx }) => ctx.machine.types()),
+  compliance: readProcedure.query(({ ctx }) => ({
     reports: ctx.reports,
     elements: [...CONTRACT_ELEMENTS],
     table: formatComplianceTable(ctx.reports),
   })),
-  submit: procedure.input(parseSubmit).mutation(({ ctx, input }) => ctx.machine.submit(input.type, input.params ?? {})),
-  get: procedure.input(z.object({ jobId })).query(({ ctx, input }) => ctx.machine.requireJob(input.jobId)),
-  list: procedure.input(listInput).query(({ ctx, input }) => ctx.machine.listJobs(input)),
+  submit: submitProcedure
+    .input(parseSubmit)
+    .mutation(({ ctx, input }) => ctx.machine.submit(input.type, input.params ?? {})),
+  get: readProcedure.input(z.object({ jobId })).query(({ ctx, input }) => ctx.machine.requireJob(input.jobId)),
+  list: readProcedure.input(listInput).query(({ ctx, input }) => ctx.machine.listJobs(input)),
   /** The same page as `list`, streamed (SSE) again each time one of its jobs changes. */
-  watchList: procedure
+  watchList: readProcedure
     .input(listInput.unwrap().extend({ intervalMs: z.number().int().min(200).max(10_000).default(1000) }))
     .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<Page<JobView>> {
       let last = '';
@@ -89,7 +92,7 @@ export const jobsRouter = router({
       }
     }),
   /** Full ids of the jobs whose id starts with `prefix` (newest first, at most `limit`): resolves short ids. */
-  findIds: procedure
+  findIds: readProcedure
     .input(
       z.object({
         prefix: z.string().regex(/^[0-9a-f]{1,64}$/, 'an id prefix is lower-case hex characters'),
@@ -103,7 +106,7 @@ export const jobsRouter = router({
       );
       return rows.map((r) => r.id);
     }),
-  tasks: procedure
+  tasks: readProcedure
     .input(
       z.object({
         jobId,
@@ -114,7 +117,7 @@ export const jobsRouter = router({
       }),
     )
     .query(({ ctx, input }) => ctx.machine.listTasks(input.jobId, input)),
-  events: procedure
+  events: readProcedure
     .input(
       z.object({
         jobId,
@@ -123,10 +126,10 @@ export const jobsRouter = router({
       }),
     )
     .query(({ ctx, input }) => ctx.machine.events(input.jobId, input.afterId, input.limit)),
-  cancel: procedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.cancel(input.jobId)),
-  retry: procedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.retry(input.jobId)),
+  cancel: adminProcedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.cancel(input.jobId)),
+  retry: adminProcedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.retry(input.jobId)),
   /** Streams the job (SSE) each time it changes, until it settles. */
-  watch: procedure
+  watch: readProcedure
     .input(z.object({ jobId, intervalMs: z.number().int().min(100).max(10_000).default(500) }))
     .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<JobView> {
       let last = '';
@@ -145,7 +148,8 @@ export const jobsRouter = router({
 
 export const appRouter = router({
   jobs: jobsRouter,
-  health: procedure.query(async ({ ctx }) => {
+  tokens: tokensRouter,
+  health: publicProcedure.query(async ({ ctx }) => {
     const core = await ctx.machine.health();
     // Every probe answers within its budget, so /health does too whatever storage is doing.
     const budget = <T>(p: Promise<T>, name: string) => {

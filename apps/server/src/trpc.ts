@@ -1,6 +1,7 @@
 import { CoreMachineError, type ComplianceReport, type CoreMachine } from '@coremachine/core-machine';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import { roleAllows, type Principal, type Role, type TokenStore } from './auth/tokens.ts';
 
 export interface Context {
   machine: CoreMachine;
@@ -8,6 +9,31 @@ export interface Context {
   version: string;
   /** Extra health probes (storage, ...), each resolving to { ok, ... }. */
   probes: Record<string, () => Promise<{ ok: boolean; [k: string]: unknown }>>;
+  /**
+   * Who calls: set per request by the edge (auth/edge.ts). `anonymous` (role admin) when the
+   * server runs without tokens on loopback; undefined or null when no token was presented.
+   */
+  principal?: Principal | null;
+  /** The API token store (tokens.* procedures). */
+  tokens?: TokenStore;
+}
+
+/** The engine's code and the field-level issues of an error (tRPC and REST answers alike). */
+export function errorDetails(error: TRPCError): {
+  cmCode: CoreMachineError['code'] | null;
+  issues: Array<{ path: string; message: string }>;
+} {
+  const cause = error.cause instanceof CoreMachineError ? error.cause : null;
+  const zodIssues = (error.cause as { issues?: Array<{ path: PropertyKey[]; message: string }> } | undefined)?.issues;
+  const issues = cause
+    ? cause.issues
+    : (zodIssues?.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) ?? []);
+  return { cmCode: cause?.code ?? null, issues };
+}
+
+/** What a procedure needs: `public` (nothing) or at least this role. Without one: `admin`. */
+export interface Meta {
+  role?: Role | 'public';
 }
 
 const CODE_MAP: Partial<Record<CoreMachineError['code'], TRPC_ERROR_CODE_KEY>> = {
@@ -18,18 +44,16 @@ const CODE_MAP: Partial<Record<CoreMachineError['code'], TRPC_ERROR_CODE_KEY>> =
   CM_ERR_DATABASE_UNREACHABLE: 'INTERNAL_SERVER_ERROR',
 };
 
-const t = initTRPC.context<Context>().create({
-  // Stack traces stay in the server log, never in API responses.
-  isDev: false,
-  errorFormatter({ shape, error }) {
-    const cause = error.cause instanceof CoreMachineError ? error.cause : null;
-    const zodIssues = (error.cause as { issues?: Array<{ path: PropertyKey[]; message: string }> } | undefined)?.issues;
-    const issues = cause
-      ? cause.issues
-      : (zodIssues?.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) ?? []);
-    return { ...shape, data: { ...shape.data, cmCode: cause?.code ?? null, issues } };
-  },
-});
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    // Stack traces stay in the server log, never in API responses.
+    isDev: false,
+    errorFormatter({ shape, error }) {
+      return { ...shape, data: { ...shape.data, ...errorDetails(error) } };
+    },
+  });
 
 /** Maps engine errors to tRPC errors at the edge, keeping the cause. */
 const mapErrors = t.middleware(async ({ next }) => {
@@ -41,5 +65,58 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** 401 without a token, 403 with too small a role (the edge already refused a wrong token). */
+const authorize = t.middleware(({ ctx, meta, next }) => {
+  const need = meta?.role ?? 'admin';
+  if (need === 'public') return next();
+  const who = ctx.principal;
+  if (!who)
+    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'an API token is required (Authorization: Bearer <token>)' });
+  if (!roleAllows(who.role, need))
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: `the token "${who.name}" has role ${who.role}; this needs ${need}`,
+    });
+  return next();
+});
+
+/**
+ * Who did what: after a successful mutation on a job by a token (not anonymous), an `actor` event
+ * names the token and its role. The engine's submit/cancel/retry take no actor, so this is a
+ * separate event of the job, written right after the engine's own.
+ */
+const audit = t.middleware(async ({ ctx, type, path, next }) => {
+  const result = await next();
+  const who = ctx.principal;
+  if (type !== 'mutation' || !result.ok || !who || who.source === 'anonymous') return result;
+  const data = result.data as { jobId?: unknown; id?: unknown } | null;
+  const jobId = typeof data?.jobId === 'string' ? data.jobId : typeof data?.id === 'string' ? data.id : null;
+  if (!jobId || !/^[0-9a-f]{64}$/.test(jobId)) return result;
+  const action = path.split('.').pop()!;
+  try {
+    await ctx.machine.pool.query(
+      `INSERT INTO ${ctx.machine.t.events} (job_id, kind, message, data) VALUES ($1, 'actor', $2, $3)`,
+      [
+        jobId,
+        `${action} by token "${who.name}" (${who.role})`,
+        JSON.stringify({ action, procedure: path, token: who.name, role: who.role }),
+      ],
+    );
+  } catch (err) {
+    ctx.machine.log.warn('actor event not recorded', { jobId, action, error: (err as Error).message });
+  }
+  return result;
+});
+
 export const router = t.router;
-export const procedure = t.procedure.use(mapErrors);
+const base = t.procedure.use(mapErrors).use(authorize).use(audit);
+/** Anyone (health). */
+export const publicProcedure = base.meta({ role: 'public' });
+/** Jobs get/list/events, types, catalogue reads. */
+export const readProcedure = base.meta({ role: 'read' });
+/** Read and submit. */
+export const submitProcedure = base.meta({ role: 'submit' });
+/** Cancel, retry, STAC writes, tokens. */
+export const adminProcedure = base.meta({ role: 'admin' });
+/** A procedure without a role of its own needs `admin`: a new procedure is never open by mistake. */
+export const procedure = base;

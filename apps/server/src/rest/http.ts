@@ -21,7 +21,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, con
     .writeHead(status, {
       'content-type': contentType,
       'content-length': Buffer.byteLength(text),
-      'access-control-allow-origin': '*',
     })
     .end(text);
   return true;
@@ -35,17 +34,30 @@ export function baseUrl(req: IncomingMessage, mount: string): string {
   return `${proto === 'https' ? 'https' : 'http'}://${host}${mount}`;
 }
 
-const MAX_BODY = 1024 * 1024;
+const DEFAULT_MAX_BODY = 1024 * 1024;
+/** The body limit of each request (CM_MAX_BODY_BYTES, set by the edge); 1 MiB when unset. */
+export const requestBodyLimit = new WeakMap<IncomingMessage, number>();
 
-/** Reads a JSON request body of at most 1 MiB; 413 above, 400 when it is not JSON. */
+/**
+ * Reads a JSON request body up to the request's limit, counted as it streams; 413 past it (the
+ * rest of the body is read and dropped, not held, so the client gets the answer), 400 when not JSON.
+ */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
-  let size = 0;
+  const MAX_BODY = requestBodyLimit.get(req) ?? DEFAULT_MAX_BODY;
   const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'PayloadTooLarge', `request body is larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
+  await new Promise<void>((resolve, reject) => {
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY) return void chunks.push(chunk);
+      chunks.length = 0;
+      req.off('data', onData).off('end', resolve).resume();
+      reject(
+        new HttpError(413, 'PayloadTooLarge', `request body is larger than ${MAX_BODY} bytes (CM_MAX_BODY_BYTES)`),
+      );
+    };
+    req.on('data', onData).once('end', resolve).once('error', reject);
+  });
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
   } catch (err) {
