@@ -299,7 +299,58 @@ export class CoreMachine {
     const stages = await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 ORDER BY stage_index`, [
       jobId,
     ]);
-    return toJobView(rows[0], stages.rows, this.stageNames(rows[0].type));
+    const view = toJobView(rows[0], stages.rows, this.stageNames(rows[0].type));
+    if (view.status === 'processing' || view.status === 'queued') await this.explainWaiting(view);
+    return view;
+  }
+
+  /** Fills `waiting` on the running stage (and tells when no live worker serves the type). */
+  private async explainWaiting(view: JobView): Promise<void> {
+    const live = await this.liveWorkers().catch(() => null);
+    const serving = live?.filter((w) => w.jobTypes.includes(view.type)) ?? null;
+    const stage = view.stages.find((s) => s.index === view.currentStage && s.status === 'processing');
+    if (!stage) return;
+    const {
+      rows: [q],
+    } = await this.pool.query(
+      `SELECT count(*) FILTER (WHERE due_at > now())::int AS retry, min(due_at) FILTER (WHERE due_at > now()) AS next_due,
+              count(*) FILTER (WHERE due_at <= now())::int AS due
+       FROM ${this.t.tasks} WHERE job_id = $1 AND stage_index = $2 AND status = 'queued'`,
+      [view.id, stage.index],
+    );
+    const { rows: held } = await this.pool.query(
+      `SELECT worker_id, count(*)::int AS n, max(heartbeat_at) AS beat FROM ${this.t.tasks}
+       WHERE job_id = $1 AND stage_index = $2 AND status = 'processing' GROUP BY worker_id ORDER BY worker_id`,
+      [view.id, stage.index],
+    );
+    const liveIds = new Set(live?.map((w) => w.id) ?? []);
+    const running = held.map((r) => ({
+      workerId: r.worker_id as string | null,
+      workerLive: r.worker_id ? liveIds.has(r.worker_id) : false,
+      tasks: r.n as number,
+      lastHeartbeatAt: r.beat ? new Date(r.beat).toISOString() : null,
+    }));
+    const noLiveWorker = serving !== null && serving.length === 0;
+    const parts: string[] = [];
+    for (const r of running)
+      parts.push(
+        `${r.tasks} running on ${r.workerId ?? 'an unknown worker'}${r.workerLive ? '' : ' (not live: its lease will lapse and the task re-run)'}`,
+      );
+    if (q.due)
+      parts.push(
+        noLiveWorker
+          ? `${q.due} queued, but no live worker serves ${view.type}: they wait until one starts`
+          : `${q.due} queued, waiting for a free worker slot`,
+      );
+    if (q.retry) parts.push(`${q.retry} retrying, the next at ${new Date(q.next_due).toISOString()}`);
+    stage.waiting = {
+      retryScheduled: q.retry,
+      nextRetryAt: q.next_due ? new Date(q.next_due).toISOString() : null,
+      forWorkerSlot: noLiveWorker ? 0 : q.due,
+      noLiveWorker,
+      running,
+      summary: parts.join('; ') || 'every task has settled; the next step is queued',
+    };
   }
 
   async requireJob(jobId: string): Promise<JobView> {

@@ -31,6 +31,23 @@ export interface StageView {
   failed: number;
   startedAt: string | null;
   completedAt: string | null;
+  /** For the running stage in `jobs.get`: what its unfinished tasks wait for. */
+  waiting?: StageWaiting;
+}
+
+/** Why a running stage's tasks are not done yet (`jobs.get`). */
+export interface StageWaiting {
+  /** Queued tasks whose retry is due later; when the first one is due. */
+  retryScheduled: number;
+  nextRetryAt: string | null;
+  /** Queued tasks due now: they wait for a free worker slot. */
+  forWorkerSlot: number;
+  /** No live worker serves this job type: queued tasks wait until one starts. */
+  noLiveWorker: boolean;
+  /** Running tasks by the worker holding their lease. */
+  running: Array<{ workerId: string | null; workerLive: boolean; tasks: number; lastHeartbeatAt: string | null }>;
+  /** The same, in one sentence. */
+  summary: string;
 }
 
 export interface TaskView {
