@@ -78,6 +78,7 @@ describeJobPlugin(ingestVector, {
       name: 'missing blob',
       params: { ...base, blob_name: 'in/gone.geojson', table_name: 'gone' },
       code: 'BLOB_NOT_FOUND',
+      messageIncludes: 'in/gone.geojson',
       stage: 'prepare',
     },
     {
@@ -90,6 +91,7 @@ describeJobPlugin(ingestVector, {
       name: 'unreadable file (text named .geojson)',
       params: { ...base, blob_name: 'in/notes.geojson', table_name: 'notes' },
       code: 'SOURCE_UNREADABLE',
+      messageIncludes: 'in/notes.geojson',
       stage: 'prepare',
     },
     {

@@ -63,7 +63,13 @@ describeJobPlugin(processRaster, {
     },
   ],
   missingInputs: [
-    { name: 'missing blob', params: { blob_name: blob('gone.tif') }, code: 'BLOB_NOT_FOUND', stage: 'validate' },
+    {
+      name: 'missing blob',
+      params: { blob_name: blob('gone.tif') },
+      code: 'BLOB_NOT_FOUND',
+      stage: 'validate',
+      messageIncludes: blob('gone.tif'),
+    },
     {
       name: 'missing container',
       params: { blob_name: 'x.tif', container_name: `conf-gone-${randomBytes(3).toString('hex')}` },
@@ -74,12 +80,14 @@ describeJobPlugin(processRaster, {
       name: 'unreadable file (truncated TIFF)',
       params: { blob_name: blob('truncated.tif') },
       code: 'FILE_UNREADABLE',
+      messageIncludes: blob('truncated.tif'),
       stage: 'validate',
     },
     {
       name: 'not a raster (text named .tif)',
       params: { blob_name: blob('notes.tif') },
       code: 'NOT_A_RASTER',
+      messageIncludes: blob('notes.tif'),
       stage: 'validate',
     },
     {

@@ -82,6 +82,7 @@ describeJobPlugin(job, {
       name: 'unreadable file',
       params: { container_name: CONTAINER, prefix: 'broken/' },
       code: 'RASTER_UNREADABLE',
+      messageIncludes: 'broken/bad.tif',
       stage: 'catalog_rasters',
       jobStatus: 'completed_with_errors',
     },

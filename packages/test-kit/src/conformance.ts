@@ -51,6 +51,8 @@ export interface MissingInputCase {
    * goes on past a failed task (`onTaskFailure: 'continue'`), `completed_with_errors`.
    */
   jobStatus?: 'failed' | 'completed_with_errors';
+  /** Text the failing task's error message must contain, e.g. the blob path it could not read. */
+  messageIncludes?: string;
 }
 
 /** What "nothing written" inspects beyond the ledger and the queue. */
@@ -367,8 +369,13 @@ export async function checkMissingInput(
     problems.push(
       `no task failed with ${c.code}; tasks: ${JSON.stringify(tasks.map((t) => [t.stageName, t.key, t.status, t.error?.code ?? null]))}`,
     );
-  for (const t of failed)
+  for (const t of failed) {
     if (t.attempts !== 1) problems.push(`task ${t.stageName}/${t.key} failed after ${t.attempts} attempts, not 1`);
+    if (c.messageIncludes !== undefined && !t.error?.message.includes(c.messageIncludes))
+      problems.push(
+        `task ${t.stageName}/${t.key} error does not name ${JSON.stringify(c.messageIncludes)}: ${JSON.stringify(t.error?.message)}`,
+      );
+  }
   problems.push(...jobLeakProblems(job, tasks));
   return { problems, job };
 }

@@ -103,6 +103,7 @@ const fixtures = (type: string): JobFixtures => ({
       name: 'missing blob',
       params: { container_name: CONTAINER, blob_name: `${type}/gone.txt` },
       code: 'BLOB_NOT_FOUND',
+      messageIncludes: `${type}/gone.txt`,
     },
   ],
   watch: { containers: [CONTAINER] },
@@ -148,6 +149,14 @@ describe('the conformance checks', () => {
     const { problems } = await checkMissingInput(tm, broken.transient, fixtures('transient').missingInputs![0]!);
     expect(problems).toContain('job error code is TASK_ERROR, not BLOB_NOT_FOUND');
     expect(problems.some((p) => p.startsWith('no task failed with BLOB_NOT_FOUND'))).toBe(true);
+  });
+
+  it('report a missing-input error that does not name the file', async () => {
+    const c = { ...fixtures('unnamed').missingInputs![0]!, messageIncludes: 'elsewhere/other.txt' };
+    const { problems } = await checkMissingInput(tm, good, c);
+    expect(problems).toEqual([
+      `task stat/stat error does not name "elsewhere/other.txt": "${CONTAINER}/unnamed/gone.txt does not exist"`,
+    ]);
   });
 
   it('report a stored result that does not match the result schema', async () => {
