@@ -55,6 +55,24 @@ if [ -z "${DATABASE_URL:-}" ]; then
     psql -h 127.0.0.1 -U postgres -d postgres -qc "create database \"$DB_NAME\"" || true
   fi
   psql -h 127.0.0.1 -U postgres -d "$DB_NAME" -qc 'set client_min_messages=warning; create extension if not exists postgis' >/dev/null
+  # A dedicated application role: no superuser, may create schemas in this database and owns only
+  # what it creates; it signs in with a password (scram-sha-256), never by trust. Production:
+  # DATABASE_URL=postgres://coremachine:<password>@<host>/coremachine (apps/server/README.md).
+  APP_ROLE="${CM_DATABASE_ROLE:-coremachine}"
+  APP_PASSWORD="${CM_DATABASE_PASSWORD:-coremachine}"
+  if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_roles where rolname='$APP_ROLE'" | grep -q 1; then
+    log "creating the application role $APP_ROLE (no superuser)"
+    psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -qc \
+      "create role \"$APP_ROLE\" login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password '$APP_PASSWORD'" ||
+      psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_roles where rolname='$APP_ROLE'" | grep -q 1
+  fi
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "grant connect, create, temporary on database \"$DB_NAME\" to \"$APP_ROLE\"" >/dev/null
+  HBA="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'show hba_file')"
+  if ! $SUDO grep -q "^host $DB_NAME $APP_ROLE 127.0.0.1/32 scram-sha-256" "$HBA"; then
+    log "password authentication for $APP_ROLE in $HBA"
+    $SUDO sed -i "1i host $DB_NAME $APP_ROLE 127.0.0.1/32 scram-sha-256\nhost $DB_NAME $APP_ROLE ::1/128 scram-sha-256" "$HBA"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main reload
+  fi
 fi
 
 # --- Node >= 22.12 and pnpm ---------------------------------------------------------------
