@@ -9,6 +9,7 @@ export { rasterItemId, vectorItemId, COLLECTION_ID_PATTERN } from './ids.ts';
 export {
   validateItem,
   validateCollection,
+  validateCatalog,
   formatIssues,
   STAC_EXTENSIONS,
   type StacValidationIssue,

@@ -13,6 +13,7 @@ export const STAC_EXTENSIONS = {
 
 const ITEM_SCHEMA = 'https://schemas.stacspec.org/v1.0.0/item-spec/json-schema/item.json';
 const COLLECTION_SCHEMA = 'https://schemas.stacspec.org/v1.0.0/collection-spec/json-schema/collection.json';
+const CATALOG_SCHEMA = 'https://schemas.stacspec.org/v1.0.0/catalog-spec/json-schema/catalog.json';
 const SCHEMA_DIR = join(import.meta.dirname, 'schemas');
 
 export interface StacValidationIssue {
@@ -37,7 +38,7 @@ function jsonFiles(dir: string): string[] {
   });
 }
 
-let compiled: { ajv: Ajv; item: ValidateFunction; collection: ValidateFunction } | undefined;
+let compiled: { ajv: Ajv; item: ValidateFunction; collection: ValidateFunction; catalog: ValidateFunction } | undefined;
 
 /**
  * One Ajv instance (draft-07, as the STAC 1.0.0 schemas declare) holding every schema file under
@@ -57,7 +58,12 @@ function validators() {
     const schema = JSON.parse(readFileSync(file, 'utf8')) as { $id?: string };
     if (schema.$id) ajv.addSchema(schema, schema.$id.replace(/#$/, ''));
   }
-  compiled = { ajv, item: ajv.getSchema(ITEM_SCHEMA)!, collection: ajv.getSchema(COLLECTION_SCHEMA)! };
+  compiled = {
+    ajv,
+    item: ajv.getSchema(ITEM_SCHEMA)!,
+    collection: ajv.getSchema(COLLECTION_SCHEMA)!,
+    catalog: ajv.getSchema(CATALOG_SCHEMA)!,
+  };
   return compiled;
 }
 
@@ -69,7 +75,7 @@ function issues(schema: string, errors: ErrorObject[] | null | undefined): StacV
   }));
 }
 
-function validateWith(kind: 'item' | 'collection', doc: unknown): StacValidationIssue[] {
+function validateWith(kind: 'item' | 'collection' | 'catalog', doc: unknown): StacValidationIssue[] {
   const v = validators();
   const core = v[kind];
   const found: StacValidationIssue[] = core(doc) ? [] : issues(kind, core.errors);
@@ -105,6 +111,11 @@ export function validateItem(item: unknown): StacValidationIssue[] {
 /** Validates a STAC Collection against STAC 1.0.0 and every extension it declares. */
 export function validateCollection(collection: unknown): StacValidationIssue[] {
   return validateWith('collection', collection);
+}
+
+/** Validates a STAC Catalog (e.g. a STAC API landing page) against STAC 1.0.0 and its extensions. */
+export function validateCatalog(catalog: unknown): StacValidationIssue[] {
+  return validateWith('catalog', catalog);
 }
 
 /** One line summarising validation issues, for error messages. */
