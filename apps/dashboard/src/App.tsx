@@ -1,6 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { api } from './api.ts';
 import { Link, useLocation } from './nav.tsx';
+import { CatalogPage } from './pages/Catalog.tsx';
 import { JobPage } from './pages/Job.tsx';
 import { JobsPage } from './pages/Jobs.tsx';
 import { PluginsPage } from './pages/Plugins.tsx';
@@ -10,6 +11,7 @@ const NAV = [
   ['/jobs', 'Jobs'],
   ['/submit', 'Submit'],
   ['/plugins', 'Plugins'],
+  ['/catalog', 'Catalog'],
 ] as const;
 
 export function App() {
@@ -47,6 +49,8 @@ export function App() {
           <SubmitPage />
         ) : section === '/plugins' ? (
           <PluginsPage />
+        ) : section === '/catalog' ? (
+          <CatalogPage />
         ) : (
           <section className="card">
             <h1>Not found</h1>

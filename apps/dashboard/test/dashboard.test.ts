@@ -6,7 +6,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { deflateSync, crc32 } from 'node:zlib';
+import { upsertCollection, upsertItem } from '@coremachine/geo/stac';
 import helloWorld from '@coremachine/job-hello-world';
+import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
 import type { JobView } from '@coremachine/core-machine';
 import { createApp, parseEnv, type App } from '@coremachine/server';
 import { dropSchemas, uniqueSchema } from '@coremachine/test-kit';
@@ -26,6 +29,29 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | null 
   }
 }
 
+/** A small valid PNG (solid colour), as GDAL writes a quicklook. */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x60)]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 const settled = (app: App, jobId: string, status: JobView['status']) =>
   until(`job ${jobId} ${status}`, async () => {
     const job = await app.machine.requireJob(jobId);
@@ -42,11 +68,12 @@ describe('dashboard in headless Chromium', () => {
   let consoleErrors: string[];
   /** Console lines a test expects (the browser logs every 4xx response as an error). */
   let expectedConsole: RegExp[];
-  const schemas = [uniqueSchema('cmdash'), uniqueSchema('cmdash')] as const;
+  const schemas = [uniqueSchema('cmdash'), uniqueSchema('cmdash'), uniqueSchema('cmdashstac')] as const;
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    const env = (schema: string) => parseEnv({ CM_API_PORT: '0', CM_SCHEMA: schema, CM_LOG_LEVEL: 'error' });
+    const env = (schema: string) =>
+      parseEnv({ CM_API_PORT: '0', CM_SCHEMA: schema, CM_STAC_SCHEMA: schemas[2], CM_LOG_LEVEL: 'error' });
     [app, slow, browser] = await Promise.all([
       createApp({ env: env(schemas[0]), plugins: [helloWorld], config: { maxAttempts: 1, retryBaseDelayMs: 50 } }),
       createApp({
@@ -233,6 +260,66 @@ describe('dashboard in headless Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await fitsWidth()).toBe(true);
     await page.screenshot({ path: `${SHOTS}plugins-390.png`, fullPage: true });
+  });
+
+  it('draws a STAC item footprint where its bbox says, and loads its thumbnail', async () => {
+    const storage = createStorage(storageConfigFromEnv());
+    const blob = `dashboard-e2e/${schemas[2]}.png`;
+    await storage.ensureContainer('silver');
+    await storage.setPublicRead('silver', true);
+    await storage.uploadData('silver', blob, png(64, 48), { contentType: 'image/png' });
+    const bbox = [10, 40, 20, 50];
+    await upsertCollection(app.machine.pool, schemas[2], {
+      type: 'Collection',
+      stac_version: '1.0.0',
+      id: 'dashboard-e2e',
+      description: 'footprints for the dashboard test',
+      license: 'proprietary',
+      extent: { spatial: { bbox: [bbox] }, temporal: { interval: [[null, null]] } },
+      links: [],
+    } as never);
+    await upsertItem(app.machine.pool, schemas[2], {
+      type: 'Feature',
+      stac_version: '1.0.0',
+      id: 'tile-a',
+      collection: 'dashboard-e2e',
+      bbox,
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [10, 40],
+            [20, 40],
+            [20, 50],
+            [10, 50],
+            [10, 40],
+          ],
+        ],
+      },
+      properties: { datetime: '2024-01-01T00:00:00Z' },
+      assets: { thumbnail: { href: storage.blobUrl('silver', blob), type: 'image/png', roles: ['thumbnail'] } },
+      links: [],
+    } as never);
+    await page.goto(`${app.url}/catalog?collection=dashboard-e2e`);
+    const footprint = page.locator('path[data-item="tile-a"]');
+    await footprint.waitFor();
+    // Plate carrée in the SVG's own units: x = lon + 180, y = 90 - lat.
+    const box = await footprint.evaluate((el) => {
+      const b = (el as SVGGraphicsElement).getBBox();
+      return [b.x, b.y, b.width, b.height].map((v) => Math.round(v * 1000) / 1000);
+    });
+    expect(box).toEqual([190, 40, 10, 10]);
+    const img = page.locator('img.thumbnail');
+    await expect
+      .poll(() => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth), {
+        timeout: 10_000,
+      })
+      .toBe(64);
+    expect(await img.getAttribute('alt')).toBe('Thumbnail of tile-a');
+    await page.screenshot({ path: `${SHOTS}catalog-1280.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await fitsWidth()).toBe(true);
+    await page.screenshot({ path: `${SHOTS}catalog-390.png`, fullPage: true });
   });
 
   it('answers every dashboard path with the app (SPA fallback) and a missing asset with 404', async () => {
