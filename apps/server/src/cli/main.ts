@@ -87,6 +87,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'files in and out of blob storage (`cm blob --help`)',
     options: {},
   },
+  token: {
+    args: 'create|list|revoke ...',
+    summary: 'API tokens (`cm token --help`); other commands send $CM_TOKEN',
+    options: {},
+  },
 };
 
 const USAGE = [
@@ -125,7 +130,7 @@ export async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     const topic = command === 'help' ? rest[0] : undefined;
-    if (topic && COMMANDS[topic] && topic !== 'blob') out(commandHelp(topic));
+    if (topic && COMMANDS[topic] && topic !== 'blob' && topic !== 'token') out(commandHelp(topic));
     else out(USAGE);
     return command ? 0 : 2;
   }
