@@ -3,7 +3,7 @@ import type { BlobInfo, BlobStorage, HierarchyPage } from '@coremachine/storage'
 /** Directory listings running at once (ahead of the one being recorded). */
 export const LIST_CONCURRENCY = 4;
 /** Pages a directory listing may hold ahead of the recorder before it waits. */
-export const PAGES_AHEAD = 2;
+export const PAGES_AHEAD = 1;
 /** Levels descended while a level holds a single directory and no blob. */
 const MAX_DESCENT = 8;
 
