@@ -90,7 +90,7 @@ describe('gdalTaskError', () => {
       paths: { '/tmp/cm-cog-1234/src.tif': 'bronze/x.tif' },
     });
     expect(err).toBeInstanceOf(TaskError);
-    expect(err).toMatchObject({ code: 'FORMAT_UNSUPPORTED', permanent: true });
+    expect(err).toMatchObject({ code: 'UNSUPPORTED_FORMAT', permanent: true });
     expect(err.message).toBe('bronze/x.tif: not recognized as a supported file format.');
     expect(err.detail).toEqual({
       file: 'bronze/x.tif',

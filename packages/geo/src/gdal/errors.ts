@@ -1,4 +1,4 @@
-import { TaskError } from '@coremachine/core-machine';
+import { registerErrorCodes, TaskError } from '@coremachine/core-machine';
 
 /**
  * Classification of the errors GDAL and PROJ raise, made once at the GDAL boundary so that every
@@ -47,18 +47,33 @@ export interface GdalErrorClassification {
 
 /** Default task error code per kind. */
 export const GDAL_ERROR_CODES: Readonly<Record<GdalErrorKind, string>> = {
-  unsupported: 'FORMAT_UNSUPPORTED',
+  unsupported: 'UNSUPPORTED_FORMAT',
   corrupt: 'FILE_UNREADABLE',
   illegal_argument: 'GDAL_ILLEGAL_ARGUMENT',
   crs: 'CRS_TRANSFORM_FAILED',
   not_found: 'BLOB_NOT_FOUND',
-  http: 'STORAGE_HTTP_ERROR',
-  throttled: 'STORAGE_THROTTLED',
+  http: 'STORAGE_UNAVAILABLE',
+  throttled: 'STORAGE_UNAVAILABLE',
   timeout: 'STORAGE_TIMEOUT',
   io: 'GDAL_IO_ERROR',
   memory: 'GDAL_OUT_OF_MEMORY',
   unclassified: 'GDAL_ERROR',
 };
+
+// The codes of this module and of the raster and STAC builders in core-machine's code table
+// (meaning, permanence, HTTP status); codes the table already has keep their entry.
+registerErrorCodes({
+  GDAL_ILLEGAL_ARGUMENT: { meaning: 'GDAL refused an argument for this file', permanent: true, httpStatus: 422 },
+  CRS_TRANSFORM_FAILED: { meaning: 'PROJ cannot transform the CRS of the data', permanent: true, httpStatus: 422 },
+  CRS_NOT_GEOREFERENCED: {
+    meaning: 'the CRS is a local engineering CRS with no relation to the Earth (give input_crs)',
+    permanent: true,
+    httpStatus: 422,
+  },
+  GDAL_IO_ERROR: { meaning: 'GDAL hit an I/O or connection error (retried)', permanent: false, httpStatus: 503 },
+  GDAL_OUT_OF_MEMORY: { meaning: 'GDAL ran out of memory (retried)', permanent: false, httpStatus: 503 },
+  GDAL_ERROR: { meaning: 'GDAL failed with an unclassified error (retried)', permanent: false, httpStatus: 500 },
+});
 
 const PERMANENT: ReadonlySet<GdalErrorKind> = new Set([
   'unsupported',
