@@ -14,6 +14,7 @@ export function JobsPage() {
   const status = (query.get('status') ?? '') as JobStatus | '';
   const type = query.get('type') ?? '';
   const after = query.get('after') ?? '';
+  const before = query.get('before') ?? '';
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors[cursors.length - 1] ?? null;
   const types = useQuery({ queryKey: ['types'], queryFn: () => api.jobs.types.query() });
@@ -32,6 +33,7 @@ export function JobsPage() {
     ...(status ? { status } : {}),
     ...(type ? { type } : {}),
     ...(after ? { createdAfter: new Date(after).toISOString() } : {}),
+    ...(before ? { createdBefore: new Date(before).toISOString() } : {}),
   };
   const live = useLive<Page>(JSON.stringify(input), (h) =>
     api.jobs.watchList.subscribe({ ...input, intervalMs: 1000 }, h),
@@ -69,6 +71,10 @@ export function JobsPage() {
         <label>
           Created after
           <input type="datetime-local" value={after} onChange={(e) => setFilter('after', e.target.value)} />
+        </label>
+        <label>
+          Created before
+          <input type="datetime-local" value={before} onChange={(e) => setFilter('before', e.target.value)} />
         </label>
         <IdSearch />
       </div>
