@@ -84,9 +84,15 @@ export function createEdge(options: {
   const tokensConfigured = async (): Promise<boolean> => {
     if (env.CM_API_TOKEN) return true;
     if (cached && Date.now() - cached.at < 1000) return cached.value;
-    const value = (await tokens.activeCount()) > 0;
-    cached = { at: Date.now(), value };
-    return value;
+    try {
+      const value = (await tokens.activeCount()) > 0;
+      cached = { at: Date.now(), value };
+      return value;
+    } catch {
+      // PostgreSQL unreachable: the last answer, or secured (health and readiness stay public,
+      // so /readyz still says 503 rather than failing here).
+      return cached?.value ?? true;
+    }
   };
 
   const refuse = (res: ServerResponse, status: number, code: string, description: string, extra = {}) => {
