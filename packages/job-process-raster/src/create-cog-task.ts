@@ -1,6 +1,6 @@
-import { permanentError, type TaskContext } from '@coremachine/core-machine';
+import { isCoreMachineError, permanentError, type TaskContext } from '@coremachine/core-machine';
 import { registerBlobRaster, StacError } from '@coremachine/geo/stac';
-import { useStorageForGdal } from '@coremachine/geo';
+import { gdalTaskError, useStorageForGdal } from '@coremachine/geo';
 import {
   checkCog,
   COMPRESSIONS,
@@ -93,6 +93,23 @@ export async function runCreateCogTask(
   const { storage } = ctx.services;
   useStorageForGdal(storage.config);
   const label = `${input.container_name}/${input.blob_name}`;
+  try {
+    return await writeCog(input, ctx, label, started);
+  } catch (err) {
+    // Coded errors (ours, storage's) keep their code; anything GDAL threw is classified here,
+    // its message naming the blob, never the task's temporary folder.
+    if (isCoreMachineError(err)) throw err;
+    throw gdalTaskError(err, { file: label, paths: { [vsiazPath(input.container_name, input.blob_name)]: label } });
+  }
+}
+
+async function writeCog(
+  input: CreateCogInput,
+  ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db'>,
+  label: string,
+  started: number,
+): Promise<CreateCogOutput> {
+  const { storage } = ctx.services;
   return withTempDir('cog', async (dir) => {
     const local = path.join(dir, path.basename(input.output_blob_name));
     const made = await createCog({

@@ -1,5 +1,5 @@
-import type { Services } from '@coremachine/core-machine';
-import { useStorageForGdal } from '@coremachine/geo';
+import { isCoreMachineError, type Services } from '@coremachine/core-machine';
+import { gdalTaskError, useStorageForGdal } from '@coremachine/geo';
 import { rasterError, validateRaster, type ValidationResult } from '@coremachine/geo/raster';
 import { isStorageError, vsiazPath } from '@coremachine/storage';
 import { z } from 'zod';
@@ -29,13 +29,20 @@ export async function runValidateTask(input: ValidateInput, services: Services):
     throw err;
   }
   useStorageForGdal(storage.config);
-  return validateRaster({
-    path: vsiazPath(input.container_name, input.blob_name),
-    sourceBlob: input.blob_name,
-    containerName: input.container_name,
-    rasterType: input.raster_type,
-    strictMode: input.strict_mode,
-    sizeBytes: size,
-    ...(input.input_crs !== undefined ? { inputCrs: input.input_crs } : {}),
-  });
+  const path = vsiazPath(input.container_name, input.blob_name);
+  try {
+    return await validateRaster({
+      path,
+      sourceBlob: input.blob_name,
+      containerName: input.container_name,
+      rasterType: input.raster_type,
+      strictMode: input.strict_mode,
+      sizeBytes: size,
+      ...(input.input_crs !== undefined ? { inputCrs: input.input_crs } : {}),
+    });
+  } catch (err) {
+    // Anything GDAL threw that validation did not classify: classified here, naming the blob.
+    if (isCoreMachineError(err)) throw err;
+    throw gdalTaskError(err, { file: label, paths: { [path]: label } });
+  }
 }
