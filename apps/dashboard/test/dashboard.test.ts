@@ -309,6 +309,15 @@ describe('dashboard in headless Chromium', () => {
       return [b.x, b.y, b.width, b.height].map((v) => Math.round(v * 1000) / 1000);
     });
     expect(box).toEqual([190, 40, 10, 10]);
+    // The bundled basemap (Natural Earth land) spans the world: 180°W to 180°E, Antarctica to the Arctic.
+    const land = await page.locator('path[data-basemap]').evaluate((el) => {
+      const b = (el as SVGGraphicsElement).getBBox();
+      return { x: b.x, y: b.y, width: b.width, height: b.height };
+    });
+    expect(land.x).toBeLessThan(1);
+    expect(land.width).toBeGreaterThan(358);
+    expect(land.y).toBeLessThan(10); // northern coasts of Greenland, beyond 80°N
+    expect(land.y + land.height).toBeGreaterThan(175); // Antarctica, past 85°S
     const img = page.locator('img.thumbnail');
     await expect
       .poll(() => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth), {

@@ -1,10 +1,12 @@
 /**
  * Catalog: the STAC collections (served at /stac), a collection's items in pages, and each item's
- * footprint on a longitude/latitude grid (SVG, plate carrée: x = lon + 180, y = 90 − lat), with
- * the item's properties, assets and thumbnail.
+ * footprint over Natural Earth's land outlines (world-atlas, bundled) and a longitude/latitude
+ * grid (SVG, plate carrée: x = lon + 180, y = 90 − lat), with its properties, assets and thumbnail.
  */
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
+import { feature } from 'topojson-client';
+import land from 'world-atlas/land-110m.json';
 import type { ShownError } from '../api.ts';
 import { navigate, useLocation } from '../nav.tsx';
 import { ErrorBox, Json } from '../ui.tsx';
@@ -205,6 +207,29 @@ const footprintPath = (item: StacItem) =>
     .map((ring) => `M${ring.map(project).join('L')}Z`)
     .join('');
 
+type Topology = Parameters<typeof feature>[0];
+
+/** Natural Earth 1:110m land as one SVG path, computed once. */
+let landPath: string | null = null;
+function landOutline(): string {
+  if (landPath !== null) return landPath;
+  const topology = land as unknown as Topology;
+  const geo = feature(topology, topology.objects['land']!) as unknown as
+    { type: 'FeatureCollection'; features: Array<{ geometry: Geometry }> } | { type: 'Feature'; geometry: Geometry };
+  const geometries = geo.type === 'FeatureCollection' ? geo.features.map((f) => f.geometry) : [geo.geometry];
+  landPath = geometries
+    .flatMap((g) =>
+      g.type === 'Polygon'
+        ? (g.coordinates as Position[][])
+        : g.type === 'MultiPolygon'
+          ? (g.coordinates as Position[][][]).flat()
+          : [],
+    )
+    .map((ring) => `M${ring.map(project).join('L')}Z`)
+    .join('');
+  return landPath;
+}
+
 /** The footprints over a graticule (every 30°), equator and prime meridian stronger. */
 function WorldMap({
   items,
@@ -218,8 +243,9 @@ function WorldMap({
   const lons = Array.from({ length: 13 }, (_, i) => -180 + i * 30);
   const lats = Array.from({ length: 7 }, (_, i) => -90 + i * 30);
   return (
-    <svg className="world" viewBox="0 0 360 180" role="img" aria-label="Item footprints on a longitude/latitude grid">
+    <svg className="world" viewBox="0 0 360 180" role="img" aria-label="Item footprints on a world map">
       <rect x="0" y="0" width="360" height="180" className="ocean" />
+      <path d={landOutline()} className="land" data-basemap="natural-earth-110m" />
       {lons.map((lon) => (
         <line key={`x${lon}`} x1={lon + 180} x2={lon + 180} y1={0} y2={180} className={lon === 0 ? 'axis' : 'grid'} />
       ))}
