@@ -107,4 +107,41 @@ describe('graceful shutdown', () => {
     expect(exit.code).toBe(1);
     expect(exit.at - secondAt).toBeLessThan(1_000);
   });
+
+  it('a zombie (SIGSTOP past its lease) finishing late has its settle refused', async () => {
+    await killAll();
+    const z = await worker(30);
+    const { jobId } = await tm.submit('effect_job', { n: 1, first_sleep_ms: 3_000, sleep_ms: 3_000, tag: 'zombie' });
+    expect(await runningOn(jobId)).toBe(z.id);
+    z.child.kill('SIGSTOP');
+    const y = await worker(30);
+    // Y's lease sweep re-queues the task once Z's 5 s lease lapses, and runs it.
+    const rerun = await until(
+      async () =>
+        (
+          await tm.pool.query(
+            `SELECT worker_id FROM "${tm.schema}".tasks WHERE job_id = $1 AND status = 'processing' AND attempts = 2`,
+            [jobId],
+          )
+        ).rows[0]?.worker_id as string | undefined,
+      30_000,
+      'task re-run',
+    );
+    expect(rerun).toBe(y.id);
+    z.child.kill('SIGCONT'); // Z's handler wakes up mid-run, finishes its sleep, tries to settle
+    const job = await tm.waitFor(jobId, { timeoutMs: 30_000 });
+    expect(job.status).toBe('completed');
+    await new Promise((r) => setTimeout(r, 4_000)); // Z's late outcome has had time to arrive
+    const [task] = await tm.tasks(jobId);
+    expect([task!.status, task!.attempts]).toEqual(['completed', 2]);
+    const after = (await tm.machine.getJob(jobId))!;
+    expect(after.stages[0]).toMatchObject({ total: 1, completed: 1, failed: 0 });
+    const events = await tm.machine.events(jobId);
+    expect(events.filter((e) => e.kind === 'task_lease_expired')).toHaveLength(1);
+    expect(events.filter((e) => e.kind === 'stage_completed')).toHaveLength(1);
+    expect(events.filter((e) => e.kind === 'job_completed')).toHaveLength(1);
+    expect(z.child.exitCode).toBeNull(); // the zombie lives on, harmless
+    const runs = await runsOf(tm.pool, jobId);
+    expect(runs.map((r) => r.pid)).toEqual([z.child.pid, y.child.pid]);
+  });
 });
