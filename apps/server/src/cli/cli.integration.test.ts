@@ -179,11 +179,18 @@ describe('cm, the command line, against a running server', () => {
     expect(helps[3]!.stdout).toContain('--stage <n|name>');
     const types = await cm('types');
     expect(types.code).toBe(0);
-    const lines = types.stdout.split('\n');
-    const line = (name: string) => lines.find((l) => l.trim().split(/\s+/)[l.trim().startsWith('*') ? 1 : 0] === name);
-    expect(line('message')).toMatch(/^ {4} {2}message\s+string\s+default "Hello World"\s+Greeting text$/);
-    expect(line('blob_name')).toMatch(/^ {4}\* blob_name\s+string\s+required/);
-    expect(line('n')).toMatch(/integer 1\.\.1000\s+optional\s+Number of greeting tasks/);
+    // One section per type; `*` marks required parameters, defaults shown.
+    const section = (type: string) => types.stdout.split('\n\n').find((t) => t.startsWith(`${type} (v`)) ?? '';
+    const line = (type: string, name: string) =>
+      section(type)
+        .split('\n')
+        .find((l) => l.replace('*', ' ').trim().split(/\s+/)[0] === name);
+    expect(line('hello_world', 'message')).toMatch(
+      /^ {4} {2}message\s+string\s+default "Hello World"\s+Greeting text$/,
+    );
+    expect(line('hello_world', 'n')).toMatch(/integer 1\.\.1000\s+optional\s+Number of greeting tasks/);
+    expect(line('validate_raster', 'blob_name')).toMatch(/^ {4}\* blob_name\s+string\s+required\s+Path of the raster/);
+    expect(line('validate_raster', 'strict_mode')).toMatch(/^ {6}strict_mode\s+boolean\s+default false/);
   });
 
   it('keeps exit codes and prints no package-manager output: 0 completed, 1 failed (retries shown), 2 usage', async () => {
