@@ -36,6 +36,7 @@ describe('cancel of running tasks', () => {
       'all tasks cancelled',
     );
     const landed = Date.now() - t0;
+    if (process.env['CM_PRINT_TIMINGS']) console.log(`cancel → all 6 running tasks settled cancelled: ${landed} ms`);
     expect(landed).toBeLessThan(2_000);
     const tasks = await tm.tasks(jobId);
     expect(tasks.map((t) => [t.status, t.attempts])).toEqual(Array.from({ length: 6 }, () => ['cancelled', 1]));

@@ -60,6 +60,10 @@ describe('PostgreSQL restarts during a job', () => {
     );
     submitting = false;
     await load;
+    if (process.env['CM_PRINT_TIMINGS'])
+      console.log(
+        `2,000 tasks through two restarts: ${((Date.parse(job.completedAt!) - Date.parse(job.createdAt)) / 1000).toFixed(1)} s; ${refused} submits refused during the outages, ${submitted.length} accepted`,
+      );
 
     expect(workers.map((w) => (w.child.exitCode === null ? 'alive' : w.output().slice(-4000)))).toEqual([
       'alive',
