@@ -106,6 +106,12 @@ export interface TaskContext<P> {
    */
   predecessor(): Promise<unknown>;
   predecessor<S extends StageDefinition>(stage: S): Promise<StageOutput<S> | null>;
+  /**
+   * A folder of this run's own for temporary files, created on first call and removed when the
+   * handler ends, whatever the outcome. A worker that dies leaves it behind: the next worker
+   * started on the host removes folders of dead processes.
+   */
+  tempDir(): Promise<string>;
 }
 
 export interface StageSummary {

@@ -11,7 +11,7 @@ export {
   type ListTasksFilter,
   type LiveWorker,
 } from './machine.ts';
-export type { StopOptions, Worker, WorkerOptions } from './worker.ts';
+export { sweepDeadTempDirs, TASK_TMP_ROOT, type StopOptions, type Worker, type WorkerOptions } from './worker.ts';
 export { configFromEnv, DEFAULT_CONFIG, type MachineConfig } from './config.ts';
 export { createPool, isTransientDbError, quoteIdent, quoteLiteral, withTransaction, type Pool } from './db.ts';
 export { migrate, loadMigrations, type Migration } from './migrate.ts';

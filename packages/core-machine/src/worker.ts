@@ -5,7 +5,9 @@
  * number of processes, can run against one database.
  */
 import { aggregateJob, planStage, stageIndexOf } from './advance.ts';
-import { hostname } from 'node:os';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isTransientDbError, withTransaction } from './db.ts';
 import type { AnyJobDefinition, StageDefinition } from './define-job.ts';
@@ -72,6 +74,28 @@ export function messagesPerFetch(tasks: number, tasksPerMessage: number): number
   return tasksPerMessage > 1 ? Math.max(2, messages) : messages;
 }
 const TICK_MS = 100;
+/** Parent of every worker's temporary folders on this host: `<tmp>/coremachine-tasks/<pid>-<id>`. */
+export const TASK_TMP_ROOT = join(tmpdir(), 'coremachine-tasks');
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the temporary folders of worker processes of this host that are gone; returns them. */
+export async function sweepDeadTempDirs(root = TASK_TMP_ROOT): Promise<string[]> {
+  const entries = await readdir(root).catch(() => [] as string[]);
+  const dead = entries.filter((name) => {
+    const pid = Number(name.split('-')[0]);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid);
+  });
+  await Promise.all(dead.map((name) => rm(join(root, name), { recursive: true, force: true })));
+  return dead;
+}
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Worker {
@@ -95,6 +119,9 @@ export class Worker {
   private lastDbFailure = 0;
   private dbFailureStreak = 0;
 
+  /** This worker's folder for its tasks' temporary folders. */
+  readonly tempRoot = join(TASK_TMP_ROOT, `${process.pid}-${this.id.split(':').pop()}`);
+
   constructor(machine: CoreMachine, options: WorkerOptions) {
     this.machine = machine;
     this.options = options;
@@ -114,6 +141,8 @@ export class Worker {
 
   async start(): Promise<void> {
     const { boss, config } = this.machine;
+    const swept = await sweepDeadTempDirs();
+    if (swept.length) this.machine.log.info('removed temporary folders of dead workers', { folders: swept.length });
     await this.registryBeat();
     if (this.options.control !== false) {
       await boss.work<ControlMessage>(
@@ -195,6 +224,7 @@ export class Worker {
     await this.flush();
     for (const t of this.timers) clearInterval(t);
     await this.machine.pool.query(`DELETE FROM ${this.machine.t.workers} WHERE id = $1`, [this.id]).catch(() => {});
+    await rm(this.tempRoot, { recursive: true, force: true }).catch(() => {});
     for (const fn of this.stopListeners) fn();
   }
 
@@ -286,6 +316,12 @@ export class Worker {
       timeoutSeconds * 1000,
     );
     let entry: Settlement;
+    let tempDir: string | null = null;
+    const makeTempDir = async () => {
+      tempDir ??= join(this.tempRoot, `${row.id.slice(0, 24)}-${row.attempts}`);
+      await mkdir(tempDir, { recursive: true });
+      return tempDir;
+    };
     try {
       if (!stage)
         throw Object.assign(new Error(`job type ${row.type} has no stage ${row.stage_index}`), {
@@ -311,6 +347,7 @@ export class Worker {
             },
             predecessor: ((s?: StageDefinition) =>
               this.predecessor(row, s ? stageIndexOf(plugin, s, row.stage_index) : row.stage_index - 1)) as never,
+            tempDir: makeTempDir,
           }),
         ),
         abort.signal,
@@ -348,6 +385,7 @@ export class Worker {
       entry = this.failure(row, stage, err, abort.signal);
     } finally {
       clearTimeout(timer);
+      if (tempDir) await rm(tempDir, { recursive: true, force: true }).catch(() => {});
     }
     running.settling = true;
     try {
