@@ -15,7 +15,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
-import { quoteIdent } from '@coremachine/core-machine';
+import { quoteIdent, quoteLiteral } from '@coremachine/core-machine';
 import { parseDatetime } from '@coremachine/geo/stac';
 import { listPublishedTables, tableColumns, type PublishedTable, type TableColumn } from '@coremachine/geo/vector';
 import { bboxSql, parseBbox, type Bbox } from './bbox.ts';
@@ -36,6 +36,8 @@ const QUERYABLES_REL = 'http://www.opengis.net/def/rel/ogc/1.0/queryables';
 export const MATCH_COUNT_LIMIT = 10_000;
 const MAX_LIMIT = 10_000;
 const MAX_ZOOM = 24;
+/** How long the list of collections and their columns is reused. */
+export const CATALOG_TTL_MS = 5_000;
 const TEMPORAL = new Set(['date', 'timestamp without time zone', 'timestamp with time zone']);
 
 interface Collection extends PublishedTable {
@@ -343,8 +345,33 @@ export function featuresRoutes(deps: {
       throw new Error(`featuresRoutes: schema must match ${IDENT.source}, got ${JSON.stringify(schema)}`);
   const { pool } = deps;
 
+  // The catalog (published tables, their columns) is read once per CATALOG_TTL_MS, not per
+  // request: a page of 100 features then costs one query. A table replaced meanwhile (same name,
+  // new columns) is seen within that time; a query that fails drops the cache.
+  let catalog: { at: number; collections: Promise<Collection[]>; columns: Map<string, Promise<TableColumn[]>> } | null =
+    null;
+  const fresh = () => {
+    if (!catalog || Date.now() - catalog.at > CATALOG_TTL_MS) {
+      const collections = listPublishedTables(pool, schemas).then(withIds);
+      catalog = { at: Date.now(), collections, columns: new Map() };
+      collections.catch(() => (catalog = null));
+    }
+    return catalog;
+  };
+
   async function collections(): Promise<Collection[]> {
-    return withIds(await listPublishedTables(pool, schemas));
+    return fresh().collections;
+  }
+
+  function columnsOf(c: Collection): Promise<TableColumn[]> {
+    const cache = fresh().columns;
+    let cols = cache.get(c.id);
+    if (!cols) {
+      cols = tableColumns(pool, c);
+      cache.set(c.id, cols);
+      cols.catch(() => cache.delete(c.id));
+    }
+    return cols;
   }
 
   async function collection(id: string): Promise<Collection> {
@@ -395,10 +422,10 @@ export function featuresRoutes(deps: {
         const c = await collection(parts[1]!);
         const rest = parts.slice(2);
         if (rest.length === 0) {
-          const columns = await tableColumns(pool, c);
+          const columns = await columnsOf(c);
           send(res, 200, collectionDoc(base, c, await extentOf(pool, c), columns));
         } else if (rest.length === 1 && (rest[0] === 'queryables' || rest[0] === 'schema')) {
-          send(res, 200, queryablesDoc(base, c, await tableColumns(pool, c), rest[0]), 'application/schema+json');
+          send(res, 200, queryablesDoc(base, c, await columnsOf(c), rest[0]), 'application/schema+json');
         } else if (rest[0] === 'items' && rest.length === 1) {
           await items(res, base, c, url);
         } else if (rest[0] === 'items' && rest.length === 2) {
@@ -415,23 +442,28 @@ export function featuresRoutes(deps: {
       }
     } catch (err) {
       if (err instanceof HttpError) send(res, err.status, { code: err.code, description: err.message });
-      else send(res, 500, { code: 'ServerError', description: (err as Error).message });
+      else {
+        catalog = null;
+        send(res, 500, { code: 'ServerError', description: (err as Error).message });
+      }
     }
     return true;
   };
 
   async function items(res: ServerResponse, base: string, c: Collection, url: URL): Promise<void> {
     checkParams(url, ITEMS_PARAMS);
-    const columns = await tableColumns(pool, c);
+    const columns = await columnsOf(c);
     const limit = Math.min(intParam('limit', url.searchParams.get('limit'), 1, 10), MAX_LIMIT);
     const offset = intParam('offset', url.searchParams.get('offset'), 0, 0);
     const bboxText = url.searchParams.get('bbox');
     const bbox: Bbox | null = bboxText === null ? null : parseBbox(bboxText);
     const datetime = url.searchParams.get('datetime');
-    const args: unknown[] = [];
-    const arg = (v: unknown) => `$${args.push(v)}`;
+    // Values are inlined as literals (finite numbers, ISO instants checked above, quoted): a query
+    // without parameters goes by the simple protocol, one round trip instead of four.
+    const arg = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : quoteLiteral(String(v)));
     const where: string[] = [];
-    if (bbox) where.push(bboxSql(geomSql(c), bbox, arg, c.srid || 4326));
+    // Filters on alias k: the page's keys and the count are selected from `tableSql(c) k`.
+    if (bbox) where.push(bboxSql(geomSql(c, 'k'), bbox, arg, c.srid || 4326));
     if (datetime !== null) {
       const time = timeColumn(columns);
       if (!time)
@@ -446,7 +478,7 @@ export function featuresRoutes(deps: {
       } catch (err) {
         throw new HttpError(400, 'InvalidParameterValue', (err as Error).message);
       }
-      const col = `t.${quoteIdent(time.name)}`;
+      const col = `k.${quoteIdent(time.name)}`;
       const cast = time.type === 'date' ? 'date' : 'timestamptz';
       if (range.start !== null) where.push(`${col} >= ${arg(range.start)}::timestamptz::${cast}`);
       if (range.end !== null) where.push(`${col} <= ${arg(range.end)}::timestamptz::${cast}`);
@@ -454,8 +486,11 @@ export function featuresRoutes(deps: {
     const filter = where.length ? `where ${where.join(' and ')}` : '';
     const [page, matched] = await Promise.all([
       pool.query<{ f: string }>(
-        `${featureSql(c, columns)} ${filter} order by t.${quoteIdent(c.key)} limit ${limit} offset ${offset}`,
-        args,
+        // The page's keys first (the rows skipped by the offset are never turned into JSON),
+        // then their features by key lookups (an array, so that no join scans the key index).
+        `${featureSql(c, columns)} where t.${quoteIdent(c.key)} = any(array(select k.${quoteIdent(c.key)} from ${tableSql(c)} k ${filter}
+           order by k.${quoteIdent(c.key)} limit ${limit} offset ${offset}))
+         order by t.${quoteIdent(c.key)}`,
       ),
       !filter && c.facts
         ? Promise.resolve(c.facts.rows)
@@ -463,8 +498,7 @@ export function featuresRoutes(deps: {
             .query<{
               n: number;
             }>(
-              `select count(*)::int as n from (select 1 from ${tableSql(c)} t ${filter} limit ${MATCH_COUNT_LIMIT + 1}) s`,
-              args,
+              `select count(*)::int as n from (select 1 from ${tableSql(c)} k ${filter} limit ${MATCH_COUNT_LIMIT + 1}) s`,
             )
             .then((r) => (r.rows[0]!.n > MATCH_COUNT_LIMIT ? null : r.rows[0]!.n)),
     ]);
@@ -507,7 +541,7 @@ export function featuresRoutes(deps: {
 
   async function item(res: ServerResponse, base: string, c: Collection, id: string): Promise<void> {
     const key = keyArg(c, id);
-    const columns = await tableColumns(pool, c);
+    const columns = await columnsOf(c);
     const { rows } =
       key === null
         ? { rows: [] }
@@ -534,7 +568,7 @@ export function featuresRoutes(deps: {
   }
 
   async function tileJson(res: ServerResponse, base: string, c: Collection): Promise<void> {
-    const columns = await tableColumns(pool, c);
+    const columns = await columnsOf(c);
     const extent = await extentOf(pool, c);
     const fields: Record<string, string> = {};
     for (const col of columns) {
@@ -562,7 +596,7 @@ export function featuresRoutes(deps: {
         'InvalidParameterValue',
         `No tile ${zs}/${xs}/${ys} in WebMercatorQuad: z must be 0..${MAX_ZOOM}, x and y 0..2^z-1`,
       );
-    const columns = await tableColumns(pool, c);
+    const columns = await columnsOf(c);
     const numericKey = /^(smallint|integer|bigint)$/.test(c.keyType);
     const attrs = columns.map((col) => `t.${quoteIdent(col.name)}`);
     const env = 'ST_TileEnvelope($1, $2, $3)';

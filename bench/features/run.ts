@@ -1,0 +1,139 @@
+/**
+ * Benchmark (not a test): OGC API Features pages of `items?limit=100` on a 1,000,000-row table
+ * (points, as ingest_vector leaves them: bigint key, attributes, GiST index, ANALYZE, stored
+ * facts), next to the same SELECT ... LIMIT 100 (the page's rows and columns, no JSON) run
+ * directly in PostgreSQL over one connection. Three pages: the
+ * first, a deep one (offset 500,000, reached by following a `next` link) and a bbox page.
+ * Prints p50/p95 of each over `--requests N` sequential requests (after a warm-up) and the ratio
+ * of the p50s (target <= 1.5x).
+ *
+ *   source scripts/env.sh && cd bench && node --import tsx features/run.ts [--rows 1000000] [--requests 50]
+ *
+ * Needs PostgreSQL (DATABASE_URL) with PostGIS.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { DATABASE_URL } from '@coremachine/test-kit';
+import { factsComment } from '@coremachine/geo/vector';
+import { featuresRoutes } from '../../apps/server/src/rest/features.ts';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const ROWS = arg('rows', 1_000_000);
+const REQUESTS = arg('requests', 50);
+const schema = `bench_features_${randomBytes(3).toString('hex')}`;
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+async function time(n: number, f: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < 5; i++) await f();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await f();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+  console.log(`building ${ROWS} points in ${schema}.pts ...`);
+  const t0 = performance.now();
+  await pool.query(`create schema "${schema}";
+    create table "${schema}".pts (fid bigint primary key, name text, value double precision, day date, geom geometry(Point, 4326) not null);
+    insert into "${schema}".pts select i, 'feature ' || i, i * 0.37, date '2020-01-01' + (i % 1000),
+      st_setsrid(st_makepoint(((i * 0.0137) % 360) - 180, ((i * 0.0071) % 170) - 85), 4326) from generate_series(1, ${ROWS}) i;
+    create index on "${schema}".pts using gist (geom);
+    analyze "${schema}".pts`);
+  const {
+    rows: [e],
+  } = await pool.query(
+    `select st_xmin(x) a, st_ymin(x) b, st_xmax(x) c, st_ymax(x) d from (select st_extent(geom) x from "${schema}".pts) s`,
+  );
+  await pool.query(
+    `comment on table "${schema}".pts is '${factsComment({ job: 'bench', rows: ROWS, bbox: [e.a, e.b, e.c, e.d], loaded_at: new Date().toISOString() })}'`,
+  );
+  console.log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const features = featuresRoutes({ pool, schemas: [schema] });
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+    void features(req, res, url);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/features/collections/pts/items`;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (url: string) =>
+    new Promise<string>((resolve, reject) => {
+      http
+        .get(url, { agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode} ${body}`)),
+          );
+        })
+        .on('error', reject);
+    });
+
+  // The deep page's URL is the `next` link of the page before it.
+  const before = JSON.parse(await get(`${base}?limit=100&offset=${Math.floor(ROWS / 2) - 100}`)) as {
+    links: { rel: string; href: string }[];
+  };
+  const deep = before.links.find((l) => l.rel === 'next')!.href;
+  const bbox = '10,10,20,20';
+  // Two direct baselines: the page's rows and columns as they are (no JSON), and the statement
+  // the route itself runs (GeoJSON text built by PostgreSQL, the page's keys selected first).
+  const select = `select t.fid, t.name, t.value, t.day, t.geom from "${schema}".pts t`;
+  const routeSql = (where: string, offset: number) =>
+    `select json_build_object('type', 'Feature', 'id', t.fid, 'geometry', st_asgeojson(t.geom, 9)::json,
+       'properties', (select row_to_json(p) from (select t.name, t.value, t.day) p))::text as f
+       from "${schema}".pts t where t.fid = any(array(select k.fid from "${schema}".pts k ${where} order by k.fid limit 100 offset ${offset}))
+      order by t.fid`;
+  const box = `t.geom && st_makeenvelope(10, 10, 20, 20, 4326) and st_intersects(t.geom, st_makeenvelope(10, 10, 20, 20, 4326))`;
+  const cases = [
+    { name: 'first page', url: `${base}?limit=100`, sql: `${select} order by t.fid limit 100`, route: routeSql('', 0) },
+    {
+      name: `deep page (offset ${new URL(deep).searchParams.get('offset')}, by next link)`,
+      url: deep,
+      sql: `${select} order by t.fid limit 100 offset ${new URL(deep).searchParams.get('offset')}`,
+      route: routeSql('', Number(new URL(deep).searchParams.get('offset'))),
+    },
+    {
+      name: `bbox page (${bbox})`,
+      url: `${base}?limit=100&bbox=${bbox}`,
+      sql: `${select} where ${box} order by t.fid limit 100`,
+      route: routeSql(`where ${box.replaceAll('t.geom', 'k.geom')}`, 0),
+    },
+  ];
+  const client = await pool.connect();
+  console.log(`\n${REQUESTS} sequential requests each (after 5 warm-up), milliseconds:`);
+  console.log(
+    'page | /features p50 | p95 | plain SELECT in PostgreSQL p50 | p95 | ratio p50 | route SELECT in PostgreSQL p50 | p95 | ratio p50',
+  );
+  for (const c of cases) {
+    const ours = await time(REQUESTS, () => get(c.url));
+    const direct = await time(REQUESTS, () => client.query(c.sql));
+    const route = await time(REQUESTS, () => client.query(c.route));
+    const f = (xs: number[]) => `${pct(xs, 50).toFixed(2)} | ${pct(xs, 95).toFixed(2)}`;
+    console.log(
+      `${c.name} | ${f(ours)} | ${f(direct)} | ${(pct(ours, 50) / pct(direct, 50)).toFixed(2)}x | ${f(route)} | ${(pct(ours, 50) / pct(route, 50)).toFixed(2)}x`,
+    );
+  }
+  client.release();
+  agent.destroy();
+  server.close();
+  await pool.query(`drop schema "${schema}" cascade`);
+  await pool.end();
+}
+
+await main();
