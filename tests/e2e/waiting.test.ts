@@ -11,7 +11,12 @@ describe('why is it waiting', () => {
   beforeAll(async () => {
     pgi = await startPostgres();
     // This process plans and aggregates but runs no task type.
-    tm = await createTestMachine({ plugins: faultPlugins, connectionString: pgi.url, worker: { jobTypes: [] } });
+    tm = await createTestMachine({
+      plugins: faultPlugins,
+      connectionString: pgi.url,
+      worker: { jobTypes: [] },
+      config: { stallSeconds: 2 },
+    });
     await ensureRunsTable(tm.pool);
   });
   afterAll(async () => {
@@ -49,6 +54,19 @@ describe('why is it waiting', () => {
     expect(running.stages[0]!.waiting!.running).toMatchObject([{ workerId: worker.id, workerLive: true, tasks: 3 }]);
     expect(running.stages[0]!.waiting!.summary).toBe(`3 running on ${worker.id}`);
     expect((await tm.machine.health()).unservedTypes).toEqual(['lease_job', 'timeout_job']);
+    await tm.machine.cancel(jobId);
+  });
+
+  it('the timeline of a job whose type no live worker serves says so', async () => {
+    const { jobId } = await tm.submit('lease_job', { n: 2, tag: 'unserved' });
+    const event = await until(
+      async () => (await tm.machine.events(jobId)).find((e) => e.kind === 'tasks_requeued'),
+      20_000,
+      'tasks_requeued event',
+    );
+    expect(event.message).toBe(
+      '2 queued task(s) waited 2 s: no live worker serves lease_job; they run when one starts',
+    );
     await tm.machine.cancel(jobId);
   });
 

@@ -39,10 +39,17 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
         await sendTasks(machine.boss, client, type, ids, {
           perMessage: machine.plugins.get(type)?.queue?.tasksPerMessage ?? 1,
         });
-      const jobs = [...new Set(tasks.map((r) => r.job_id as string))];
-      for (const jobId of jobs) {
+      // Tasks of a type no live worker serves wait for one: the timeline says so, not just "sent again".
+      const live = await machine.liveWorkers().catch(() => null);
+      const served = live ? new Set(live.flatMap((w) => w.jobTypes)) : null;
+      const jobs = [...new Map(tasks.map((r) => [r.job_id as string, r.type as string])).entries()];
+      for (const [jobId, type] of jobs) {
+        const n = tasks.filter((r) => r.job_id === jobId).length;
         await addEvent(client, t, jobId, 'tasks_requeued', {
-          message: `${tasks.filter((r) => r.job_id === jobId).length} queued task(s) had no message for ${stall} s; sent again`,
+          message:
+            served && !served.has(type)
+              ? `${n} queued task(s) waited ${stall} s: no live worker serves ${type}; they run when one starts`
+              : `${n} queued task(s) had no message for ${stall} s; sent again`,
         });
       }
     }
