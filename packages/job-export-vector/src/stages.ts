@@ -13,6 +13,7 @@ import {
   type PublishedTable,
   type TableColumn,
 } from '@coremachine/geo/vector';
+import { atGdalBoundary } from '@coremachine/geo';
 import '@coremachine/storage';
 import { FORMATS, outputBlob, type Params } from './params.ts';
 
@@ -205,20 +206,24 @@ export const exportChunk = stage({
       const file = join(dir, 'part.gpkg');
       const src = gdal.drivers.get('PostgreSQL').open(pgOf(ctx.db), 'r', [`TABLES=${t.schema}.${t.table}`]);
       try {
-        const out = await gdal.vectorTranslateAsync(file, src, [
-          '-f',
-          'GPKG',
-          '-sql',
-          sql,
-          '-nln',
-          t.table,
-          '-lco',
-          `FID=${PART_FID}`,
-          '-lco',
-          'SPATIAL_INDEX=NO',
-          '-gt',
-          '65536',
-        ]);
+        const out = await atGdalBoundary(
+          { file: `${t.schema}.${t.table}`, paths: { [dir]: 'part' }, action: 'exporting' },
+          () =>
+            gdal.vectorTranslateAsync(file, src, [
+              '-f',
+              'GPKG',
+              '-sql',
+              sql,
+              '-nln',
+              t.table,
+              '-lco',
+              `FID=${PART_FID}`,
+              '-lco',
+              'SPATIAL_INDEX=NO',
+              '-gt',
+              '65536',
+            ]),
+        );
         out.close();
       } finally {
         src.close();
@@ -420,9 +425,12 @@ async function translateParts(
   // The key becomes the GeoPackage's FID (its values kept), so a re-load keeps it.
   const integerKey = /^(smallint|integer|bigint)$/.test(table.key_type);
   const lco = p.format === 'gpkg' && integerKey ? ['-lco', `FID=${table.key}`] : [];
-  const src = await gdal.openAsync(source);
+  const file = `${p.container_name}/${outputBlob(p)}`;
+  const src = await atGdalBoundary({ file, paths: { [dir]: 'parts' } }, () => gdal.openAsync(source));
   try {
-    const ds = await gdal.vectorTranslateAsync(out, src, ['-f', fmt.driver, '-nln', layer, ...lco, layer]);
+    const ds = await atGdalBoundary({ file, paths: { [dir]: 'parts' }, action: 'assembling' }, () =>
+      gdal.vectorTranslateAsync(out, src, ['-f', fmt.driver, '-nln', layer, ...lco, layer]),
+    );
     ds.close();
   } finally {
     src.close();

@@ -28,6 +28,8 @@ export type TextEncoding = z.infer<typeof textEncoding>;
 
 const CANDIDATES = ['UTF-8', 'ISO-8859-1', 'CP1252', 'ISO-8859-15', 'CP1250', 'CP1251', 'CP1253'];
 
+const TEXT_SAMPLED_DRIVERS = ['ESRI Shapefile', 'CSV'];
+
 const isShapefile = (src: OpenedSource) => src.driver === 'ESRI Shapefile';
 
 function hasCpg(path: string): boolean {
@@ -72,6 +74,9 @@ export async function resolveEncoding(
   warnings: string[],
 ): Promise<TextEncoding> {
   if (params.encoding) return { name: params.encoding, source: 'parameter', gdal: params.encoding };
+  // Formats whose text is UTF-8 by definition (GeoPackage, GeoJSON, FlatGeobuf, KML, GML) are not
+  // sampled: only DBF and CSV text comes in whatever encoding its writer used.
+  if (!TEXT_SAMPLED_DRIVERS.includes(src.driver)) return { name: 'UTF-8', source: 'utf-8', gdal: null };
   const sample = sampleNonAscii(src.layer, ENCODING_SAMPLE);
   const bad = sample.filter((s) => s.value.includes(REPLACEMENT_CHAR));
   const shp = isShapefile(src);
