@@ -35,8 +35,9 @@ export type Settlement =
  * which cancel and retry take too, so it cannot change under the batch):
  * - a task that settles `cancelled` under a job that is running again (retried meanwhile) is
  *   queued again, attempt refunded: otherwise it would never count and the stage never close;
- * - a task that completes, or asks for a retry, under a job that is no longer running is
- *   cancelled: never `completed` after the job said `cancelled`.
+ * - a task that completes under a cancelled job, or asks for a retry under a job that is no
+ *   longer running, is cancelled: never `completed` after the job said `cancelled` (a failed job
+ *   keeps the results of tasks that finished anyway, so that its retry re-runs only the rest).
  */
 export function reconcile(entry: Settlement, jobStatus: string | undefined): Settlement {
   const running = jobStatus === 'processing';
@@ -48,7 +49,9 @@ export function reconcile(entry: Settlement, jobStatus: string | undefined): Set
       lease: entry.lease,
       note: 'the job was retried while this task was being cancelled; queued again',
     };
-  if (!running && (entry.kind === 'completed' || entry.kind === 'retry' || entry.kind === 'release'))
+  // A failed job keeps the results of tasks that finished anyway: its retry re-runs only the rest.
+  const keep = entry.kind === 'completed' && jobStatus === 'failed';
+  if (!running && !keep && (entry.kind === 'completed' || entry.kind === 'retry' || entry.kind === 'release'))
     return { kind: 'cancelled', taskId: entry.taskId, jobId: entry.jobId, lease: entry.lease };
   return entry;
 }

@@ -354,12 +354,8 @@ export class Worker {
         row,
       );
       const reason: unknown = abort.signal.reason;
-      if (
-        abort.signal.aborted &&
-        isAbortReason(reason) &&
-        (reason.kind === 'cancelled' || reason.kind === 'job_failed')
-      ) {
-        // The job ended while the handler ran: whatever it returned, the task is cancelled.
+      if (abort.signal.aborted && isAbortReason(reason) && reason.kind === 'cancelled') {
+        // The job was cancelled while the handler ran: whatever it returned, the task is cancelled.
         entry = { kind: 'cancelled', taskId: row.id, jobId: row.job_id, lease: row.lease_token };
       } else {
         const parsed = stage.output.safeParse(output);
