@@ -28,8 +28,8 @@ export function restRoutes(deps: {
     return sendJson(res, r.ready ? 200 : 503, r);
   };
   const { pool } = deps.machine;
-  const stac = stacRoutes({ pool, schema: deps.stacSchema });
   const { storage } = deps.machine.services;
+  const stac = stacRoutes({ pool, schema: deps.stacSchema, storage });
   const assets = storage ? assetRoutes({ storage, sign: blobSigner(storage.config, storage) }) : null;
   const features = featuresRoutes({
     pool,

@@ -32,6 +32,7 @@ import {
   type BlobStorage,
 } from '@coremachine/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assetRoutes } from './assets.ts';
 import { stacRoutes } from './stac.ts';
 
 const tag = randomBytes(4).toString('hex');
@@ -252,15 +253,18 @@ beforeAll(async () => {
     }
     await registerBlobRaster(pool, schema, storage, container, blob, { collection });
   }
-  const routes = stacRoutes({ pool, schema });
+  const routes = stacRoutes({ pool, schema, storage });
+  const assets = assetRoutes({ storage });
   server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://placeholder');
-    routes(req, res, url).then(
-      (handled) => {
-        if (!handled) res.writeHead(404).end();
-      },
-      (err) => res.writeHead(500).end(String(err)),
-    );
+    assets(req, res, url)
+      .then(async (handled) => handled || routes(req, res, url))
+      .then(
+        (handled) => {
+          if (!handled) res.writeHead(404).end();
+        },
+        (err) => res.writeHead(500).end(String(err)),
+      );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -361,6 +365,15 @@ describe('STAC API conformance run', () => {
       { value: 1, description: 'Water', name: 'water' },
       { value: 2, description: 'Forest', name: 'forest' },
     ]);
+
+    // Every asset has an alternate href through the asset route, which serves the private blob's bytes by range.
+    const alternate = lc.body.assets.data.alternate.coremachine.href as string;
+    expect(alternate).toBe(`${base}/stac/assets/${container}/lc/e.tif`);
+    expect(lc.body.assets.data.href).toBe(storage.blobUrl(container, 'lc/e.tif'));
+    expect(lc.body.stac_extensions).toContain('https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json');
+    const head = await fetch(alternate, { headers: { range: 'bytes=0-3' } });
+    expect(head.status).toBe(206);
+    expect(Buffer.from(await head.arrayBuffer()).toString('latin1')).toBe('II*\u0000');
 
     expect(validated.catalog).toBe(1);
     expect(validated.openapi).toBe(1);

@@ -13,6 +13,7 @@ import {
   MAX_LIMIT,
   parseDatetime,
   searchItems,
+  STAC_EXTENSIONS,
   StacError,
   upsertCollection,
   withStacLinks,
@@ -21,6 +22,8 @@ import {
   type StacItem,
   type StacLink,
 } from '@coremachine/geo/stac';
+import type { BlobStorage } from '@coremachine/storage';
+import { ASSETS_PREFIX } from './assets.ts';
 import { parseBbox } from './bbox.ts';
 import { OPENAPI_TYPE, stacOpenApi } from './stac-openapi.ts';
 import { baseUrl as mountedUrl, HttpError, readJson, sendJson as send } from './http.ts';
@@ -71,6 +74,59 @@ function projectionOf(url: URL): (item: StacItem) => StacItem {
     'InvalidParameterValue',
     `projection ${JSON.stringify(v)} is invalid: use v2.0 (default) or v1.1`,
   );
+}
+
+/**
+ * Maps a stored asset href that is a blob URL of `storage` to its asset route
+ * (`<base>/assets/<container>/<blob>`), or null for any other href.
+ */
+export function assetRouteFor(storage: BlobStorage): (href: string, base: string) => string | null {
+  const probe = storage.blobUrl('probe', 'b');
+  const prefix = probe.slice(0, probe.length - '/probe/b'.length) + '/';
+  return (href, base) => {
+    if (!href.startsWith(prefix) || href.includes('?')) return null;
+    const path = href.slice(prefix.length);
+    return path.includes('/') ? `${base}${ASSETS_PREFIX.slice('/stac'.length)}${path}` : null;
+  };
+}
+
+/**
+ * The item as served: each asset stored in the storage gets an alternate href through the asset
+ * route (Alternate Assets extension), which clients of private containers can open; the stored
+ * href (the stable blob URL) stays the asset's href.
+ */
+function withAlternateAssets(
+  item: StacItem,
+  base: string,
+  route: ((href: string, base: string) => string | null) | undefined,
+): StacItem {
+  if (!route) return item;
+  let changed = false;
+  const assets = Object.fromEntries(
+    Object.entries(item.assets).map(([key, asset]) => {
+      const href = typeof asset.href === 'string' ? route(asset.href, base) : null;
+      if (!href) return [key, asset];
+      changed = true;
+      return [
+        key,
+        {
+          ...asset,
+          alternate: {
+            ...(asset.alternate as Record<string, unknown> | undefined),
+            coremachine: {
+              href,
+              title: 'Through the CoreMachine API (for private containers; supports range requests)',
+            },
+          },
+        },
+      ];
+    }),
+  );
+  if (!changed) return item;
+  const extensions = item.stac_extensions.includes(STAC_EXTENSIONS.alternateAssets)
+    ? item.stac_extensions
+    : [...item.stac_extensions, STAC_EXTENSIONS.alternateAssets];
+  return { ...item, stac_extensions: extensions, assets };
 }
 
 function collectionWithLinks(c: StacCollection, base: string): StacCollection {
@@ -156,9 +212,13 @@ function searchFrom(source: Record<string, unknown>, fromQuery: boolean): ItemSe
 export function stacRoutes(deps: {
   pool: Pool;
   schema?: string;
+  /** When given, served items carry alternate hrefs of their blobs through the asset route (`assets.ts`). */
+  storage?: BlobStorage;
 }): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
   const { pool } = deps;
   const schema = deps.schema ?? DEFAULT_STAC_SCHEMA;
+  const assetRoute = deps.storage ? assetRouteFor(deps.storage) : undefined;
+  const serve = (i: StacItem, base: string) => withAlternateAssets(withStacLinks(i, base), base, assetRoute);
 
   const itemsPage = async (
     req: IncomingMessage,
@@ -191,7 +251,7 @@ export function stacRoutes(deps: {
       200,
       {
         type: 'FeatureCollection',
-        features: page.items.map((i) => render(withStacLinks(i, base))),
+        features: page.items.map((i) => render(serve(i, base))),
         links,
         numberMatched: page.numberMatched,
         numberReturned: page.items.length,
@@ -354,7 +414,7 @@ export function stacRoutes(deps: {
           code: 'NotFound',
           description: `item ${JSON.stringify(parts[3])} does not exist in collection ${JSON.stringify(id)}`,
         });
-      return send(res, 200, projectionOf(url)(withStacLinks(item, base)), GEOJSON);
+      return send(res, 200, projectionOf(url)(serve(item, base)), GEOJSON);
     }
     return notFound(res, url);
   };

@@ -9,6 +9,7 @@ export const STAC_EXTENSIONS = {
   raster: 'https://stac-extensions.github.io/raster/v1.1.0/schema.json',
   file: 'https://stac-extensions.github.io/file/v2.1.0/schema.json',
   classification: 'https://stac-extensions.github.io/classification/v1.1.0/schema.json',
+  alternateAssets: 'https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json',
 } as const;
 
 const ITEM_SCHEMA = 'https://schemas.stacspec.org/v1.0.0/item-spec/json-schema/item.json';
