@@ -86,20 +86,23 @@ async function repairStages(machine: CoreMachine): Promise<number> {
   // is stuck; the quiet window keeps clear of a settle still in flight.
   const quiet = Math.min(config.stallSeconds, 10);
   return withTransaction(machine.pool, async (client) => {
+    // Candidates first (open stages of running jobs with no queued or running task left), then
+    // the counts, so the tasks of busy stages are not aggregated on every sweep.
     const { rows } = await client.query(
-      `SELECT s.job_id, s.stage_index, s.name, s.total, j.type, j.total_stages,
+      `WITH cand AS MATERIALIZED (
+         SELECT s.job_id, s.stage_index, s.name, s.total, s.started_at, j.type, j.total_stages
+         FROM ${t.stages} s JOIN ${t.jobs} j ON j.id = s.job_id AND j.status = 'processing' AND j.current_stage = s.stage_index
+         WHERE s.status = 'processing'
+           AND NOT EXISTS (SELECT 1 FROM ${t.tasks} q WHERE q.job_id = s.job_id AND q.stage_index = s.stage_index
+                           AND q.status IN ('queued', 'processing'))
+         LIMIT 100)
+       SELECT c.job_id, c.stage_index, c.name, c.total, c.type, c.total_stages,
               count(tk.id) FILTER (WHERE tk.status = 'completed')::int AS completed,
               count(tk.id) FILTER (WHERE tk.status = 'failed')::int AS failed,
               array_agg(tk.id) FILTER (WHERE tk.status = 'cancelled') AS cancelled
-       FROM ${t.stages} s JOIN ${t.jobs} j ON j.id = s.job_id AND j.status = 'processing' AND j.current_stage = s.stage_index
-       LEFT JOIN ${t.tasks} tk ON tk.job_id = s.job_id AND tk.stage_index = s.stage_index
-       WHERE s.status = 'processing'
-         AND NOT EXISTS (SELECT 1 FROM ${t.tasks} q WHERE q.job_id = s.job_id AND q.stage_index = s.stage_index
-                         AND q.status IN ('queued', 'processing'))
-         AND COALESCE((SELECT max(c.completed_at) FROM ${t.tasks} c WHERE c.job_id = s.job_id AND c.stage_index = s.stage_index), s.started_at)
-             < now() - make_interval(secs => $1)
-       GROUP BY s.job_id, s.stage_index, s.name, s.total, j.type, j.total_stages
-       LIMIT 100`,
+       FROM cand c LEFT JOIN ${t.tasks} tk ON tk.job_id = c.job_id AND tk.stage_index = c.stage_index
+       GROUP BY c.job_id, c.stage_index, c.name, c.total, c.type, c.total_stages, c.started_at
+       HAVING COALESCE(max(tk.completed_at), c.started_at) < now() - make_interval(secs => $1)`,
       [quiet],
     );
     let repaired = 0;
