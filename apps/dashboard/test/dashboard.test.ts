@@ -281,6 +281,7 @@ describe('dashboard in headless Chromium', () => {
     await upsertItem(app.machine.pool, schemas[2], {
       type: 'Feature',
       stac_version: '1.0.0',
+      stac_extensions: [],
       id: 'tile-a',
       collection: 'dashboard-e2e',
       bbox,
@@ -329,6 +330,53 @@ describe('dashboard in headless Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await fitsWidth()).toBe(true);
     await page.screenshot({ path: `${SHOTS}catalog-390.png`, fullPage: true });
+  });
+
+  it('stays responsive with 10,000 jobs and a 10,000-task job (pages, not everything at once)', async () => {
+    const { jobs, stages, tasks } = slow.machine.t;
+    const big = 'f'.repeat(8) + '0'.repeat(56);
+    await slow.machine.pool.query(
+      `INSERT INTO ${jobs} (id, type, plugin_version, parameters, status, current_stage, total_stages, created_at)
+       SELECT 'c' || lpad(to_hex(i), 63, '0'), 'hello_world', '1.0.0', '{}', 'completed', 2, 2, now() - i * interval '1 second'
+       FROM generate_series(1, 10000) i`,
+    );
+    await slow.machine.pool.query(
+      `INSERT INTO ${jobs} (id, type, plugin_version, parameters, status, current_stage, total_stages) VALUES ($1, 'hello_world', '1.0.0', '{"n": 10000}', 'completed', 1, 2)`,
+      [big],
+    );
+    await slow.machine.pool.query(
+      `INSERT INTO ${stages} (job_id, stage_index, name, status, total, completed) VALUES ($1, 1, 'greeting', 'completed', 10000, 10000)`,
+      [big],
+    );
+    await slow.machine.pool.query(
+      `INSERT INTO ${tasks} (id, job_id, stage_index, key, input, status, attempts, max_attempts, lease_seconds)
+       SELECT md5($1 || i), $1, 1, lpad(i::text, 5, '0'), '{}', 'completed', 1, 3, 60 FROM generate_series(0, 9999) i`,
+      [big],
+    );
+    let t0 = Date.now();
+    await page.goto(`${slow.url}/jobs`);
+    await expect.poll(() => page.locator('table.jobs tbody tr').count()).toBe(25);
+    const listMs = Date.now() - t0;
+    const firstPage = await page.locator('table.jobs tbody tr').first().getAttribute('data-job-id');
+    await page.click('nav[aria-label="Job pages"] button:has-text("Older")');
+    await expect
+      .poll(() => page.locator('table.jobs tbody tr').first().getAttribute('data-job-id'))
+      .not.toBe(firstPage);
+    expect(await page.locator('table.jobs tbody tr').count()).toBe(25);
+
+    t0 = Date.now();
+    await page.goto(`${slow.url}/jobs/${big.slice(0, 10)}`); // a prefix opens the job
+    await page.waitForURL(`${slow.url}/jobs/${big}`);
+    await expect.poll(() => page.locator('.tasks tbody tr').count()).toBe(50);
+    const jobMs = Date.now() - t0;
+    expect(await page.textContent('[data-stage=greeting] .stage-count')).toBe('10000/10000');
+    await page.click('nav[aria-label="Task pages"] button:has-text("Older")');
+    await expect.poll(() => page.locator('.tasks tbody tr').first().getAttribute('data-task-key')).toBe('00050');
+    // The browser keeps only a page of rows: the DOM stays small whatever the job's size.
+    expect(await page.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(2000);
+    console.log(`10,000 jobs: first page in ${listMs} ms; 10,000-task job: page in ${jobMs} ms`);
+    expect(listMs).toBeLessThan(10_000);
+    expect(jobMs).toBeLessThan(10_000);
   });
 
   it('answers every dashboard path with the app (SPA fallback) and a missing asset with 404', async () => {
