@@ -52,7 +52,7 @@ const hex = (v: number) =>
  * with the colour table entry of that value as a hint. Empty when the band has no names.
  */
 export function bandClasses(band: gdal.RasterBand): ClassificationClass[] {
-  let names: string[] = [];
+  let names: string[];
   try {
     // The GeoTIFF driver loads a PAM sidecar (.aux.xml) on the first metadata read, not on
     // GetCategoryNames: without this read the names of a sidecar are never seen.
