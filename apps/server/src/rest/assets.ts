@@ -121,11 +121,8 @@ export function assetRoutes(deps: { storage: BlobStorage; sign?: SignBlobUrl }):
     const [start, end] = range === 'ignore' ? [0, stat.size - 1] : range;
     const length = stat.size === 0 ? 0 : end - start + 1;
     const status = range === 'ignore' ? 200 : 206;
-    res.writeHead(status, {
-      ...headers,
-      'content-length': length,
-      ...(status === 206 ? { 'content-range': `bytes ${start}-${end}/${stat.size}` } : {}),
-    });
+    if (status === 206) res.setHeader('content-range', `bytes ${start}-${end}/${stat.size}`);
+    res.writeHead(status, { ...headers, 'content-length': length });
     if (method === 'HEAD' || length === 0) {
       res.end();
       return true;
