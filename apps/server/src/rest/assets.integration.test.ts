@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, mkdtempSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,7 +30,7 @@ let cogFile: string;
 const seen: Array<{ method: string; range: string | undefined; status: number; path: string; bytes: number }> = [];
 
 /** Bytes of the body sent (writeHead's content-length is not readable back from the response). */
-function bodyBytes(res: import('node:http').ServerResponse): number {
+function bodyBytes(res: ServerResponse): number {
   const range = /^bytes (\d+)-(\d+)\//.exec(String(res.getHeader('content-range') ?? ''));
   return range ? Number(range[2]) - Number(range[1]) + 1 : 0;
 }
