@@ -1,5 +1,6 @@
-import { useQuery } from '@tanstack/react-query';
-import { api } from './api.ts';
+import { useQueryClient, useQuery } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { api, getToken, setToken } from './api.ts';
 import { Link, useLocation } from './nav.tsx';
 import { CatalogPage } from './pages/Catalog.tsx';
 import { JobPage } from './pages/Job.tsx';
@@ -32,6 +33,7 @@ export function App() {
             </Link>
           ))}
         </nav>
+        <TokenControl />
         <span className="health" aria-label="Health" aria-live="polite">
           {health.data
             ? `${health.data.status} · v${health.data.version} · ${health.data.workers} worker(s)`
@@ -61,5 +63,48 @@ export function App() {
         )}
       </main>
     </>
+  );
+}
+
+/** Signs this browser in with an API token (needed when the server has tokens), or out. */
+function TokenControl() {
+  const qc = useQueryClient();
+  const [open, setOpen] = useState(false);
+  const [value, setValue] = useState('');
+  const [signedIn, setSignedIn] = useState(() => !!getToken());
+  const apply = (token: string | null) => {
+    setToken(token);
+    setSignedIn(!!token);
+    setOpen(false);
+    setValue('');
+    void qc.invalidateQueries();
+    // Live streams carry the token in their URL: reopen them.
+    location.reload();
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (value.trim()) apply(value.trim());
+  };
+  if (open)
+    return (
+      <form className="token-form" onSubmit={submit}>
+        <label>
+          API token
+          <input type="password" value={value} onChange={(e) => setValue(e.target.value)} autoComplete="off" />
+        </label>
+        <button type="submit">Sign in</button>
+        <button type="button" onClick={() => setOpen(false)}>
+          Close
+        </button>
+      </form>
+    );
+  return signedIn ? (
+    <button type="button" className="token-button" onClick={() => apply(null)}>
+      Sign out
+    </button>
+  ) : (
+    <button type="button" className="token-button" onClick={() => setOpen(true)}>
+      API token
+    </button>
   );
 }

@@ -68,7 +68,12 @@ describe('dashboard in headless Chromium', () => {
   let consoleErrors: string[];
   /** Console lines a test expects (the browser logs every 4xx response as an error). */
   let expectedConsole: RegExp[];
-  const schemas = [uniqueSchema('cmdash'), uniqueSchema('cmdash'), uniqueSchema('cmdashstac')] as const;
+  const schemas = [
+    uniqueSchema('cmdash'),
+    uniqueSchema('cmdash'),
+    uniqueSchema('cmdashstac'),
+    uniqueSchema('cmdash'),
+  ] as const;
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -377,6 +382,42 @@ describe('dashboard in headless Chromium', () => {
     console.log(`10,000 jobs: first page in ${listMs} ms; 10,000-task job: page in ${jobMs} ms`);
     expect(listMs).toBeLessThan(10_000);
     expect(jobMs).toBeLessThan(10_000);
+  });
+
+  it('signs in with an API token when the server has tokens (requests and live streams)', async () => {
+    const token = 'dashboard-e2e-token-0123456789abcdef';
+    const secured = await createApp({
+      env: parseEnv({
+        CM_API_PORT: '0',
+        CM_SCHEMA: schemas[3],
+        CM_STAC_SCHEMA: schemas[2],
+        CM_LOG_LEVEL: 'error',
+        CM_API_TOKEN: token,
+      }),
+      plugins: [helloWorld],
+    });
+    try {
+      expectedConsole = [/status of 401/];
+      await page.goto(`${secured.url}/jobs`);
+      const refused = page.locator('.error', { hasText: 'UNAUTHORIZED' });
+      await refused.first().waitFor();
+      expect(await refused.first().textContent()).toContain('sign in with an API token');
+      await page.click('button:has-text("API token")');
+      await page.fill('.token-form input', token);
+      await page.click('.token-form button[type=submit]');
+      await page.locator('button:has-text("Sign out")').waitFor();
+      await page.locator('table.jobs, p.muted:has-text("No jobs match")').first().waitFor();
+      // The live list (SSE, token in the query) shows a job submitted after the page opened.
+      const { jobId } = await secured.machine.submit('hello_world', { n: 1, message: `token ${Date.now()}` });
+      await page
+        .locator(`tr[data-job-id="${jobId}"] .status`, { hasText: 'completed' })
+        .first()
+        .waitFor({ timeout: 20_000 });
+      await page.click('button:has-text("Sign out")');
+      await refused.first().waitFor();
+    } finally {
+      await secured.close();
+    }
   });
 
   it('answers every dashboard path with the app (SPA fallback) and a missing asset with 404', async () => {

@@ -78,7 +78,8 @@ export function JobsPage() {
         </label>
         <IdSearch />
       </div>
-      <ErrorBox error={live.error} />
+      {/* A refused stream says little (EventSource has no status): the plain query's error first. */}
+      <ErrorBox error={(types.error ? toShownError(types.error) : null) ?? live.error} />
       {live.data ? <JobTable jobs={live.data.items} /> : live.error ? null : <p className="muted">Loading…</p>}
       <Pager
         label="Job pages"
