@@ -5,6 +5,7 @@
  * number of processes, can run against one database.
  */
 import { aggregateJob, planStage, stageIndexOf } from './advance.ts';
+import { ControlLocks } from './control-lock.ts';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,9 +123,12 @@ export class Worker {
   /** This worker's folder for its tasks' temporary folders. */
   readonly tempRoot = join(TASK_TMP_ROOT, `${process.pid}-${this.id.split(':').pop()}`);
 
+  private readonly controlLocks: ControlLocks;
+
   constructor(machine: CoreMachine, options: WorkerOptions) {
     this.machine = machine;
     this.options = options;
+    this.controlLocks = new ControlLocks(machine.ledger.connectionString, machine.ledger.schema);
   }
 
   onStop(fn: () => void): void {
@@ -222,6 +226,7 @@ export class Worker {
     const hardDeadline = Date.now() + (config.abortGraceSeconds + 5) * 1000;
     while (this.running.size > 0 && Date.now() < hardDeadline) await sleep(25);
     await this.flush();
+    await this.controlLocks.close();
     for (const t of this.timers) clearInterval(t);
     await this.machine.pool.query(`DELETE FROM ${this.machine.t.workers} WHERE id = $1`, [this.id]).catch(() => {});
     await rm(this.tempRoot, { recursive: true, force: true }).catch(() => {});
@@ -239,8 +244,12 @@ export class Worker {
         [...byJob.values()].map(async (steps) => {
           for (const job of steps) {
             const msg = job.data;
-            if (msg.action === 'plan') await planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal);
-            else await aggregateJob(this.machine, msg.jobId);
+            // A copy of a step already running (here or in another worker) is dropped.
+            await this.controlLocks.exclusive(msg, () =>
+              msg.action === 'plan'
+                ? planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal)
+                : aggregateJob(this.machine, msg.jobId),
+            );
           }
         }),
       );
