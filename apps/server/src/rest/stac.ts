@@ -50,7 +50,8 @@ const GEOJSON = 'application/geo+json';
  * without `proj:epsg`, which v2.0.0 forbids. Asked for with `?projection=v1.1`.
  */
 export function toProjectionV1(item: StacItem): StacItem {
-  if (!item.stac_extensions.includes(PROJECTION_V2)) return item;
+  // stac_extensions is optional in STAC 1.0.0: an item stored without it has no extension.
+  if (!(item.stac_extensions ?? []).includes(PROJECTION_V2)) return item;
   const convert = <T extends Record<string, unknown>>(fields: T): T => {
     if (!('proj:code' in fields)) return fields;
     const { 'proj:code': code, ...rest } = fields;
@@ -95,7 +96,7 @@ export function assetRouteFor(storage: BlobStorage): (href: string, base: string
  * route (Alternate Assets extension), which clients of private containers can open; the stored
  * href (the stable blob URL) stays the asset's href.
  */
-function withAlternateAssets(
+export function withAlternateAssets(
   item: StacItem,
   base: string,
   route: ((href: string, base: string) => string | null) | undefined,
@@ -123,9 +124,10 @@ function withAlternateAssets(
     }),
   );
   if (!changed) return item;
-  const extensions = item.stac_extensions.includes(STAC_EXTENSIONS.alternateAssets)
-    ? item.stac_extensions
-    : [...item.stac_extensions, STAC_EXTENSIONS.alternateAssets];
+  const declared = item.stac_extensions ?? [];
+  const extensions = declared.includes(STAC_EXTENSIONS.alternateAssets)
+    ? declared
+    : [...declared, STAC_EXTENSIONS.alternateAssets];
   return { ...item, stac_extensions: extensions, assets };
 }
 
