@@ -244,6 +244,25 @@ describe('dashboard in headless Chromium', () => {
         hasText: 'is retrying: attempt 1 of 3 failed with INJECTED_FAILURE',
       })
       .waitFor();
+    // The stage says when the next retry is due: the engine's instant, about an hour away.
+    const engineWaits = (await slow.machine.requireJob(jobId)).stages[0]?.waiting;
+    expect(engineWaits?.retryScheduled).toBe(2);
+    const dueAt = engineWaits?.nextRetryAt ?? '';
+    const dueIn = new Date(dueAt).getTime() - Date.now();
+    expect(dueIn).toBeGreaterThan(50 * 60_000);
+    expect(dueIn).toBeLessThanOrEqual(60 * 60_000);
+    const retryLine = page.locator('[aria-label="What greeting waits for"] li[data-wait="retry"]');
+    await retryLine.waitFor();
+    expect(await retryLine.locator('time').getAttribute('datetime')).toBe(dueAt);
+    expect(await retryLine.textContent()).toMatch(
+      /^2 task\(s\) retrying; the next retry is due .+ \(in (59|60) min\)$/,
+    );
+    expect(await retryLine.locator('time').textContent()).toBe(
+      await page.evaluate(
+        (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }),
+        dueAt,
+      ),
+    );
     await page.screenshot({ path: `${SHOTS}job-waiting.png`, fullPage: true });
     await page.click('button:has-text("Cancel")');
     await page.locator('[aria-label="Confirm cancel"] button:has-text("Yes, cancel")').click();

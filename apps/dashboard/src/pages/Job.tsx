@@ -153,7 +153,10 @@ function JobView({ id }: { id: string }) {
         <h2>Stages</h2>
         <div className="stages" aria-label="Stages">
           {job.stages.map((s) => (
-            <StageBar key={s.index} stage={s} />
+            <div key={s.index}>
+              <StageBar stage={s} />
+              {s.waiting && !terminal ? <StageWaiting stage={s.name} waiting={s.waiting} /> : null}
+            </div>
           ))}
         </div>
         {!terminal ? <Waiting job={job} /> : null}
@@ -171,6 +174,56 @@ function JobView({ id }: { id: string }) {
       <Tasks job={job} />
       <Events job={job} />
     </>
+  );
+}
+
+type Waits = NonNullable<Job['stages'][number]['waiting']>;
+
+/** In how long an instant is, in words ("in 59 min", "in 12 s", "now"). */
+function fromNow(iso: string, now = Date.now()): string {
+  const s = Math.round((new Date(iso).getTime() - now) / 1000);
+  if (s <= 0) return 'now';
+  if (s < 90) return `in ${s} s`;
+  if (s < 90 * 60) return `in ${Math.round(s / 60)} min`;
+  return `in ${Math.round(s / 3600)} h`;
+}
+
+/** What the running stage's tasks wait for, as the engine tells it (`jobs.get` → stage.waiting). */
+function StageWaiting({ stage, waiting: w }: { stage: string; waiting: Waits }) {
+  return (
+    <ul className="stage-waiting" aria-label={`What ${stage} waits for`}>
+      {w.running.map((r) => (
+        <li key={r.workerId ?? '?'} data-wait="running">
+          {r.tasks} task(s) running on <code>{r.workerId ?? 'an unknown worker'}</code>
+          {r.workerLive ? (
+            ' (live)'
+          ) : (
+            <strong> — that worker is not live: its lease will lapse and the task run again</strong>
+          )}
+          {r.lastHeartbeatAt ? <>, last heartbeat {when(r.lastHeartbeatAt)}</> : null}
+        </li>
+      ))}
+      {w.forWorkerSlot > 0 ? (
+        <li data-wait="slot">{w.forWorkerSlot} task(s) queued, waiting for a free worker slot</li>
+      ) : null}
+      {w.noLiveWorker ? (
+        <li data-wait="no-worker">
+          <strong>No live worker serves this job type:</strong> its queued tasks wait until one starts
+        </li>
+      ) : null}
+      {w.retryScheduled > 0 && w.nextRetryAt ? (
+        <li data-wait="retry">
+          {w.retryScheduled} task(s) retrying; the next retry is due{' '}
+          <time dateTime={w.nextRetryAt} title={w.nextRetryAt}>
+            {when(w.nextRetryAt)}
+          </time>{' '}
+          ({fromNow(w.nextRetryAt)})
+        </li>
+      ) : null}
+      {!w.running.length && !w.forWorkerSlot && !w.noLiveWorker && !w.retryScheduled ? (
+        <li data-wait="settled">{w.summary}</li>
+      ) : null}
+    </ul>
   );
 }
 
