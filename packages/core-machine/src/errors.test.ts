@@ -72,7 +72,7 @@ describe('the error model', () => {
   });
 
   it('never stores a stack or a server path', () => {
-    const err = new Error("ENOENT: no such file or directory, open '/tmp/cm-cog-abc/work/input.tif'");
+    const err = new Error("ENOENT: no such file or directory, open '/tmp/cm-cog-abc/run/input.tif'");
     const stored = toStoredError(err);
     expect(stored.code).toBe('TASK_ERROR');
     expect(stored.permanent).toBe(false);
