@@ -430,7 +430,10 @@ async function waitingLines(api: Api, job: JobView): Promise<string[]> {
   if (health.workers === 0) lines.push('no worker is running');
   const retrying = queued.items.filter((t) => t.attempts > 0);
   const fresh = queued.items.length - retrying.length;
-  if (fresh > 0) lines.push(`${fresh}${queued.nextCursor ? '+' : ''} task(s) of ${stage.name} queued for a worker`);
+  // The engine's account (running on which worker, free slot, no live worker, next retry due at).
+  if (stage.waiting) lines.push(stage.waiting.summary);
+  else if (fresh > 0)
+    lines.push(`${fresh}${queued.nextCursor ? '+' : ''} task(s) of ${stage.name} queued for a worker`);
   for (const t of retrying.slice(0, 3))
     lines.push(
       `task ${t.key} retrying after attempt ${t.attempts} of ${t.maxAttempts}${t.error ? ` failed: ${t.error.code}: ${t.error.message}` : ''}`,

@@ -26,7 +26,7 @@ export function progressBar(stage: StageView, width = 30): string {
 export function jobSummary(job: JobView): string {
   const lines = [
     `${job.id}  ${job.type}  ${status(job.status)}  stage ${job.currentStage}/${job.totalStages}`,
-    ...job.stages.map((s) => '  ' + progressBar(s)),
+    ...job.stages.flatMap((s) => ['  ' + progressBar(s), ...(s.waiting ? [`    waiting: ${s.waiting.summary}`] : [])]),
   ];
   if (job.error)
     lines.push(
