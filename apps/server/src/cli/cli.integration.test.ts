@@ -188,7 +188,7 @@ describe('cm, the command line, against a running server', () => {
     expect(line('hello_world', 'message')).toMatch(
       /^ {4} {2}message\s+string\s+default "Hello World"\s+Greeting text$/,
     );
-    expect(line('hello_world', 'n')).toMatch(/integer 1\.\.1000\s+optional\s+Number of greeting tasks/);
+    expect(line('hello_world', 'n')).toMatch(/^ {6}n\s+integer 1\.\.1000\s+default 3\s+Number of greeting tasks/);
     expect(line('validate_raster', 'blob_name')).toMatch(/^ {4}\* blob_name\s+string\s+required\s+Path of the raster/);
     expect(line('validate_raster', 'strict_mode')).toMatch(/^ {6}strict_mode\s+boolean\s+default false/);
   });
