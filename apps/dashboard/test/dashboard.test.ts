@@ -129,6 +129,9 @@ describe('dashboard in headless Chromium', () => {
     await expect.poll(() => page.inputValue('#field-message')).toBe('Hello World');
     expect(await page.textContent('[data-field=message] .help')).toContain('Greeting text');
     expect(await page.inputValue('#field-failure_rate')).toBe('0');
+    // n's default survives its numeric-text coercion in the JSON Schema.
+    expect(await page.inputValue('#field-n')).toBe('3');
+    expect(await page.textContent('[data-field=n] .help')).toContain('default 3');
     await page.fill('#field-n', '4');
     await page.fill('#field-message', message);
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
