@@ -226,7 +226,7 @@ export function nodataOutside(dtype: string, range: BandRange): number | null {
  * nodata value outside the exact range of the data, or an alpha band when the data uses every
  * value of its type.
  */
-async function collarFor(
+export async function collarFor(
   src: gdal.Dataset,
   compression: Compression,
   label: string,
@@ -254,7 +254,7 @@ async function collarFor(
 }
 
 /** gdalwarp options for a collar choice. */
-function collarArgs(collar: CreateCogResult['collar']): string[] {
+export function collarArgs(collar: CreateCogResult['collar']): string[] {
   switch (collar.mask) {
     case 'nodata':
       return ['-dstnodata', String(collar.nodata)];
