@@ -10,6 +10,7 @@ import type { AnyJobDefinition, Logger, StageDefinition, TaskOutcome } from './d
 import { toStoredError } from './errors.ts';
 import { taskId as makeTaskId } from './job-id.ts';
 import { addEvent, failJob, sendTasks } from './ledger.ts';
+import { withFields } from './log.ts';
 import type { CoreMachine } from './machine.ts';
 import { completeStage } from './settle.ts';
 import { zodIssues } from './machine.ts';
@@ -76,7 +77,7 @@ export async function planStage(
   } = await machine.pool.query(`SELECT * FROM ${t.jobs} WHERE id = $1`, [jobId]);
   if (!job || (job.status !== 'queued' && job.status !== 'processing') || job.current_stage >= stageIndex) return;
   const plugin: AnyJobDefinition | undefined = machine.plugins.get(job.type);
-  const log = machine.log;
+  const log = withFields(machine.log, { job_id: jobId, job_type: job.type, stage: stageIndex });
   if (!plugin) {
     await failAndLog(
       machine,
@@ -209,7 +210,7 @@ export async function aggregateJob(machine: CoreMachine, jobId: string): Promise
       db: machine.pool,
       ledger: machine.ledger,
       services: machine.services,
-      log: machine.log,
+      log: withFields(machine.log, { job_id: jobId, job_type: job.type }),
       outputs: (s: StageDefinition) => completedOutputs(machine, jobId, stageIndexOf(plugin, s)),
       stages: stageRows.map((s) => ({
         index: s.stage_index,

@@ -17,4 +17,13 @@ export { createPool, isTransientDbError, quoteIdent, quoteLiteral, withTransacti
 export { migrate, loadMigrations, type Migration } from './migrate.ts';
 export { canonicalJson, defaultJobId, taskId, sha256Hex } from './job-id.ts';
 export { createLogger } from './logger.ts';
+export {
+  createPinoLogger,
+  normalizeFields,
+  withFields,
+  type LogLevel,
+  type LogOptions,
+  type StructuredLogger,
+} from './log.ts';
+export { EngineMetrics, metrics } from './metrics.ts';
 export { findPluginPackages, renderPluginTypes, type PluginPackage } from './plugin-registry.ts';

@@ -5,6 +5,7 @@
 import type { PgBoss } from 'pg-boss';
 import { bossDb, type Queryable } from './db.ts';
 import type { StoredError } from './errors.ts';
+import { metrics } from './metrics.ts';
 
 export const CONTROL_QUEUE = 'cm.control';
 export const taskQueue = (jobType: string) => `cm.task.${jobType}`;
@@ -54,6 +55,7 @@ export async function addEvent(
       extra.data === undefined ? null : JSON.stringify(extra.data),
     ],
   );
+  metrics.event(kind, extra.message);
 }
 
 /** A task message: the ids of queued tasks to claim. Payloads stay in the ledger. */

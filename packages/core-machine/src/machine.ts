@@ -27,6 +27,7 @@ import {
 import { completeStage } from './settle.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
+import { metrics } from './metrics.ts';
 import {
   toEvent,
   toJobView,
@@ -286,6 +287,7 @@ export class CoreMachine {
       if (inserted.rowCount) {
         await addEvent(client, this.t, jobId, 'job_submitted', { data: { type } });
         await sendControl(this.boss, client, { jobId, action: 'plan', stage: 1 });
+        metrics.jobsSubmitted.inc({ type });
         return { jobId, type, status: 'queued' as JobStatus, idempotent: false, parameters: params };
       }
       const { rows } = await client.query(`SELECT status, parameters FROM ${this.t.jobs} WHERE id = $1`, [jobId]);

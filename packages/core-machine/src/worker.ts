@@ -17,6 +17,8 @@ import { addEvent, CONTROL_QUEUE, sendTasks, taskQueue, type ControlMessage, typ
 import type { CoreMachine } from './machine.ts';
 import { settleBatch, type Settlement } from './settle.ts';
 import { recoverStalled } from './stall.ts';
+import { taskLogFields, withFields } from './log.ts';
+import { metrics } from './metrics.ts';
 import { zodIssues } from './machine.ts';
 
 export interface WorkerOptions {
@@ -319,6 +321,7 @@ export class Worker {
       settling: false,
     };
     this.running.set(row.id, running);
+    const observed = metrics.taskStarted(row.type, stage?.name ?? String(row.stage_index), row.attempts);
     const timeoutSeconds = stage?.timeoutSeconds ?? config.taskTimeoutSeconds;
     const timer = setTimeout(
       () => abort.abort(abortReason('timeout', `the task ran longer than its ${timeoutSeconds} s time limit`)),
@@ -347,7 +350,7 @@ export class Worker {
             attempt: row.attempts,
             params: row.parameters,
             signal: abort.signal,
-            log,
+            log: withFields(log, taskLogFields(row)),
             db: this.machine.pool,
             ledger: this.machine.ledger,
             services: this.machine.services,
@@ -393,6 +396,7 @@ export class Worker {
       if (tempDir) await rm(tempDir, { recursive: true, force: true }).catch(() => {});
     }
     running.settling = true;
+    observed(entry.kind);
     try {
       await this.settle(entry);
     } finally {
