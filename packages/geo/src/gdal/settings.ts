@@ -67,6 +67,24 @@ export function gdalSettings(): Readonly<Record<string, string>> {
   return applied;
 }
 
+/** Settings set when this module loads (see above), carried into GDAL programs run as children. */
+const LOAD_TIME_KEYS = ['GDAL_CACHEMAX', 'CPL_VSIL_CURL_CHUNK_SIZE'] as const;
+
+/**
+ * The environment of a GDAL command-line program run by this process (`runGdalCli`): this
+ * process's environment plus every GDAL setting applied here (block cache, /vsiaz/ credentials
+ * and network budgets), so the program reads storage and bounds its memory exactly as this
+ * process does. Credentials go through the environment, never the command line.
+ */
+export function gdalChildEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of LOAD_TIME_KEYS) {
+    const value = gdal.config.get(key);
+    if (value) env[key] = value;
+  }
+  return { ...env, ...applied };
+}
+
 /** Number of CPUs GDAL may use for compression and warping. */
 export function gdalThreads(): number {
   return Math.max(1, os.availableParallelism());

@@ -4,6 +4,7 @@ import gdal from 'gdal-async';
 import { isRotated } from './bounds.ts';
 import type { Compression, Resampling } from './cog-settings.ts';
 import { compressionProblem } from './cog-settings.ts';
+import { runGdalCli } from '../gdal/cli.ts';
 import { gdalTaskError } from '../gdal/errors.ts';
 import { isEngineeringCrs, parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
@@ -32,6 +33,11 @@ export interface CreateCogOptions {
   blockSize?: number;
   /** Called with 0..1 as GDAL works. */
   onProgress?: (fraction: number, note: string) => void;
+  /**
+   * Aborting stops the work in progress (GDAL's programs are killed) and rejects with
+   * `signal.reason`; whatever was written in `workDir` is left for the caller to remove.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -68,14 +74,25 @@ export interface CreateCogResult {
  * `workDir` (block-wise, bounded memory), then COG-translated; otherwise the source goes
  * straight to the COG driver. Nodata and colour tables carry over.
  *
+ * The pixel work runs in GDAL's own programs (`gdalwarp`, `gdal_translate -of COG`) as child
+ * processes, with this process's GDAL settings: peak memory is the command line's (the block
+ * cache and warp buffer are the program's, released when it exits, not kept in a long-lived
+ * worker's heap), and `signal` stops the work in progress at once by killing the program.
+ *
  * @example
- *   await createCog({ source: '/vsiaz/bronze/a.tif', destination: '/tmp/x/a_cog.tif', workDir: '/tmp/x',
+ *   await createCog({ source: '/vsiaz/bronze/a.tif', destination: `${dir}/a_cog.tif`, workDir: dir,
  *     sourceCrs: 'EPSG:3857', targetCrs: 'EPSG:4326', compression: 'jpeg', quality: 85,
  *     overviewResampling: 'cubic', reprojectResampling: 'cubic' });
  */
 export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult> {
   const label = opts.label ?? opts.source;
+  const { signal } = opts;
+  signal?.throwIfAborted();
   const src = await openRaster(opts.source, label);
+  let reproject: boolean;
+  let fileHasCrs: boolean;
+  let collar: CreateCogResult['collar'] = { mask: 'none', nodata: null };
+  let categoryNames: string[][] = [];
   try {
     const band1 = src.bands.get(1);
     const problem = compressionProblem(opts.compression, band1.dataType ?? '', src.bands.count());
@@ -90,22 +107,39 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     const native = opts.targetCrs.toLowerCase() === 'native';
     const targetSrs = native ? sourceSrs : parseCrs(opts.targetCrs);
     if (!targetSrs) throw rasterError('CRS_MISSING', `target_crs '${opts.targetCrs}' is not a CRS GDAL understands`);
-    const fileHasCrs = src.srs !== null && !isEngineeringCrs(src.srs);
-    const reproject = !targetSrs.isSame(sourceSrs) || isRotated(src.geoTransform ?? [0, 1, 0, 0, 0, -1]);
-
-    const creationOptions = cogCreationOptions(opts);
-    const progress = (from: number, span: number, note: string) =>
-      opts.onProgress
-        ? { progress_cb: (complete: number) => opts.onProgress!(from + complete * span, note) }
-        : undefined;
-
-    let input: gdal.Dataset = src;
-    let warped: gdal.Dataset | null = null;
-    const paths = { [opts.source]: label };
-    let collar: CreateCogResult['collar'] = { mask: 'none', nodata: null };
+    fileHasCrs = src.srs !== null && !isEngineeringCrs(src.srs);
+    reproject = !targetSrs.isSame(sourceSrs) || isRotated(src.geoTransform ?? [0, 1, 0, 0, 0, -1]);
     if (reproject) {
       collar = await collarFor(src, opts.compression, label, opts.source);
-      const warpArgs = [
+      categoryNames = categoryNamesOf(src);
+    }
+  } finally {
+    // Closed before GDAL's programs run: nothing of the source stays in this process's block cache.
+    src.close();
+  }
+
+  const creationOptions = cogCreationOptions(opts);
+  const progress = (from: number, span: number, note: string) =>
+    opts.onProgress ? (complete: number) => opts.onProgress!(from + complete * span, note) : undefined;
+  const paths = { [opts.source]: label };
+  // GDAL's command-line programs do the pixel work: a cancel kills them at once (no GDAL call in
+  // this process could be stopped), and their memory is released when they exit.
+  const run = async (program: string, args: string[], action: string, onProgress?: (f: number) => void) => {
+    try {
+      await runGdalCli(program, args, { ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw gdalTaskError(err, { file: label, paths, action });
+    }
+  };
+
+  let input = opts.source;
+  if (reproject) {
+    const native = opts.targetCrs.toLowerCase() === 'native';
+    const warpedPath = path.join(opts.workDir, 'warped.tif');
+    await run(
+      'gdalwarp',
+      [
         '-of',
         'GTiff',
         '-s_srs',
@@ -118,7 +152,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
         '-wo',
         'NUM_THREADS=ALL_CPUS',
         '-wm',
-        '128',
+        String(WARP_MEMORY_MB),
         '-co',
         'TILED=YES',
         '-co',
@@ -128,61 +162,60 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
         '-co',
         'BIGTIFF=IF_SAFER',
         ...collarArgs(collar),
-      ];
-      const warpedPath = path.join(opts.workDir, 'warped.tif');
-      let written: gdal.Dataset;
+        opts.source,
+        warpedPath,
+      ],
+      'reprojecting',
+      progress(0, 0.5, 'reprojecting'),
+    );
+    // The warp keeps colour tables but not category names (class labels): carry them over.
+    if (categoryNames.some((names) => names.length)) {
+      const warped = await gdal.openAsync(warpedPath, 'r+');
       try {
-        written = await gdal.warpAsync(warpedPath, null, [src], warpArgs, progress(0, 0.5, 'reprojecting'));
-      } catch (err) {
-        throw gdalTaskError(err, { file: label, paths, action: 'reprojecting' });
+        setCategoryNames(warped, categoryNames);
+      } finally {
+        warped.close();
       }
-      // The warp keeps colour tables but not category names (class labels): carry them over.
-      copyCategoryNames(src, written);
-      // Closed and reopened read-only: flushes the warp's dirty blocks out of the shared
-      // block cache before the COG driver reads the file twice (overviews, then full res).
-      written.close();
-      warped = await gdal.openAsync(warpedPath);
-      input = warped;
     }
-    try {
-      const translateArgs = ['-of', 'COG', ...(!fileHasCrs && !reproject ? ['-a_srs', opts.sourceCrs] : [])];
-      for (const co of creationOptions) translateArgs.push('-co', co);
-      let out: gdal.Dataset;
-      try {
-        out = await gdal.translateAsync(
-          opts.destination,
-          input,
-          translateArgs,
-          progress(reproject ? 0.5 : 0, reproject ? 0.5 : 1, 'writing COG'),
-        );
-      } catch (err) {
-        throw gdalTaskError(err, { file: label, paths, action: 'writing the COG of' });
-      }
-      out.close();
-    } finally {
-      warped?.close();
-    }
-    const aux = `${opts.destination}.aux.xml`;
-    const sidecars = (await stat(aux)
-      .then(() => true)
-      .catch(() => false))
-      ? [aux]
-      : [];
-    return { reprojected: reproject, collar, creationOptions, sidecars };
-  } finally {
-    src.close();
+    input = warpedPath;
   }
+  signal?.throwIfAborted();
+  const translateArgs = ['-of', 'COG', ...(!fileHasCrs && !reproject ? ['-a_srs', opts.sourceCrs] : [])];
+  for (const co of creationOptions) translateArgs.push('-co', co);
+  translateArgs.push(input, opts.destination);
+  await run(
+    'gdal_translate',
+    translateArgs,
+    'writing the COG of',
+    progress(reproject ? 0.5 : 0, reproject ? 0.5 : 1, 'writing COG'),
+  );
+  const aux = `${opts.destination}.aux.xml`;
+  const sidecars = (await stat(aux)
+    .then(() => true)
+    .catch(() => false))
+    ? [aux]
+    : [];
+  return { reprojected: reproject, collar, creationOptions, sidecars };
 }
 
-/** Category names (GDAL CategoryNames, e.g. land-cover class labels) of each band of `from`, set on `to`. */
-function copyCategoryNames(from: gdal.Dataset, to: gdal.Dataset): void {
-  const n = Math.min(from.bands.count(), to.bands.count());
-  for (let i = 1; i <= n; i++) {
-    const band = from.bands.get(i);
+/** Warp buffer of gdalwarp (`-wm`, MB): GDAL's own default, as the command line uses it. */
+const WARP_MEMORY_MB = 128;
+
+/** Category names (GDAL CategoryNames, e.g. land-cover class labels) of each band; [] for a band without. */
+function categoryNamesOf(from: gdal.Dataset): string[][] {
+  const out: string[][] = [];
+  for (const band of from.bands) {
     band.getMetadata(); // loads a PAM sidecar, where the names usually are
     const names = band.categoryNames ?? [];
-    if (names.some((c) => c)) to.bands.get(i).categoryNames = names;
+    out.push(names.some((c) => c) ? names : []);
   }
+  return out;
+}
+
+/** Sets the category names of {@link categoryNamesOf} on the bands of `to`. */
+function setCategoryNames(to: gdal.Dataset, names: readonly string[][]): void {
+  const n = Math.min(names.length, to.bands.count());
+  for (let i = 1; i <= n; i++) if (names[i - 1]!.length) to.bands.get(i).categoryNames = names[i - 1]!;
 }
 
 const GMF_ALL_VALID = 0x01;
