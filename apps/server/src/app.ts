@@ -28,6 +28,7 @@ import { ensureStacStore } from '@coremachine/geo/stac';
 import { createEdge, isLoopback, principalOf } from './auth/edge.ts';
 import { TokenStore } from './auth/tokens.ts';
 import { apiV1Routes } from './rest/api-v1.ts';
+import { startMetricsServer, timeRequest } from './rest/metrics.ts';
 
 export const APP_PACKAGE_JSON = fileURLToPath(new URL('../package.json', import.meta.url));
 export const VERSION = '0.1.0';
@@ -149,8 +150,10 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
         featuresSchema: services.vector?.schemas[0] ?? 'geo',
       }),
     ];
+    const isProcedure = (name: string) => procedureRole(name) !== undefined;
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const u = new URL(req.url ?? '/', 'http://localhost');
+      timeRequest(req, res, u, isProcedure);
       void (async () => {
         if (!(await edge.handle(req, res, u))) return;
         if (u.pathname.startsWith('/trpc/')) return trpc(req, res);
@@ -171,6 +174,11 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
     const addr = server.address() as AddressInfo;
     url = `http://${env.CM_API_HOST}:${addr.port}`;
   }
+  // A worker-only process has no API: it can still be scraped, on a port of its own.
+  const metricsServer =
+    env.CM_ROLE === 'worker' && env.CM_METRICS_PORT !== undefined
+      ? await startMetricsServer(machine, env.CM_METRICS_HOST, env.CM_METRICS_PORT)
+      : null;
 
   return {
     machine,
@@ -179,9 +187,10 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
     url,
     reports,
     close: async () => {
-      if (server) {
-        server.closeAllConnections();
-        await new Promise<void>((r) => server!.close(() => r()));
+      for (const s of [server, metricsServer]) {
+        if (!s) continue;
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
       }
       await machine.close();
       await closeServices();

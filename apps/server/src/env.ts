@@ -109,6 +109,19 @@ export const envSchema = z.object({
     .default(1024 * 1024),
   /** Host names the server answers to (besides loopback names); checked whenever serving anonymously. */
   CM_ALLOWED_HOSTS: list,
+  /** GET /metrics readable without a token (true) or with a `read` token (false, the default). */
+  CM_METRICS_PUBLIC: bool.default(false),
+  /** A worker-only process (CM_ROLE=worker) serves /metrics and /healthz on this port when set. */
+  CM_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** The address of that metrics port (loopback by default: the scraper runs beside the worker). */
+  CM_METRICS_HOST: z.string().default('127.0.0.1'),
+  /**
+   * Settled jobs older than this many days are purged (with their tasks, events, inventory rows
+   * and temporary blobs) by the worker's periodic purge; 0 keeps them forever (the default).
+   */
+  CM_RETENTION_DAYS: z.coerce.number().min(0).default(0),
+  /** How often a worker (role worker or all) runs the retention purge, in minutes. */
+  CM_PURGE_INTERVAL_MINUTES: z.coerce.number().min(1).default(60),
   CM_CONTAINERS: z
     .string()
     .default('bronze,silver,gold')

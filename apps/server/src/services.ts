@@ -29,7 +29,8 @@ export async function createServices(
     storage: async () => {
       const t0 = performance.now();
       const container = env.CM_CONTAINERS[0] ?? 'bronze';
-      const exists = await storage.containerExists(container);
+      // The storage the handlers use (an override included), so an outage of it is what readiness sees.
+      const exists = await services.storage.containerExists(container);
       return {
         ok: true,
         kind: storageConfig.kind,

@@ -44,8 +44,14 @@ export function hostName(header: string): string {
  * What a REST path needs: `public`, a role, or `procedure` (tRPC and /api/v1: the procedure
  * decides). STAC search is a read even as POST.
  */
-export function routeRole(method: string, path: string, publicRead: boolean): Role | 'public' | 'procedure' {
+export function routeRole(
+  method: string,
+  path: string,
+  publicRead: boolean,
+  publicMetrics = false,
+): Role | 'public' | 'procedure' {
   if (path === '/health' || path === '/healthz' || path === '/readyz') return 'public';
+  if (path === '/metrics') return publicMetrics ? 'public' : 'read';
   if (path.startsWith('/trpc/')) return 'procedure';
   if (path === '/api/v1/openapi.json' || path === '/api/v1/docs' || path === '/api/v1') return 'public';
   if (path.startsWith('/api/v1/')) return 'procedure';
@@ -211,7 +217,7 @@ export function createEdge(options: {
       }
       principals.set(req, principal);
 
-      let need = routeRole(method, url.pathname, env.CM_PUBLIC_READ);
+      let need = routeRole(method, url.pathname, env.CM_PUBLIC_READ, env.CM_METRICS_PUBLIC);
       if (need === 'procedure' && url.pathname.startsWith('/trpc/') && options.procedureRole) {
         // `/trpc/a,b?batch=1`: the largest role of the batch; an unknown name is tRPC's 404.
         const roles = decodeURIComponent(url.pathname.slice('/trpc/'.length))
