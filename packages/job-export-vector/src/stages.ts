@@ -141,6 +141,7 @@ const asPublished = (t: TableInfo): PublishedTable => ({
   dimensions: 2,
   facts: null,
   estimatedRows: -1,
+  version: '',
 });
 
 const partBlob = (p: Params, jobId: string, index: number) =>

@@ -5,19 +5,32 @@
  * names, qualified `schema.table` when a name is taken in an earlier schema. Mounted under
  * `/features`; links are absolute, built from the Host header.
  *
- * - items: `limit`, `offset`, `bbox` (antimeridian-aware, shared with /stac/search), `datetime`
- *   (collections with a time column only); any other query parameter is a 400.
- * - numberMatched: the stored row count without filters; with filters, exact up to
- *   MATCH_COUNT_LIMIT and omitted above (as the standard allows).
+ * - items: `limit`, `offset`, `after` (keyset paging: the features whose key is above it; the
+ *   `next` links use it, so that a deep page costs what the first one does), `bbox`
+ *   (antimeridian-aware, shared with /stac/search), `datetime` (collections with a time column
+ *   only); any other query parameter is a 400.
+ * - numberMatched: the stored row count without filters (counted up to MATCH_COUNT_LIMIT for a
+ *   table without stored facts); with filters, given when the page holds the whole result (a
+ *   first page with no `next`), omitted otherwise (as the standard allows): no count runs.
+ * - The catalog (tables, columns) is cached; each statement reading a table checks the table's
+ *   version (geo/vector tableVersionSql) and the catalog is read again when it changed (a table
+ *   replaced by ingest_vector, altered, renamed, its facts rewritten).
  * - items/{id}: compared with the primary key in its own type (index lookup).
  * - tiles: `tiles/WebMercatorQuad/{z}/{x}/{y}` Mapbox Vector Tiles made by PostGIS (ST_AsMVT),
  *   `tiles/WebMercatorQuad` their TileJSON.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Pool } from 'pg';
+import { createHash } from 'node:crypto';
+import type { Pool, QueryConfig } from 'pg';
 import { quoteIdent, quoteLiteral } from '@coremachine/core-machine';
 import { parseDatetime } from '@coremachine/geo/stac';
-import { listPublishedTables, tableColumns, type PublishedTable, type TableColumn } from '@coremachine/geo/vector';
+import {
+  listPublishedTables,
+  tableColumns,
+  tableVersionSql,
+  type PublishedTable,
+  type TableColumn,
+} from '@coremachine/geo/vector';
 import { bboxSql, parseBbox, type Bbox } from './bbox.ts';
 import { baseUrl, HttpError, sendJson as send } from './http.ts';
 
@@ -36,8 +49,6 @@ const QUERYABLES_REL = 'http://www.opengis.net/def/rel/ogc/1.0/queryables';
 export const MATCH_COUNT_LIMIT = 10_000;
 const MAX_LIMIT = 10_000;
 const MAX_ZOOM = 24;
-/** How long the list of collections and their columns is reused. */
-export const CATALOG_TTL_MS = 5_000;
 const TEMPORAL = new Set(['date', 'timestamp without time zone', 'timestamp with time zone']);
 
 interface Collection extends PublishedTable {
@@ -168,7 +179,15 @@ function intParam(name: string, v: string | null, min: number, fallback: number)
   return n;
 }
 
-const ITEMS_PARAMS = ['limit', 'offset', 'bbox', 'datetime', 'f'];
+const ITEMS_PARAMS = ['limit', 'offset', 'after', 'bbox', 'datetime', 'f'];
+
+function datetimeRange(datetime: string): { start: string | null; end: string | null } {
+  try {
+    return parseDatetime(datetime);
+  } catch (err) {
+    throw new HttpError(400, 'InvalidParameterValue', (err as Error).message);
+  }
+}
 
 function checkParams(url: URL, allowed: readonly string[]): void {
   for (const key of new Set(url.searchParams.keys())) {
@@ -186,15 +205,35 @@ function checkParams(url: URL, allowed: readonly string[]): void {
     throw new HttpError(400, 'InvalidParameterValue', `f must be json or geojson, got ${JSON.stringify(f)}`);
 }
 
-/** Feature SQL: one JSON text per row, properties in table order. */
-function featureSql(c: Collection, columns: TableColumn[]): string {
-  const props = columns.length
-    ? `(select row_to_json(p) from (select ${columns.map((col) => `t.${quoteIdent(col.name)}`).join(', ')}) p)`
-    : `'{}'::json`;
-  return `select json_build_object('type', 'Feature', 'id', t.${quoteIdent(c.key)},
-           'geometry', st_asgeojson(${in4326(c)}, 9)::json, 'properties', ${props})::text as f
-    from ${tableSql(c)} t`;
+/** json_build_object takes at most 100 arguments: 50 properties. */
+const BUILD_OBJECT_MAX = 50;
+
+/**
+ * A GeoJSON Feature as JSON text, built by PostgreSQL from row `t` (properties in table order):
+ * concatenated text (the GeoJSON of the geometry is not parsed again as JSON), as
+ * json_build_object would write it.
+ */
+function featureText(c: Collection, columns: TableColumn[]): string {
+  const cols = columns.map((col) => `t.${quoteIdent(col.name)}`);
+  const props = !columns.length
+    ? `'{}'`
+    : columns.length <= BUILD_OBJECT_MAX
+      ? `json_build_object(${columns.map((col, i) => `${quoteLiteral(col.name)}, ${cols[i]}`).join(', ')})::text`
+      : `(select row_to_json(p) from (select ${cols.join(', ')}) p)::text`;
+  return `'{"type":"Feature","id":' || to_json(t.${quoteIdent(c.key)})::text || ',"geometry":'
+    || coalesce(st_asgeojson(${in4326(c)}, 9), 'null') || ',"properties":' || ${props} || '}'`;
 }
+
+/** The one-time filter of a statement reading `c`: no row once the table is not the cached one. */
+const versionFilter = (c: Collection, param: string) =>
+  `${tableVersionSql(`to_regclass(${quoteLiteral(tableSql(c))})`)} = ${param}`;
+
+/** A named (prepared once per connection) statement for a query text. */
+const named = (text: string, values: unknown[]): QueryConfig => ({
+  name: `cmf_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`,
+  text,
+  values,
+});
 
 function openapi(base: string) {
   const p = (name: string, schema: object, description: string, inPath = false, extra: object = {}) => ({
@@ -345,39 +384,64 @@ export function featuresRoutes(deps: {
       throw new Error(`featuresRoutes: schema must match ${IDENT.source}, got ${JSON.stringify(schema)}`);
   const { pool } = deps;
 
-  // The catalog (published tables, their columns) is read once per CATALOG_TTL_MS, not per
-  // request: a page of 100 features then costs one query. A table replaced meanwhile (same name,
-  // new columns) is seen within that time; a query that fails drops the cache.
-  let catalog: { at: number; collections: Promise<Collection[]>; columns: Map<string, Promise<TableColumn[]>> } | null =
-    null;
-  const fresh = () => {
-    if (!catalog || Date.now() - catalog.at > CATALOG_TTL_MS) {
-      const collections = listPublishedTables(pool, schemas).then(withIds);
-      catalog = { at: Date.now(), collections, columns: new Map() };
-      collections.catch(() => (catalog = null));
-    }
-    return catalog;
+  // The catalog (published tables, their columns) is kept until a statement finds a table's
+  // version changed (or fails), or a collection is not found: a page then costs one statement.
+  // The listing and the collection documents read it again.
+  type Catalog = { collections: Promise<Collection[]>; columns: Map<string, Promise<TableColumn[]>> };
+  let catalog: Catalog | null = null;
+  const reload = (): Catalog => {
+    const collections = listPublishedTables(pool, schemas).then(withIds);
+    const fresh: Catalog = { collections, columns: new Map() };
+    catalog = fresh;
+    collections.catch(() => {
+      if (catalog === fresh) catalog = null;
+    });
+    return fresh;
   };
 
-  async function collections(): Promise<Collection[]> {
-    return fresh().collections;
+  async function collections(fresh = false): Promise<Collection[]> {
+    return (fresh || !catalog ? reload() : catalog).collections;
   }
 
   function columnsOf(c: Collection): Promise<TableColumn[]> {
-    const cache = fresh().columns;
-    let cols = cache.get(c.id);
+    const cache = (catalog ?? reload()).columns;
+    const id = `${c.id}\n${c.version}`;
+    let cols = cache.get(id);
     if (!cols) {
       cols = tableColumns(pool, c);
-      cache.set(c.id, cols);
-      cols.catch(() => cache.delete(c.id));
+      cache.set(id, cols);
+      cols.catch(() => cache.delete(id));
     }
     return cols;
   }
 
-  async function collection(id: string): Promise<Collection> {
-    const c = (await collections()).find((x) => x.id === id);
+  /** The collection `id`, from the cached catalog (read again when it is not there, or `fresh`). */
+  async function collection(id: string, fresh = false): Promise<Collection> {
+    let c = (await collections(fresh)).find((x) => x.id === id);
+    if (!c && !fresh) c = (await collections(true)).find((x) => x.id === id);
     if (!c) throw new HttpError(404, 'NotFound', `No collection ${JSON.stringify(id)}`);
     return c;
+  }
+
+  /**
+   * Runs `read` on the cached collection; when it returns nothing (a stale version gives no row)
+   * or fails, the catalog is read again and, if the table changed, `read` runs once more on it.
+   */
+  async function current<T>(
+    c: Collection,
+    read: (c: Collection) => Promise<T[]>,
+  ): Promise<{ c: Collection; rows: T[] }> {
+    let failure: { err: unknown } | null = null;
+    const rows = await read(c).catch((err: unknown) => {
+      failure = { err };
+      return [] as T[];
+    });
+    if (rows.length) return { c, rows };
+    const now = (await collections(true)).find((x) => x.id === c.id);
+    if (!now) throw new HttpError(404, 'NotFound', `No collection ${JSON.stringify(c.id)}`);
+    if (now.version !== c.version) return { c: now, rows: await read(now) };
+    if (failure) throw (failure as { err: unknown }).err;
+    return { c, rows };
   }
 
   return async (req, res, url) => {
@@ -412,15 +476,17 @@ export function featuresRoutes(deps: {
       } else if (parts.length === 1 && parts[0] === 'api') {
         send(res, 200, openapi(base), 'application/vnd.oai.openapi+json;version=3.0');
       } else if (parts[0] === 'collections' && parts.length === 1) {
-        const all = await collections();
+        const all = await collections(true);
         const docs = await Promise.all(all.map(async (c) => collectionDoc(base, c, await extentOf(pool, c))));
         send(res, 200, {
           links: [{ href: `${base}/collections`, rel: 'self', type: 'application/json' }],
           collections: docs,
         });
       } else if (parts[0] === 'collections' && parts.length >= 2) {
-        const c = await collection(parts[1]!);
         const rest = parts.slice(2);
+        // Documents of the collection read the catalog again; items and tiles use the cache.
+        const doc = rest.length === 0 || (rest.length === 1 && rest[0] !== 'items');
+        const c = await collection(parts[1]!, doc || (rest[0] === 'tiles' && rest.length === 2));
         if (rest.length === 0) {
           const columns = await columnsOf(c);
           send(res, 200, collectionDoc(base, c, await extentOf(pool, c), columns));
@@ -450,75 +516,97 @@ export function featuresRoutes(deps: {
     return true;
   };
 
-  async function items(res: ServerResponse, base: string, c: Collection, url: URL): Promise<void> {
+  async function items(res: ServerResponse, base: string, cached: Collection, url: URL): Promise<void> {
     checkParams(url, ITEMS_PARAMS);
-    const columns = await columnsOf(c);
     const limit = Math.min(intParam('limit', url.searchParams.get('limit'), 1, 10), MAX_LIMIT);
     const offset = intParam('offset', url.searchParams.get('offset'), 0, 0);
+    const after = url.searchParams.get('after');
+    if (after !== null && keyArg(cached, after) === null)
+      throw new HttpError(
+        400,
+        'InvalidParameterValue',
+        `after must be a feature id of ${cached.id}, got ${JSON.stringify(after)}`,
+      );
     const bboxText = url.searchParams.get('bbox');
     const bbox: Bbox | null = bboxText === null ? null : parseBbox(bboxText);
     const datetime = url.searchParams.get('datetime');
-    // Values are inlined as literals (finite numbers, ISO instants checked above, quoted): a query
-    // without parameters goes by the simple protocol, one round trip instead of four.
-    const arg = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : quoteLiteral(String(v)));
-    const where: string[] = [];
-    // Filters on alias k: the page's keys and the count are selected from `tableSql(c) k`.
-    if (bbox) where.push(bboxSql(geomSql(c, 'k'), bbox, arg, c.srid || 4326));
-    if (datetime !== null) {
-      const time = timeColumn(columns);
-      if (!time)
-        throw new HttpError(
-          400,
-          'InvalidParameter',
-          `Collection ${c.id} has no time column: datetime is not supported on it`,
-        );
-      let range: { start: string | null; end: string | null };
-      try {
-        range = parseDatetime(datetime);
-      } catch (err) {
-        throw new HttpError(400, 'InvalidParameterValue', (err as Error).message);
+    const range = datetime === null ? null : datetimeRange(datetime);
+    const filtered = bbox !== null || range !== null;
+    if (range && !timeColumn(await columnsOf(cached)))
+      throw new HttpError(
+        400,
+        'InvalidParameter',
+        `Collection ${cached.id} has no time column: datetime is not supported on it`,
+      );
+
+    /** The page's rows (limit + 1 of them, to know whether a next page exists), JSON text and key. */
+    const read = async (c: Collection) => {
+      const columns = await columnsOf(c);
+      const values: unknown[] = [c.version];
+      const arg = (v: unknown) => {
+        values.push(v);
+        return `$${values.length}`;
+      };
+      // Filters on alias k: the page's rows are selected from `tableSql(c) k`.
+      const where = [versionFilter(c, '$1')];
+      if (bbox) where.push(bboxSql(geomSql(c, 'k'), bbox, arg, c.srid || 4326));
+      if (range) {
+        const time = timeColumn(columns);
+        if (!time)
+          throw new HttpError(
+            400,
+            'InvalidParameter',
+            `Collection ${c.id} has no time column: datetime is not supported on it`,
+          );
+        const col = `k.${quoteIdent(time.name)}`;
+        const cast = time.type === 'date' ? 'date' : 'timestamptz';
+        if (range.start !== null) where.push(`${col} >= ${arg(range.start)}::timestamptz::${cast}`);
+        if (range.end !== null) where.push(`${col} <= ${arg(range.end)}::timestamptz::${cast}`);
       }
-      const col = `k.${quoteIdent(time.name)}`;
-      const cast = time.type === 'date' ? 'date' : 'timestamptz';
-      if (range.start !== null) where.push(`${col} >= ${arg(range.start)}::timestamptz::${cast}`);
-      if (range.end !== null) where.push(`${col} <= ${arg(range.end)}::timestamptz::${cast}`);
-    }
-    const filter = where.length ? `where ${where.join(' and ')}` : '';
-    const [page, matched] = await Promise.all([
-      pool.query<{ f: string }>(
-        // The page's keys first (the rows skipped by the offset are never turned into JSON),
-        // then their features by key lookups (an array, so that no join scans the key index).
-        `${featureSql(c, columns)} where t.${quoteIdent(c.key)} = any(array(select k.${quoteIdent(c.key)} from ${tableSql(c)} k ${filter}
-           order by k.${quoteIdent(c.key)} limit ${limit} offset ${offset}))
-         order by t.${quoteIdent(c.key)}`,
-      ),
-      !filter && c.facts
-        ? Promise.resolve(c.facts.rows)
-        : pool
-            .query<{
-              n: number;
-            }>(
-              `select count(*)::int as n from (select 1 from ${tableSql(c)} k ${filter} limit ${MATCH_COUNT_LIMIT + 1}) s`,
-            )
-            .then((r) => (r.rows[0]!.n > MATCH_COUNT_LIMIT ? null : r.rows[0]!.n)),
-    ]);
+      const key = quoteIdent(c.key);
+      if (after !== null) where.push(`k.${key} > ${arg(keyArg(c, after))}::${c.keyType}`);
+      const page = `order by k.${key} limit ${arg(limit + 1)}${offset ? ` offset ${arg(offset)}` : ''}`;
+      const feature = `select ${featureText(c, columns)} as f, t.${key}::text as k`;
+      // With an offset, the page's keys first (the rows skipped are read from the key index
+      // only), then their rows by key lookups (an array, so that no join scans the key index).
+      const text = offset
+        ? `${feature} from ${tableSql(c)} t where t.${key} = any(array(select k.${key} from ${tableSql(c)} k
+             where ${where.join(' and ')} ${page})) order by t.${key}`
+        : `${feature} from (select * from ${tableSql(c)} k where ${where.join(' and ')} ${page}) t order by t.${key}`;
+      // Pages without filters are prepared statements (parsed and planned once per connection);
+      // filtered ones are planned for their values.
+      const { rows } = await pool.query<{ f: string; k: string }>(filtered ? { text, values } : named(text, values));
+      return rows;
+    };
+    const { c, rows } = await current(cached, read);
+    const more = rows.length > limit;
+    const features = more ? rows.slice(0, limit) : rows;
+    const returned = features.length;
+    const matched: number | null = filtered
+      ? !more && after === null && (offset === 0 || returned > 0)
+        ? offset + returned
+        : null
+      : c.facts
+        ? c.facts.rows
+        : await countRows(c);
     const self = new URL(`${base}/collections/${c.id}/items`);
-    const link = (off: number) => {
+    const link = (page: { offset?: number; after?: string }) => {
       const u = new URL(self);
       u.searchParams.set('limit', String(limit));
       if (bboxText !== null) u.searchParams.set('bbox', bbox!.join(','));
       if (datetime !== null) u.searchParams.set('datetime', datetime);
-      if (off) u.searchParams.set('offset', String(off));
+      if (page.after !== undefined) u.searchParams.set('after', page.after);
+      if (page.offset) u.searchParams.set('offset', String(page.offset));
       return u.toString();
     };
     const links = [
-      { href: link(offset), rel: 'self', type: 'application/geo+json' },
+      { href: link({ offset, ...(after !== null ? { after } : {}) }), rel: 'self', type: 'application/geo+json' },
       { href: `${base}/collections/${c.id}`, rel: 'collection', type: 'application/json' },
     ];
-    const returned = page.rows.length;
-    const more = matched === null ? returned === limit : offset + returned < matched;
-    if (more) links.push({ href: link(offset + limit), rel: 'next', type: 'application/geo+json' });
-    if (offset > 0) links.push({ href: link(Math.max(0, offset - limit)), rel: 'prev', type: 'application/geo+json' });
+    if (more)
+      links.push({ href: link({ after: features[returned - 1]!.k }), rel: 'next', type: 'application/geo+json' });
+    if (offset > 0 && after === null)
+      links.push({ href: link({ offset: Math.max(0, offset - limit) }), rel: 'prev', type: 'application/geo+json' });
     const head = {
       type: 'FeatureCollection',
       ...(matched !== null ? { numberMatched: matched } : {}),
@@ -527,8 +615,16 @@ export function featuresRoutes(deps: {
       links,
     };
     // Features are JSON text from PostgreSQL: joined as they are, not parsed and re-encoded.
-    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${page.rows.map((r) => r.f).join(',')}]}`;
+    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${features.map((r) => r.f).join(',')}]}`;
     sendText(res, 200, text, 'application/geo+json');
+  }
+
+  /** Rows of a table without stored facts: exact up to MATCH_COUNT_LIMIT, null above. */
+  async function countRows(c: Collection): Promise<number | null> {
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from (select 1 from ${tableSql(c)} limit ${MATCH_COUNT_LIMIT + 1}) s`,
+    );
+    return rows[0]!.n > MATCH_COUNT_LIMIT ? null : rows[0]!.n;
   }
 
   /** The key value in the key's own type, or null when `id` cannot be one (no such feature). */
@@ -539,21 +635,21 @@ export function featuresRoutes(deps: {
     return id;
   }
 
-  async function item(res: ServerResponse, base: string, c: Collection, id: string): Promise<void> {
-    const key = keyArg(c, id);
-    const columns = await columnsOf(c);
-    const { rows } =
-      key === null
-        ? { rows: [] }
-        : await pool
-            .query<{
-              f: string;
-            }>(`${featureSql(c, columns)} where t.${quoteIdent(c.key)} = $1::${c.keyType}`, [key])
-            .catch((err: unknown) => {
-              // A value out of the key type's range is no feature of it.
-              if ((err as { code?: string }).code?.startsWith('22')) return { rows: [] as { f: string }[] };
-              throw err;
-            });
+  async function item(res: ServerResponse, base: string, cached: Collection, id: string): Promise<void> {
+    const read = async (c: Collection) => {
+      const key = keyArg(c, id);
+      if (key === null) return [];
+      const columns = await columnsOf(c);
+      const text = `select ${featureText(c, columns)} as f from ${tableSql(c)} t
+        where ${versionFilter(c, '$1')} and t.${quoteIdent(c.key)} = $2::${c.keyType}`;
+      const { rows } = await pool.query<{ f: string }>(named(text, [c.version, key])).catch((err: unknown) => {
+        // A value out of the key type's range is no feature of it.
+        if ((err as { code?: string }).code?.startsWith('22')) return { rows: [] as { f: string }[] };
+        throw err;
+      });
+      return rows;
+    };
+    const { c, rows } = await current(cached, read);
     const f = rows[0]?.f;
     if (!f) throw new HttpError(404, 'NotFound', `No feature ${JSON.stringify(id)} in ${c.id}`);
     const links = [
@@ -587,7 +683,7 @@ export function featuresRoutes(deps: {
     });
   }
 
-  async function tile(res: ServerResponse, c: Collection, zs: string, xs: string, ys: string): Promise<void> {
+  async function tile(res: ServerResponse, cached: Collection, zs: string, xs: string, ys: string): Promise<void> {
     const [z, x, y] = [zs, xs, ys].map((v) => (/^\d{1,8}$/.test(v) ? Number(v) : -1)) as [number, number, number];
     const n = 2 ** z;
     if (z < 0 || z > MAX_ZOOM || x < 0 || y < 0 || x >= n || y >= n)
@@ -596,19 +692,27 @@ export function featuresRoutes(deps: {
         'InvalidParameterValue',
         `No tile ${zs}/${xs}/${ys} in WebMercatorQuad: z must be 0..${MAX_ZOOM}, x and y 0..2^z-1`,
       );
-    const columns = await columnsOf(c);
-    const numericKey = /^(smallint|integer|bigint)$/.test(c.keyType);
-    const attrs = columns.map((col) => `t.${quoteIdent(col.name)}`);
-    const env = 'ST_TileEnvelope($1, $2, $3)';
-    const inTable = c.srid && c.srid !== 3857 ? `ST_Transform(${env}, ${c.srid})` : env;
-    const { rows } = await pool.query<{ mvt: Buffer }>(
-      `select ST_AsMVT(m.*, $4, 4096, 'geom'${numericKey ? ", 'cm_id'" : ''}) as mvt
-         from (select ST_AsMVTGeom(ST_Transform(${geomSql(c)}, 3857), ${env}, 4096, 64, true) as geom,
-                      t.${quoteIdent(c.key)}${numericKey ? ' as cm_id' : ''}${attrs.length ? `, ${attrs.join(', ')}` : ''}
-                 from ${tableSql(c)} t where ${geomSql(c)} && ${inTable}) m
-        where m.geom is not null`,
-      [z, x, y, c.id],
-    );
+    const read = async (c: Collection) => {
+      const columns = await columnsOf(c);
+      const numericKey = /^(smallint|integer|bigint)$/.test(c.keyType);
+      const attrs = columns.map((col) => `t.${quoteIdent(col.name)}`);
+      const env = 'ST_TileEnvelope($1, $2, $3)';
+      const inTable = c.srid && c.srid !== 3857 ? `ST_Transform(${env}, ${c.srid})` : env;
+      const { rows } = await pool.query<{ mvt: Buffer; v: string | null }>(
+        named(
+          `select ST_AsMVT(m.*, $4, 4096, 'geom'${numericKey ? ", 'cm_id'" : ''}) as mvt,
+                ${tableVersionSql(`to_regclass(${quoteLiteral(tableSql(c))})`)} as v
+           from (select ST_AsMVTGeom(ST_Transform(${geomSql(c)}, 3857), ${env}, 4096, 64, true) as geom,
+                        t.${quoteIdent(c.key)}${numericKey ? ' as cm_id' : ''}${attrs.length ? `, ${attrs.join(', ')}` : ''}
+                   from ${tableSql(c)} t where ${geomSql(c)} && ${inTable}) m
+          where m.geom is not null`,
+          [z, x, y, c.id],
+        ),
+      );
+      // The tile of the cached table only: another version reads the catalog again.
+      return rows.filter((r) => r.v === c.version);
+    };
+    const { rows } = await current(cached, read);
     const body = rows[0]?.mvt ?? Buffer.alloc(0);
     res
       .writeHead(200, {

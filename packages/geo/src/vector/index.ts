@@ -62,6 +62,7 @@ export {
   parseFactsComment,
   listPublishedTables,
   tableColumns,
+  tableVersionSql,
   type TableFacts,
   type PublishedTable,
   type TableColumn,

@@ -63,7 +63,23 @@ export interface PublishedTable {
   facts: TableFacts | null;
   /** The planner's row estimate (pg_class.reltuples; -1 when never analyzed). */
   estimatedRows: number;
+  /**
+   * The table's version (see tableVersionSql): another value once the table was replaced
+   * (ingest_vector's swap), altered or renamed, or its facts rewritten. Empty when unknown.
+   */
+  version: string;
 }
+
+/**
+ * SQL of a table's version, `rel` an SQL expression of its regclass (or oid): a hash of its oid,
+ * its catalog row's transaction (any ALTER, RENAME) and its comment (the facts). Cheap (two
+ * catalog index lookups), so that a server caching what a table is can check that cache in the
+ * statement that reads the table (`where <version> = '<cached>'` returns no row when stale).
+ */
+export const tableVersionSql = (rel: string) =>
+  `(select md5(vc.oid::text || ':' || vc.xmin::text || ':' || coalesce(vd.description, '')) from pg_class vc
+     left join pg_description vd on vd.objoid = vc.oid and vd.classoid = 'pg_class'::regclass and vd.objsubid = 0
+    where vc.oid = ${rel})`;
 
 /**
  * The published tables of `schemas` (all, or only `table`), ordered by schema (in the given
@@ -85,10 +101,11 @@ export async function listPublishedTables(
     dims: number;
     comment: string | null;
     reltuples: number;
+    version: string;
   }>(
     `select g.f_table_schema as schema, g.f_table_name as table, g.f_geometry_column as geometry, g.srid, g.type,
             g.coord_dimension as dims, obj_description(c.oid, 'pg_class') as comment, c.reltuples::float8 as reltuples,
-            k.attname as key, k.key_type
+            ${tableVersionSql('c.oid')} as version, k.attname as key, k.key_type
        from geometry_columns g
        join pg_namespace n on n.nspname = g.f_table_schema
        join pg_class c on c.relnamespace = n.oid and c.relname = g.f_table_name
@@ -117,6 +134,7 @@ export async function listPublishedTables(
       dimensions: r.dims,
       facts: parseFactsComment(r.comment),
       estimatedRows: r.reltuples,
+      version: r.version,
     });
   }
   return out;
