@@ -147,3 +147,84 @@ describe('createCog', () => {
     ).toBe(false);
   });
 });
+
+/** Pids of the processes below this one (children of every thread). */
+async function childPids(): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const t of await readdir(`/proc/${process.pid}/task`)) {
+    const kids = await readFile(`/proc/${process.pid}/task/${t}/children`, 'utf8').catch(() => '');
+    out.push(...kids.split(' ').filter(Boolean).map(Number));
+  }
+  return out;
+}
+
+describe('createCog and its abort signal', () => {
+  it('stops GDAL mid-warp: rejects with the reason at once and no GDAL program runs on', async () => {
+    const source = fx.demUtm(dir, 4000);
+    const controller = new AbortController();
+    const reason = new Error('cancelled by the test');
+    let lastProgress = 0;
+    const work = createCog({
+      source,
+      destination: path.join(dir, 'aborted.tif'),
+      workDir: dir,
+      sourceCrs: 'EPSG:32633',
+      targetCrs: 'EPSG:3857',
+      compression: 'deflate',
+      overviewResampling: 'average',
+      reprojectResampling: 'cubic',
+      signal: controller.signal,
+      onProgress: (f) => (lastProgress = f),
+    }).then(
+      () => 'completed',
+      (e: unknown) => e,
+    );
+    // Abort once gdalwarp is at work (a child of this process).
+    for (let i = 0; i < 200 && (await childPids()).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await childPids()).length).toBeGreaterThan(0);
+    const t0 = performance.now();
+    controller.abort(reason);
+    expect(await work).toBe(reason);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(await childPids()).toEqual([]);
+    expect(lastProgress).toBeLessThan(0.5); // still warping: the COG driver never started
+  });
+
+  it('does not start when already aborted', async () => {
+    const reason = new Error('gone');
+    const err = await createCog({
+      source: fx.demUtm(dir),
+      destination: path.join(dir, 'never.tif'),
+      workDir: dir,
+      sourceCrs: 'EPSG:32633',
+      targetCrs: 'EPSG:4326',
+      compression: 'deflate',
+      overviewResampling: 'average',
+      reprojectResampling: 'bilinear',
+      signal: AbortSignal.abort(reason),
+    }).catch((e: unknown) => e);
+    expect(err).toBe(reason);
+  });
+
+  it("reports a GDAL program's failure as a classified error naming the file, with no temporary path", async () => {
+    // A source the opener accepts but gdalwarp cannot reproject: a target CRS PROJ has no
+    // operation to (a geocentric CRS for a 2D raster warp).
+    const err = await createCog({
+      source: fx.demUtm(dir),
+      label: 'bronze/dem.tif',
+      destination: path.join(dir, 'bad.tif'),
+      workDir: path.join(dir),
+      sourceCrs: 'EPSG:32633',
+      targetCrs: 'EPSG:4978',
+      compression: 'deflate',
+      overviewResampling: 'average',
+      reprojectResampling: 'bilinear',
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TaskError);
+    const message = (err as TaskError).message;
+    expect(message).toContain('bronze/dem.tif');
+    expect(message).not.toContain(dir);
+    expect(message).not.toMatch(/ERROR \d+:/);
+  });
+});
