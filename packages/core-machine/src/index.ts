@@ -26,4 +26,14 @@ export {
   type StructuredLogger,
 } from './log.ts';
 export { EngineMetrics, metrics } from './metrics.ts';
+export { listRuns, rerunJob, runEvents, runsTable, type JobRun } from './rerun.ts';
+export {
+  deleteJob,
+  parseDuration,
+  purgeJobs,
+  type PurgedJob,
+  type PurgeHook,
+  type PurgeOptions,
+  type PurgeResult,
+} from './retention.ts';
 export { findPluginPackages, renderPluginTypes, type PluginPackage } from './plugin-registry.ts';

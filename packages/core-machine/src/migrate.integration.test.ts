@@ -15,18 +15,19 @@ afterAll(async () => {
 describe('migrations', () => {
   it('eight processes migrating at once apply each version exactly once', async () => {
     const migrations = await loadMigrations();
-    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4]);
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 10]);
     const applied = await Promise.all(Array.from({ length: 8 }, () => migrate(pool, schema, migrations)));
-    expect(applied.filter((a) => a.length === 4)).toHaveLength(1);
+    expect(applied.filter((a) => a.length === 5)).toHaveLength(1);
     expect(applied.filter((a) => a.length === 0)).toHaveLength(7);
     const { rows } = await pool.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 10 }]);
     const tables = await pool.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
       [schema],
     );
     expect(tables.rows.map((r) => r.table_name)).toEqual([
       'job_events',
+      'job_runs',
       'jobs',
       'schema_migrations',
       'stages',
