@@ -29,6 +29,7 @@ import { createEdge, isLoopback, principalOf } from './auth/edge.ts';
 import { TokenStore } from './auth/tokens.ts';
 import { apiV1Routes } from './rest/api-v1.ts';
 import { startMetricsServer, timeRequest } from './rest/metrics.ts';
+import { startRetention } from './retention.ts';
 
 export const APP_PACKAGE_JSON = fileURLToPath(new URL('../package.json', import.meta.url));
 export const VERSION = '0.1.0';
@@ -174,6 +175,8 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
     const addr = server.address() as AddressInfo;
     url = `http://${env.CM_API_HOST}:${addr.port}`;
   }
+  // Workers purge settled jobs past CM_RETENTION_DAYS (one process at a time, under a lock).
+  const retention = env.CM_ROLE !== 'api' ? startRetention(machine, env) : null;
   // A worker-only process has no API: it can still be scraped, on a port of its own.
   const metricsServer =
     env.CM_ROLE === 'worker' && env.CM_METRICS_PORT !== undefined
@@ -187,6 +190,7 @@ export async function createApp(options: CreateAppOptions): Promise<App> {
     url,
     reports,
     close: async () => {
+      await retention?.stop();
       for (const s of [server, metricsServer]) {
         if (!s) continue;
         s.closeAllConnections();

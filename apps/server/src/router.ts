@@ -1,8 +1,15 @@
 import {
   CONTRACT_ELEMENTS,
   CoreMachineError,
+  deleteJob,
   formatComplianceTable,
+  listRuns,
+  parseDuration,
+  purgeJobs,
+  rerunJob,
+  runEvents,
   TERMINAL_JOB_STATUSES,
+  type CoreMachine,
   type JobParams,
   type JobParamsInput,
   type JobView,
@@ -11,6 +18,7 @@ import {
 import { z } from 'zod';
 import type { StaticPlugins } from './plugins.generated.ts';
 import { tokensRouter } from './auth/router.ts';
+import { PURGE_HOOKS } from './purge-hooks.ts';
 import { adminProcedure, publicProcedure, readProcedure, router, submitProcedure } from './trpc.ts';
 
 type Plugin = StaticPlugins[number];
@@ -51,7 +59,20 @@ function parseSubmit(raw: unknown): SubmitInput {
 
 const jobId = z.string().regex(/^[0-9a-f]{64}$/, 'jobId must be 64 lower-case hex characters');
 const jobStatus = z.enum(['queued', 'processing', 'completed', 'completed_with_errors', 'failed', 'cancelled']);
+const finalStatus = z.enum(['completed', 'completed_with_errors', 'failed', 'cancelled']);
+/** `7d`, `12h`, `30m`, `90s` or seconds. */
+const duration = z
+  .string()
+  .regex(/^\s*\d+(\.\d+)?\s*[smhdw]?\s*$/i, 'a duration such as 7d, 12h, 30m or 90s')
+  .describe('a duration: 7d, 12h, 30m, 90s (or seconds)');
 const taskStatus = z.enum(['queued', 'processing', 'completed', 'failed', 'cancelled']);
+
+/** A job with its runs: `runs` oldest first, the last one current (number `run`). */
+async function jobWithRuns(machine: CoreMachine, id: string) {
+  const job = await machine.requireJob(id);
+  const runs = await listRuns(machine, id);
+  return { ...job, run: runs.at(-1)?.run ?? 1, runs };
+}
 
 const listInput = z
   .object({
@@ -74,7 +95,8 @@ export const jobsRouter = router({
   submit: submitProcedure
     .input(parseSubmit)
     .mutation(({ ctx, input }) => ctx.machine.submit(input.type, input.params ?? {})),
-  get: readProcedure.input(z.object({ jobId })).query(({ ctx, input }) => ctx.machine.requireJob(input.jobId)),
+  /** The job, with its runs (`runs`, oldest first; the last is the current one, number `run`). */
+  get: readProcedure.input(z.object({ jobId })).query(({ ctx, input }) => jobWithRuns(ctx.machine, input.jobId)),
   list: readProcedure.input(listInput).query(({ ctx, input }) => ctx.machine.listJobs(input)),
   /** The same page as `list`, streamed (SSE) again each time one of its jobs changes. */
   watchList: readProcedure
@@ -117,17 +139,53 @@ export const jobsRouter = router({
       }),
     )
     .query(({ ctx, input }) => ctx.machine.listTasks(input.jobId, input)),
+  /** The job's timeline, each event with its run; `run` keeps to one run's events. */
   events: readProcedure
     .input(
       z.object({
         jobId,
         afterId: z.number().int().min(0).default(0),
         limit: z.number().int().min(1).max(5000).default(500),
+        run: z.number().int().min(1).optional(),
       }),
     )
-    .query(({ ctx, input }) => ctx.machine.events(input.jobId, input.afterId, input.limit)),
+    .query(({ ctx, input }) =>
+      runEvents(ctx.machine, input.jobId, {
+        afterId: input.afterId,
+        limit: input.limit,
+        ...(input.run !== undefined ? { run: input.run } : {}),
+      }),
+    ),
   cancel: adminProcedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.cancel(input.jobId)),
   retry: adminProcedure.input(z.object({ jobId })).mutation(({ ctx, input }) => ctx.machine.retry(input.jobId)),
+  /** Runs a settled job again, same id and parameters; the run that ended stays in `runs`. */
+  rerun: adminProcedure.input(z.object({ jobId })).mutation(async ({ ctx, input }) => {
+    await rerunJob(ctx.machine, input.jobId);
+    return jobWithRuns(ctx.machine, input.jobId);
+  }),
+  /** Deletes a settled job with its tasks, events, runs, inventory rows and temporary blobs. */
+  delete: adminProcedure.input(z.object({ jobId })).mutation(async ({ ctx, input }) => {
+    const r = await deleteJob(ctx.machine, input.jobId, PURGE_HOOKS);
+    return { deleted: r.jobId, tasks: r.tasks, events: r.events, ...r.extra };
+  }),
+  /** Purges settled jobs older than `olderThan` (optionally of some final statuses only), in batches. */
+  purge: adminProcedure
+    .input(
+      z.object({
+        olderThan: duration,
+        statuses: z.array(finalStatus).min(1).optional(),
+        maxJobs: z.number().int().min(1).optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const r = await purgeJobs(ctx.machine, {
+        olderThanSeconds: parseDuration(input.olderThan)!,
+        hooks: PURGE_HOOKS,
+        ...(input.statuses ? { statuses: input.statuses } : {}),
+        ...(input.maxJobs ? { maxJobs: input.maxJobs } : {}),
+      });
+      return { skipped: r.skipped, jobs: r.jobs, tasks: r.tasks, events: r.events, batches: r.batches, ...r.extra };
+    }),
   /** Streams the job (SSE) each time it changes, until it settles. */
   watch: readProcedure
     .input(z.object({ jobId, intervalMs: z.number().int().min(100).max(10_000).default(500) }))

@@ -5,6 +5,7 @@
  *   cm get <id> [--json]     cm list [--status s] [--type t] [--limit n] [--json]
  *   cm tasks <id> [--stage n|name] [--status s] [--json]    cm events <id> [--json]
  *   cm cancel <id>    cm retry <id>    cm types [--json]    cm compliance [--json]
+ *   cm rerun <id> [--wait]    cm delete <id>    cm purge --older-than 7d [--status s,...]
  *   cm blob put|ls|get ...
  *
  * Ids may be shortened to a unique prefix of at least 8 characters. Talks to the API at --url
@@ -76,6 +77,26 @@ const COMMANDS: Record<string, Command> = {
   events: { args: '<id>', summary: "a job's timeline", options: { ...JSON_OPT, ...COMMON } },
   cancel: { args: '<id>', summary: 'cancel a queued or processing job', options: { ...JSON_OPT, ...COMMON } },
   retry: { args: '<id>', summary: 're-run a failed or cancelled job', options: { ...JSON_OPT, ...COMMON } },
+  rerun: {
+    args: '<id>',
+    summary: 'run a settled job again, same parameters and id (the ended run stays in its history)',
+    options: { '--wait': 'follow the new run; exit 0 only if it completes', ...JSON_OPT, ...COMMON },
+  },
+  delete: {
+    args: '<id>',
+    summary: 'delete a settled job with its tasks, events, inventory rows and temporary blobs',
+    options: { ...JSON_OPT, ...COMMON },
+  },
+  purge: {
+    args: '',
+    summary: 'delete settled jobs older than a duration, in batches (admin)',
+    options: {
+      '--older-than <d>': 'settled longer ago than this: 7d, 12h, 30m, 90s (required)',
+      '--status <s,...>': `only these final statuses (${TERMINAL_JOB_STATUSES.join(', ')})`,
+      ...JSON_OPT,
+      ...COMMON,
+    },
+  },
   types: {
     args: '',
     summary: 'job types and their parameters (* required, defaults shown)',
@@ -158,6 +179,7 @@ export async function run(argv: string[]): Promise<number> {
         limit: { type: 'string' },
         stage: { type: 'string' },
         cursor: { type: 'string' },
+        'older-than': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -276,6 +298,38 @@ export async function run(argv: string[]): Promise<number> {
       const job =
         command === 'cancel' ? await api.jobs.cancel.mutate({ jobId }) : await api.jobs.retry.mutate({ jobId });
       print(job, () => jobSummary(job));
+      return 0;
+    }
+    case 'rerun': {
+      const jobId = await jobIdArg();
+      const job = await api.jobs.rerun.mutate({ jobId });
+      if (!values.wait) {
+        print(job, () => `run ${job.run} of ${job.id} queued\n${jobSummary(job)}`);
+        return 0;
+      }
+      if (!values.json) out(`run ${job.run} of ${job.id} queued`);
+      const done = await follow(api, jobId, !values.json);
+      if (values.json) out(JSON.stringify(done, null, 2));
+      else out(jobSummary(done));
+      return done.status === 'completed' ? 0 : 1;
+    }
+    case 'delete': {
+      const r = await api.jobs.delete.mutate({ jobId: await jobIdArg() });
+      print(r, () => `deleted ${r.deleted}: ${counts(r, ['deleted'])}`);
+      return 0;
+    }
+    case 'purge': {
+      const olderThan = values['older-than'];
+      if (!olderThan) throw new UsageError('--older-than is required, e.g. --older-than 7d', command);
+      const statuses = values.status
+        ?.split(',')
+        .map((s) => oneOf('--status', s.trim(), [...TERMINAL_JOB_STATUSES]) as 'completed');
+      const r = await api.jobs.purge.mutate({ olderThan, ...(statuses ? { statuses } : {}) });
+      print(r, () =>
+        r.skipped
+          ? 'another process is purging now; nothing done (try again later)'
+          : `purged ${r.jobs} job(s): ${counts(r, ['skipped', 'jobs', 'batches'])}`,
+      );
       return 0;
     }
     case 'types': {
@@ -506,3 +560,13 @@ run(process.argv.slice(2)).then(
     return exit(code);
   },
 );
+
+/** `12 tasks, 30 events, 2 blobs` from a result's numeric fields (except those named). */
+function counts(r: object, except: string[]): string {
+  return (
+    Object.entries(r)
+      .filter(([k, v]) => typeof v === 'number' && !except.includes(k))
+      .map(([k, v]) => `${v} ${k.replace(/_/g, ' ')}`)
+      .join(', ') || 'nothing else'
+  );
+}

@@ -8,6 +8,8 @@
  *   GET  /api/v1/jobs/{jobId}/tasks|events  jobs.tasks|events
  *   GET  /api/v1/jobs/{jobId}/stream        jobs.watch (server-sent events)
  *   GET  /api/v1/types                      jobs.types
+ *   POST …/{jobId}/rerun                    jobs.rerun    DELETE /api/v1/jobs/{jobId}  jobs.delete
+ *   POST /api/v1/purge                      jobs.purge
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CoreMachine } from '@coremachine/core-machine';
@@ -22,7 +24,7 @@ import { baseUrl, HttpError, readJson, sendJson, type RestRoute } from './http.t
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
 
 interface Operation {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** OpenAPI path under /api/v1, `{jobId}` a path parameter. */
   path: string;
   procedure: string;
@@ -73,6 +75,30 @@ export const OPERATIONS: Operation[] = [
     operationId: 'retryJob',
     summary: 'Retry a failed or cancelled job from where it stopped',
     from: 'none',
+  },
+  {
+    method: 'POST',
+    path: '/jobs/{jobId}/rerun',
+    procedure: 'jobs.rerun',
+    operationId: 'rerunJob',
+    summary: 'Run a settled job again with the same parameters and id; the run that ended stays in `runs`',
+    from: 'none',
+  },
+  {
+    method: 'DELETE',
+    path: '/jobs/{jobId}',
+    procedure: 'jobs.delete',
+    operationId: 'deleteJob',
+    summary: 'Delete a settled job with its tasks, events, runs, inventory rows and temporary blobs',
+    from: 'none',
+  },
+  {
+    method: 'POST',
+    path: '/purge',
+    procedure: 'jobs.purge',
+    operationId: 'purgeJobs',
+    summary: 'Purge settled jobs older than `olderThan` (e.g. `7d`), optionally of some final statuses only',
+    from: 'body',
   },
   {
     method: 'GET',
@@ -340,13 +366,17 @@ export function openApiDocument(machine: CoreMachine, version: string, server: s
         '401': errorResponse('no token, or a wrong one'),
         '403': errorResponse('the token has too small a role'),
         ...(pathParams.length ? { '404': errorResponse('no such job') } : {}),
-        ...(op.method === 'POST' && op.from === 'none' ? { '409': errorResponse('not in a state for this') } : {}),
+        ...(op.method !== 'GET' && op.from === 'none' ? { '409': errorResponse('not in a state for this') } : {}),
       },
     };
     if (op.from === 'body')
       operation['requestBody'] = {
         required: true,
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/SubmitRequest' } } },
+        content: {
+          'application/json': {
+            schema: op.procedure === 'jobs.submit' ? { $ref: '#/components/schemas/SubmitRequest' } : (schema ?? {}),
+          },
+        },
       };
     (paths[op.path] ??= {})[op.method.toLowerCase()] = operation;
   }
@@ -392,7 +422,7 @@ const DOCS_HTML = `<!doctype html>
 body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}
 h1{font-size:1.5rem}code,pre{font:13px ui-monospace,monospace}pre{background:#f5f6f8;padding:.6rem;overflow:auto;max-height:24rem}
 details{border:1px solid #d8dce1;border-radius:6px;margin:.5rem 0;padding:.4rem .8rem}
-summary{cursor:pointer}.m{display:inline-block;width:3.5rem;font-weight:600}.GET{color:#0a6}.POST{color:#06c}
+summary{cursor:pointer}.m{display:inline-block;width:3.5rem;font-weight:600}.GET{color:#0a6}.POST{color:#06c}.DELETE{color:#c33}
 table{border-collapse:collapse}td,th{border-bottom:1px solid #eee;padding:.2rem .6rem;text-align:left;vertical-align:top}
 </style></head><body>
 <h1>CoreMachine jobs API</h1>
