@@ -139,6 +139,18 @@ describe('retention, delete and re-run', () => {
     expect(before.goneTasks).toBe(4 + 1 + 5);
     expect([before.goneInventory, before.keptInventory]).toEqual([3, 2]);
 
+    // One purge at a time: while another process holds the purge lock, a purge does nothing.
+    const other = await app.machine.pool.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`coremachine:purge:${schema}`]);
+      const skipped = await api('POST', '/purge', { olderThan: '7d' });
+      expect([skipped.status, skipped.body.skipped, skipped.body.jobs]).toEqual([200, true, 0]);
+      expect(await count('tasks', gone)).toBe(before.goneTasks);
+    } finally {
+      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`coremachine:purge:${schema}`]);
+      other.release();
+    }
+
     const purged = await api('POST', '/purge', { olderThan: '7d' });
     expect(purged.status).toBe(200);
     expect(purged.body).toMatchObject({

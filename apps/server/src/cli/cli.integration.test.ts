@@ -213,4 +213,21 @@ describe('cm, the command line, against a running server', () => {
     for (const r of [ok, failed, usage])
       expect(r.stdout + r.stderr).not.toMatch(/ELIFECYCLE|pnpm|npm (ERR|warn)|^\$ /m);
   });
+
+  it('cm rerun --wait runs a settled job again; cm purge and cm delete remove settled jobs', async () => {
+    const { jobId } = await app.machine.submit('hello_world', { n: 1, message: `cli rerun ${schema}` });
+    for (let i = 0; i < 300 && (await app.machine.requireJob(jobId)).status !== 'completed'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const [rerun, usage] = await Promise.all([cm(`rerun ${jobId.slice(0, 10)} --wait`), cm('purge --status failed')]);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout.split('\n')[0]).toBe(`run 2 of ${jobId} queued`);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--older-than is required');
+    const purge = await cm('purge --older-than 30d --status failed,cancelled');
+    expect([purge.code, purge.stdout.trim()]).toEqual([0, 'purged 0 job(s): 0 tasks, 0 events']);
+    const del = await cm(`delete ${jobId.slice(0, 10)}`);
+    expect(del.code).toBe(0);
+    expect(del.stdout).toMatch(new RegExp(`^deleted ${jobId}: 2 tasks, \\d+ events`));
+    expect(await app.machine.getJob(jobId)).toBeNull();
+  });
 });
