@@ -1,15 +1,18 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { stat as fsStat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   BlobServiceClient,
   RestError,
   StorageSharedKeyCredential,
   type BlobItem,
   type ContainerClient,
+  type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
-import { AZURITE_ACCOUNT, AZURITE_KEY, type StorageConfig } from './config.ts';
+import { withBudget, type StorageBudget } from './budget.ts';
+import { AZURITE_ACCOUNT, AZURITE_KEY, budgetOf, type StorageConfig } from './config.ts';
 import { redactError, StorageError } from './errors.ts';
 import { assertBlobPath, assertContainerName } from './names.ts';
 import { guessContentType } from './content-type.ts';
@@ -18,6 +21,9 @@ import type { BlobInfo, BlobStat, HierarchyPage, ListOptions, UploadOptions } fr
 /**
  * Blob storage as the jobs see it. Every name is validated before any request is made.
  * Listing streams page by page: memory stays bounded by one page whatever the container size.
+ * Every call runs under the configuration's time budget (`budget.ts`): a frozen or failing
+ * endpoint makes it fail with STORAGE_TIMEOUT or STORAGE_UNAVAILABLE (transient) after its
+ * retries, never hang.
  */
 export interface BlobStorage {
   readonly config: StorageConfig;
@@ -71,13 +77,21 @@ export function createStorage(config: StorageConfig): BlobStorage {
   return new AzureBlobStorage(config, serviceClientFor(config));
 }
 
+// Retries are ours (withBudget): the SDK's policy neither times requests out client-side nor
+// retries throttling, so it makes one try per attempt.
+const SDK_OPTIONS: StoragePipelineOptions = { retryOptions: { maxTries: 1 } };
+
 function serviceClientFor(config: StorageConfig): BlobServiceClient {
   switch (config.kind) {
     case 'azurite':
-      return new BlobServiceClient(config.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+      return new BlobServiceClient(
+        config.endpoint,
+        new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+        SDK_OPTIONS,
+      );
     case 'connection_string':
       try {
-        return BlobServiceClient.fromConnectionString(config.connectionString);
+        return BlobServiceClient.fromConnectionString(config.connectionString, SDK_OPTIONS);
       } catch (err) {
         // Never echo the connection string: it holds the account key.
         throw new StorageError(
@@ -92,6 +106,7 @@ function serviceClientFor(config: StorageConfig): BlobServiceClient {
         new DefaultAzureCredential(
           config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {},
         ),
+        SDK_OPTIONS,
       );
   }
 }
@@ -121,13 +136,19 @@ class AzureBlobStorage implements BlobStorage {
   readonly config: StorageConfig;
   readonly #service: BlobServiceClient;
   readonly #baseUrl: string;
+  readonly #budget: StorageBudget;
 
   constructor(config: StorageConfig, service: BlobServiceClient) {
     this.config = config;
     this.#service = service;
+    this.#budget = budgetOf(config);
     // The service URL carries the SAS token when the connection string has one: drop it.
     const u = new URL(service.url);
     this.#baseUrl = `${u.origin}${u.pathname.replace(/\/$/, '')}`;
+  }
+
+  #run<T>(what: string, signal: AbortSignal | undefined, fn: Parameters<typeof withBudget<T>>[3]): Promise<T> {
+    return withBudget(this.#budget, what, signal, fn);
   }
 
   #container(container: string): ContainerClient {
@@ -150,41 +171,53 @@ class AzureBlobStorage implements BlobStorage {
   async *listPages(container: string, options: ListOptions = {}): AsyncIterable<BlobInfo[]> {
     const client = this.#container(container);
     if (options.prefix) assertBlobPath(options.prefix, { prefix: true });
-    const pages = client
-      .listBlobsFlat({
-        prefix: options.prefix || undefined,
-        includeMetadata: options.includeMetadata ?? false,
-        includeTags: options.includeTags ?? false,
-        abortSignal: options.signal,
-      })
-      .byPage({ maxPageSize: Math.min(options.pageSize ?? 5000, 5000) });
-    try {
-      for await (const page of pages) yield page.segment.blobItems.map((b) => toBlobInfo(b, options));
-    } catch (err) {
-      this.#notFound(err, container);
+    const maxPageSize = Math.min(options.pageSize ?? 5000, 5000);
+    // One page per budgeted call; a retried page resumes from the last continuation token.
+    let continuationToken: string | undefined;
+    for (;;) {
+      const next = await this.#run(`listing ${container}`, options.signal, ({ signal }) =>
+        client
+          .listBlobsFlat({
+            prefix: options.prefix || undefined,
+            includeMetadata: options.includeMetadata ?? false,
+            includeTags: options.includeTags ?? false,
+            abortSignal: signal,
+          })
+          .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) })
+          .next(),
+      ).catch((err: unknown) => this.#notFound(err, container));
+      if (next.done) return;
+      yield next.value.segment.blobItems.map((b) => toBlobInfo(b, options));
+      continuationToken = next.value.continuationToken;
+      if (!continuationToken) return;
     }
   }
 
   async *listHierarchyPages(container: string, options: ListOptions = {}): AsyncIterable<HierarchyPage> {
     const client = this.#container(container);
     if (options.prefix) assertBlobPath(options.prefix, { prefix: true });
-    const pages = client
-      .listBlobsByHierarchy('/', {
-        prefix: options.prefix || undefined,
-        includeMetadata: options.includeMetadata ?? false,
-        includeTags: options.includeTags ?? false,
-        abortSignal: options.signal,
-      })
-      .byPage({ maxPageSize: Math.min(options.pageSize ?? 5000, 5000) });
-    try {
-      for await (const page of pages) {
-        yield {
-          prefixes: (page.segment.blobPrefixes ?? []).map((p) => p.name),
-          blobs: page.segment.blobItems.map((b) => toBlobInfo(b, options)),
-        };
-      }
-    } catch (err) {
-      this.#notFound(err, container);
+    const maxPageSize = Math.min(options.pageSize ?? 5000, 5000);
+    let continuationToken: string | undefined;
+    for (;;) {
+      const next = await this.#run(`listing ${container}`, options.signal, ({ signal }) =>
+        client
+          .listBlobsByHierarchy('/', {
+            prefix: options.prefix || undefined,
+            includeMetadata: options.includeMetadata ?? false,
+            includeTags: options.includeTags ?? false,
+            abortSignal: signal,
+          })
+          .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) })
+          .next(),
+      ).catch((err: unknown) => this.#notFound(err, container));
+      if (next.done) return;
+      const page = next.value;
+      yield {
+        prefixes: (page.segment.blobPrefixes ?? []).map((p) => p.name),
+        blobs: page.segment.blobItems.map((b) => toBlobInfo(b, options)),
+      };
+      continuationToken = page.continuationToken;
+      if (!continuationToken) return;
     }
   }
 
@@ -195,7 +228,9 @@ class AzureBlobStorage implements BlobStorage {
   async stat(container: string, blob: string, options: { signal?: AbortSignal } = {}): Promise<BlobStat> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
     try {
-      const p = await client.getProperties({ abortSignal: options.signal });
+      const p = await this.#run(`stat ${container}/${blob}`, options.signal, ({ signal }) =>
+        client.getProperties({ abortSignal: signal }),
+      );
       return {
         exists: true,
         name: blob,
@@ -221,7 +256,11 @@ class AzureBlobStorage implements BlobStorage {
   ): Promise<Readable> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
     try {
-      const r = await client.download(options.offset ?? 0, options.count, { abortSignal: options.signal });
+      // The budget covers the request up to its headers; the body then streams at the reader's
+      // pace (a stalled body is the reader's to time out).
+      const r = await this.#run(`read ${container}/${blob}`, options.signal, ({ signal }) =>
+        client.download(options.offset ?? 0, options.count, { abortSignal: signal }),
+      );
       return r.readableStreamBody as Readable;
     } catch (err) {
       this.#notFound(err, container, blob);
@@ -236,11 +275,16 @@ class AzureBlobStorage implements BlobStorage {
   ): Promise<number> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
     try {
-      const r = await client.downloadToFile(file, 0, undefined, {
-        abortSignal: options.signal,
-        ...(options.etag ? { conditions: { ifMatch: quoteEtag(options.etag) } } : {}),
+      // Each attempt writes the file from the start; its timeout restarts with every chunk.
+      return await this.#run(`download ${container}/${blob}`, options.signal, async ({ signal, progress }) => {
+        const r = await client.download(0, undefined, {
+          abortSignal: signal,
+          ...(options.etag ? { conditions: { ifMatch: quoteEtag(options.etag) } } : {}),
+        });
+        progress();
+        await pipeline(r.readableStreamBody as Readable, ticker(progress), createWriteStream(file), { signal });
+        return r.contentLength ?? (await fsStat(file)).size;
       });
-      return r.contentLength ?? (await fsStat(file)).size;
     } catch (err) {
       if (options.etag && (err as RestError).statusCode === 412) {
         throw new StorageError(
@@ -253,28 +297,43 @@ class AzureBlobStorage implements BlobStorage {
     }
   }
 
-  #uploadOptions(blob: string, options: UploadOptions) {
+  #uploadOptions(blob: string, options: UploadOptions, signal: AbortSignal, progress: () => void) {
     return {
       blobHTTPHeaders: { blobContentType: options.contentType ?? guessContentType(blob) },
       metadata: options.metadata,
-      abortSignal: options.signal,
+      abortSignal: signal,
+      onProgress: progress,
     };
   }
 
-  async uploadStream(container: string, blob: string, stream: Readable, options: UploadOptions = {}): Promise<void> {
+  async #upload(
+    container: string,
+    blob: string,
+    open: () => Readable,
+    options: UploadOptions,
+    retry: boolean,
+  ): Promise<void> {
     const client = this.#container(container).getBlockBlobClient(assertBlobPath(blob));
+    const budget = retry ? this.#budget : { ...this.#budget, maxAttempts: 1 };
     try {
-      await client.uploadStream(stream, 4 * 1024 * 1024, 4, this.#uploadOptions(blob, options));
+      await withBudget(budget, `upload ${container}/${blob}`, options.signal, ({ signal, progress }) =>
+        client.uploadStream(open(), 4 * 1024 * 1024, 4, this.#uploadOptions(blob, options, signal, progress)),
+      );
     } catch (err) {
       this.#notFound(err, container);
     }
   }
 
+  /** A stream can be read once: one attempt (timed out without progress); the task retries. */
+  async uploadStream(container: string, blob: string, stream: Readable, options: UploadOptions = {}): Promise<void> {
+    await this.#upload(container, blob, () => stream, options, false);
+  }
+
   async uploadFile(container: string, blob: string, file: string, options: UploadOptions = {}): Promise<number> {
     const { size } = await fsStat(file);
     // Streams rather than uploadFile(): the same code path works for any Readable and keeps
-    // memory at a few blocks for multi-GB files.
-    await this.uploadStream(container, blob, createReadStream(file), options);
+    // memory at a few blocks for multi-GB files. A retry reads the file again from the start.
+    await this.#upload(container, blob, () => createReadStream(file), options, true);
     return size;
   }
 
@@ -282,7 +341,13 @@ class AzureBlobStorage implements BlobStorage {
     const client = this.#container(container).getBlockBlobClient(assertBlobPath(blob));
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     try {
-      await client.uploadData(buf, this.#uploadOptions(blob, options));
+      // No progress ticks: a single PUT reports bytes handed to the socket, not bytes stored.
+      await this.#run(`upload ${container}/${blob}`, options.signal, ({ signal }) =>
+        client.uploadData(
+          buf,
+          this.#uploadOptions(blob, options, signal, () => {}),
+        ),
+      );
     } catch (err) {
       this.#notFound(err, container);
     }
@@ -290,31 +355,55 @@ class AzureBlobStorage implements BlobStorage {
 
   async delete(container: string, blob: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     const client = this.#container(container).getBlobClient(assertBlobPath(blob));
-    const r = await client.deleteIfExists({ abortSignal: options.signal, deleteSnapshots: 'include' });
+    const r = await this.#run(`delete ${container}/${blob}`, options.signal, ({ signal }) =>
+      client.deleteIfExists({ abortSignal: signal, deleteSnapshots: 'include' }),
+    );
     return r.succeeded;
   }
 
   async containerExists(container: string): Promise<boolean> {
-    return this.#container(container).exists();
+    const client = this.#container(container);
+    return this.#run(`existence check of ${container}`, undefined, ({ signal }) =>
+      client.exists({ abortSignal: signal }),
+    );
   }
 
   async ensureContainer(container: string): Promise<boolean> {
-    const r = await this.#container(container).createIfNotExists();
+    const client = this.#container(container);
+    const r = await this.#run(`create ${container}`, undefined, ({ signal }) =>
+      client.createIfNotExists({ abortSignal: signal }),
+    );
     return r.succeeded;
   }
 
   async setPublicRead(container: string, publicRead: boolean): Promise<void> {
-    await this.#container(container).setAccessPolicy(publicRead ? 'blob' : undefined);
+    const client = this.#container(container);
+    await this.#run(`access policy of ${container}`, undefined, ({ signal }) =>
+      client.setAccessPolicy(publicRead ? 'blob' : undefined, undefined, { abortSignal: signal }),
+    );
   }
 
   async deleteContainer(container: string): Promise<boolean> {
-    const r = await this.#container(container).deleteIfExists();
+    const client = this.#container(container);
+    const r = await this.#run(`delete ${container}`, undefined, ({ signal }) =>
+      client.deleteIfExists({ abortSignal: signal }),
+    );
     return r.succeeded;
   }
 
   blobUrl(container: string, blob: string): string {
     return blobUrlFrom(this.#baseUrl, container, blob);
   }
+}
+
+/** A pass-through that reports each chunk (a download's progress). */
+function ticker(progress: () => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      progress();
+      done(null, chunk);
+    },
+  });
 }
 
 /** `<base>/<container>/<blob>` with each blob segment percent-encoded. */

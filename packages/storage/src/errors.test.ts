@@ -32,7 +32,12 @@ describe('transient errors', () => {
     expect(isTransientStorageError(err)).toBe(transient);
     expect(httpStatusOf(err)).toBe(status);
   });
-  it('never retries our own coded errors', () => {
+  it('never retries our own coded errors, except a spent time budget', () => {
     expect(isTransientStorageError(new StorageError('CONTAINER_NOT_FOUND', 'x'))).toBe(false);
+    expect(new StorageError('BLOB_NOT_FOUND', 'x').permanent).toBe(true);
+    for (const code of ['STORAGE_TIMEOUT', 'STORAGE_UNAVAILABLE'] as const) {
+      const err = new StorageError(code, 'x', { statusCode: 503 });
+      expect([isTransientStorageError(err), err.permanent, httpStatusOf(err)]).toEqual([true, false, 503]);
+    }
   });
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseStorageConfig } from './config.ts';
-import { gdalConfigFor, vsiazPath } from './gdal.ts';
+import { gdalConfigFor as gdalOptions, vsiazPath } from './gdal.ts';
+import type { StorageConfig } from './config.ts';
+
+// The authentication part (the time budget options are tested on their own below).
+const gdalConfigFor = (c: StorageConfig) =>
+  Object.fromEntries(Object.entries(gdalOptions(c)).filter(([k]) => !k.startsWith('GDAL_HTTP_')));
 
 describe('gdalConfigFor', () => {
   it('gives Azurite a connection string with its endpoint', () => {
@@ -42,6 +47,22 @@ describe('gdalConfigFor', () => {
       AZURE_IMDS_CLIENT_ID: 'cid',
       CPL_AZURE_ENDPOINT: 'https://geodata.blob.core.usgovcloudapi.net',
     });
+  });
+  it('gives /vsiaz/ reads the configured time budget', () => {
+    const defaults = gdalOptions(parseStorageConfig({ kind: 'azurite' }));
+    expect(defaults).toMatchObject({
+      GDAL_HTTP_TIMEOUT: '30',
+      GDAL_HTTP_CONNECTTIMEOUT: '30',
+      GDAL_HTTP_MAX_RETRY: '4',
+      GDAL_HTTP_RETRY_DELAY: '0.5',
+    });
+    const tight = gdalOptions(
+      parseStorageConfig({
+        kind: 'azurite',
+        budget: { requestTimeoutMs: 1_500, maxAttempts: 3, retryBaseDelayMs: 2_000 },
+      }),
+    );
+    expect(tight).toMatchObject({ GDAL_HTTP_TIMEOUT: '2', GDAL_HTTP_MAX_RETRY: '2', GDAL_HTTP_RETRY_DELAY: '2' });
   });
   it('builds /vsiaz/ paths from validated names', () => {
     expect(vsiazPath('bronze', 'dem/elev.tif')).toBe('/vsiaz/bronze/dem/elev.tif');

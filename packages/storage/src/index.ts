@@ -10,6 +10,7 @@ export {
   parseConnectionString,
   AZURITE_ACCOUNT,
   AZURITE_DEFAULT_ENDPOINT,
+  budgetOf,
   type StorageConfig,
   type StorageConfigInput,
 } from './config.ts';
@@ -31,7 +32,17 @@ export {
   blobPathSchema,
   blobPrefixSchema,
 } from './names.ts';
-export { gdalConfigFor, vsiazPath } from './gdal.ts';
+export { gdalConfigFor, gdalBudgetFor, vsiazPath } from './gdal.ts';
+export {
+  storageBudgetSchema,
+  DEFAULT_STORAGE_BUDGET,
+  withBudget,
+  isRetryableFailure,
+  retryDelayMs,
+  type StorageBudget,
+  type StorageBudgetInput,
+  type Attempt,
+} from './budget.ts';
 export {
   ensureAzurite,
   ensureContainers,
