@@ -27,8 +27,8 @@ interface Spec {
 /**
  * Rasters that exercise every branch of the item builder: no nodata, colour table and category
  * names, rotated geotransform, a CRS without an EPSG code, multi-band with scale/offset/unit,
- * Float32 with NaN nodata across the antimeridian in EPSG:4326 (lat/long axis order), big-endian
- * and BigTIFF files, CRSs shared by several files (cache hits), a local engineering CRS, no CRS,
+ * Float32 with NaN nodata across the antimeridian in EPSG:4326 (lat/long axis order), a vertical
+ * CRS (band units from the CRS), big-endian and BigTIFF files, CRSs shared by several files (cache hits), a local engineering CRS, no CRS,
  * and a truncated file. Written with GDAL, deterministic, each a few KB.
  */
 export const AWKWARD: Record<string, Spec | 'truncated'> = {
@@ -122,6 +122,24 @@ export const AWKWARD: Record<string, Spec | 'truncated'> = {
     dataType: gdal.GDT_Float32,
     nodata: NaN,
     value: (c, r, b) => (c === 3 ? NaN : (c - r) * (b + 0.5)),
+  },
+  // A vertical CRS: GDAL gives every band its unit (metre), from the CRS, not from the file's metadata.
+  'c/vertical-utm-egm96.tif': {
+    srs: 'EPSG:32631+5773',
+    geoTransform: [530000, 10, 0, 4980000, 0, -10],
+    width: 12,
+    height: 10,
+    dataType: gdal.GDT_Float32,
+    value: (c, r) => 100 + c * 0.5 - r,
+  },
+  'c/vertical-utm-egm96-2.tif': {
+    srs: 'EPSG:32631+5773',
+    geoTransform: [540000, 10, 0, 4980000, 0, -10],
+    width: 10,
+    height: 12,
+    bands: 2,
+    dataType: gdal.GDT_Float32,
+    value: (c, r, b) => 200 + c - r * (b + 1),
   },
   'd/local-engineering.tif': {
     srs: LOCAL_CS,

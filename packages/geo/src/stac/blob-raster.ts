@@ -5,6 +5,7 @@ import { isStorageError, vsiazPath, type BlobStorage } from '@coremachine/storag
 import { useStorageForGdal } from '../gdal/storage.ts';
 import { StacError } from './errors.ts';
 import { multihashSha256 } from './checksum.ts';
+import { geoTiffKeys } from './geotiff-keys.ts';
 import { rasterItemId } from './ids.ts';
 import { buildRasterItem } from './raster-item.ts';
 import { upsertItem, type UpsertResult } from './store/store.ts';
@@ -108,6 +109,8 @@ export async function buildBlobRasterItem(
     const checksum = options.checksum === false ? undefined : '1220' + createHash('sha256').update(bytes).digest('hex');
     const dir = `/vsimem/coremachine-stac/${randomUUID()}`;
     const path = `${dir}/${blob.slice(blob.lastIndexOf('/') + 1)}`;
+    // Nothing but these bytes defines its CRS: a GeoTIFF reuses the CRS of an earlier one with the same keys.
+    const keys = extensionOf(blob) === '.jp2' ? null : geoTiffKeys(bytes);
     gdal.vsimem.set(bytes, path);
     try {
       return await buildRasterItem(
@@ -118,6 +121,7 @@ export async function buildBlobRasterItem(
           size: bytes.length,
           lastModified,
           ...(checksum ? { checksum } : {}),
+          ...(keys ? { crsKey: keys.crs, bandUnitsFromCrs: !keys.gdalMetadata } : {}),
         },
         itemOptions,
       );

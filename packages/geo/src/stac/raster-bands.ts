@@ -97,7 +97,12 @@ function nodataField(v: number | null): RasterBand['nodata'] {
  * when the file has them, so a 10 GB COG costs about as much as a 1 MB one. Values are therefore
  * approximate for large rasters, as are GDAL's own "approximate statistics".
  */
-export async function rasterBands(ds: gdal.Dataset, withStatistics = true): Promise<RasterBand[]> {
+export async function rasterBands(
+  ds: gdal.Dataset,
+  withStatistics = true,
+  /** Every band's unit when the caller knows it ('' for none): GDAL is not asked. */
+  knownUnit?: string,
+): Promise<RasterBand[]> {
   const { x: width, y: height } = ds.rasterSize;
   const factor = Math.max(1, Math.max(width, height) / STATS_MAX_SIDE);
   const bw = Math.max(1, Math.round(width / factor));
@@ -112,7 +117,8 @@ export async function rasterBands(ds: gdal.Dataset, withStatistics = true): Prom
     };
     const nodata = nodataField(band.noDataValue);
     if (nodata !== undefined) out.nodata = nodata;
-    if (band.unitType) out.unit = band.unitType;
+    const unit = knownUnit ?? band.unitType;
+    if (unit) out.unit = unit;
     const classes = bandClasses(band);
     if (classes.length) out['classification:classes'] = classes;
     if (withStatistics && SMALL_INTEGER_TYPES.has(dataType)) {

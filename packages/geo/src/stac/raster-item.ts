@@ -24,6 +24,17 @@ export interface RasterSource {
   checksum?: string;
   /** The file as users know it, for messages (`container/blob`); default: `gdalPath`. */
   label?: string;
+  /**
+   * The file's CRS definition as text (`geoTiffKeys(bytes).crs` of a self-contained GeoTIFF): a
+   * raster whose key was seen before reuses the CRS GDAL built then, instead of building it again.
+   */
+  crsKey?: string;
+  /**
+   * With `crsKey`: no band has a unit of its own (`!geoTiffKeys(bytes).gdalMetadata`), so GDAL
+   * reports the CRS's vertical unit (or none) for every band, which the cache then also serves
+   * (GDAL would otherwise build the CRS anyway to answer the band unit).
+   */
+  bandUnitsFromCrs?: boolean;
 }
 
 export interface RasterItemOptions {
@@ -71,6 +82,43 @@ function crsFields(srs: gdal.SpatialReference): { 'proj:code': string | null; 'p
   return { 'proj:code': name && code ? `${name}:${code}` : null, 'proj:wkt2': toWkt2(srs) };
 }
 
+/** What an item needs of a CRS, worked out once per CRS. */
+interface CrsInfo {
+  srs: gdal.SpatialReference;
+  engineering: boolean;
+  fields: { 'proj:code': string | null; 'proj:wkt2': string | null };
+  /** The unit GDAL gives bands without a unit of their own ('' for none), once a raster told it. */
+  bandUnit?: string;
+}
+
+/** By `RasterSource.crsKey`; a catalogue holds a handful of CRSs, the cap bounds the odd one. */
+const crsByKey = new Map<string, CrsInfo>();
+const CRS_CACHE_MAX = 256;
+
+function crsInfo(srs: gdal.SpatialReference): CrsInfo {
+  const engineering = isEngineeringCrs(srs);
+  return { srs, engineering, fields: engineering ? { 'proj:code': null, 'proj:wkt2': null } : crsFields(srs) };
+}
+
+/** The dataset's CRS (null: none) and geotransform; the CRS from the cache when the key was seen. */
+async function crsAndGeoTransform(
+  ds: gdal.Dataset,
+  key: string | undefined,
+): Promise<[CrsInfo | null, number[] | null]> {
+  const hit = key === undefined ? undefined : crsByKey.get(key);
+  if (hit) return [hit, await ds.geoTransformAsync];
+  // Async getters: building the CRS from the GeoTIFF keys (a PROJ database lookup) is the
+  // costliest step of a small raster, and runs off the event loop this way.
+  const [srs, gt] = await Promise.all([ds.srsAsync, ds.geoTransformAsync]);
+  if (!srs) return [null, gt];
+  const info = crsInfo(srs);
+  if (key !== undefined) {
+    if (crsByKey.size >= CRS_CACHE_MAX) crsByKey.clear();
+    crsByKey.set(key, info);
+  }
+  return [info, gt];
+}
+
 /**
  * Builds a STAC 1.0.0 item for one raster, read in place through GDAL: WGS84 footprint and
  * bbox (antimeridian-safe), projection v2.0.0, raster v1.1.0 bands with statistics from a
@@ -82,15 +130,14 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
   const ds = await gdal.openAsync(source.gdalPath);
   const label = source.label ?? source.gdalPath;
   try {
-    // Async getters: building the CRS from the GeoTIFF keys (a PROJ database lookup) is the
-    // costliest step of a small raster, and runs off the event loop this way.
-    const [srs, gt] = await Promise.all([ds.srsAsync, ds.geoTransformAsync]);
-    if (!srs)
+    const [crs, gt] = await crsAndGeoTransform(ds, source.crsKey);
+    if (!crs)
       throw new StacError(
         'RASTER_NO_CRS',
         `${label} has no CRS, so it cannot be placed on a map: assign one (gdal_edit -a_srs) and catalogue it again`,
       );
-    if (isEngineeringCrs(srs))
+    const srs = crs.srs;
+    if (crs.engineering)
       throw new StacError(
         'CRS_NOT_GEOREFERENCED',
         `${label} has a local engineering CRS (${crsShortName(srs)}) with no relation to the Earth, so it cannot be placed on a map: assign its real CRS (gdal_edit -a_srs), or convert it with process_raster and input_crs, and catalogue it again`,
@@ -116,7 +163,9 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
     const datetime =
       tiffDatetime((ds.getMetadata() as Record<string, string> | null)?.TIFFTAG_DATETIME) ??
       source.lastModified.toISOString();
-    const bands = await rasterBands(ds, options.statistics ?? true);
+    const unitsFromCrs = source.crsKey !== undefined && source.bandUnitsFromCrs === true;
+    const bands = await rasterBands(ds, options.statistics ?? true, unitsFromCrs ? crs.bandUnit : undefined);
+    if (unitsFromCrs && crs.bandUnit === undefined && bands.length) crs.bandUnit = bands[0]!.unit ?? '';
     const classified = bands.some((b) => b['classification:classes']);
     return {
       type: 'Feature',
@@ -133,7 +182,7 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
       bbox,
       properties: {
         datetime,
-        ...crsFields(srs),
+        ...crs.fields,
         'proj:shape': [height, width],
         'proj:transform': [gt[1]!, gt[2]!, gt[0]!, gt[4]!, gt[5]!, gt[3]!, 0, 0, 1],
         'proj:bbox': [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)],
