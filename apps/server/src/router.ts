@@ -10,6 +10,7 @@ import {
   runEvents,
   TERMINAL_JOB_STATUSES,
   type CoreMachine,
+  type JobRun,
   type JobParams,
   type JobParamsInput,
   type JobView,
@@ -67,8 +68,12 @@ const duration = z
   .describe('a duration: 7d, 12h, 30m, 90s (or seconds)');
 const taskStatus = z.enum(['queued', 'processing', 'completed', 'failed', 'cancelled']);
 
-/** A job with its runs: `runs` oldest first, the last one current (number `run`). */
-async function jobWithRuns(machine: CoreMachine, id: string) {
+/**
+ * A job with its runs: `runs` oldest first, the last one current (number `run`). Always set by
+ * jobs.get and jobs.watch; optional in the type so that a list item (JobView) is one too.
+ */
+type JobWithRuns = JobView & { run?: number; runs?: JobRun[] };
+async function jobWithRuns(machine: CoreMachine, id: string): Promise<JobWithRuns> {
   const job = await machine.requireJob(id);
   const runs = await listRuns(machine, id);
   return { ...job, run: runs.at(-1)?.run ?? 1, runs };
@@ -189,14 +194,16 @@ export const jobsRouter = router({
   /** Streams the job (SSE) each time it changes, until it settles. */
   watch: readProcedure
     .input(z.object({ jobId, intervalMs: z.number().int().min(100).max(10_000).default(500) }))
-    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<JobView> {
+    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<JobWithRuns> {
       let last = '';
       while (!signal?.aborted) {
         const job = await ctx.machine.requireJob(input.jobId);
         const fingerprint = JSON.stringify([job.status, job.currentStage, job.stages, job.updatedAt]);
         if (fingerprint !== last) {
           last = fingerprint;
-          yield job;
+          // The same shape as jobs.get; the runs are read only when the job changed.
+          const runs = await listRuns(ctx.machine, input.jobId);
+          yield { ...job, run: runs.at(-1)?.run ?? 1, runs };
         }
         if (TERMINAL_JOB_STATUSES.includes(job.status)) return;
         await new Promise((r) => setTimeout(r, input.intervalMs));
