@@ -13,6 +13,7 @@ import { dropSchemas, uniqueSchema } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from './app.ts';
 import { parseEnv } from './env.ts';
+import { startRetention } from './retention.ts';
 
 const ADMIN = 'retention-test-bootstrap-token-0123456789abcdef';
 const tag = randomBytes(4).toString('hex');
@@ -185,6 +186,21 @@ describe('retention, delete and re-run', () => {
     expect(await count('tasks', [listNew.id])).toBe(0);
     expect((await api('GET', `/jobs/${listNew.id}`)).status).toBe(404);
   }, 120_000);
+
+  it("a worker's periodic purge removes jobs past CM_RETENTION_DAYS and keeps the others", async () => {
+    const past = await submit('hello_world', { n: 1, message: `periodic old ${tag}` });
+    const fresh = await submit('hello_world', { n: 1, message: `periodic new ${tag}` });
+    await q(`UPDATE "${schema}".jobs SET completed_at = now() - interval '31 days' WHERE id = $1`, [past.id]);
+    expect(startRetention(app.machine, { CM_RETENTION_DAYS: 0, CM_PURGE_INTERVAL_MINUTES: 60 })).toBeNull();
+    const retention = startRetention(app.machine, { CM_RETENTION_DAYS: 30, CM_PURGE_INTERVAL_MINUTES: 60 }, 10)!;
+    try {
+      for (let i = 0; i < 100 && (await app.machine.getJob(past.id)); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await app.machine.getJob(past.id)).toBeNull();
+      expect((await app.machine.getJob(fresh.id))?.status).toBe('completed');
+    } finally {
+      await retention.stop();
+    }
+  }, 60_000);
 
   it('a re-run after the blob was replaced reads the new content; the first run stays in runs', async () => {
     const c = `ret-rr-${tag}`;

@@ -3,7 +3,7 @@
  * hello_world job moves the ledger gauges while it waits for a worker and the counters and
  * histograms once a worker runs it.
  */
-import { dropSchemas, uniqueSchema } from '@coremachine/test-kit';
+import { dropSchemas, freePort, uniqueSchema } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../app.ts';
 import { TokenStore } from '../auth/tokens.ts';
@@ -150,5 +150,37 @@ describe('GET /metrics', () => {
     expect(routeLabel('/assets/index-abc.js', 200, known)).toBe('/assets/…');
     expect(routeLabel('/some/page', 200, known)).toBe('/{static}');
     expect([routeRole('GET', '/metrics', true), routeRole('GET', '/metrics', true, true)]).toEqual(['read', 'public']);
+  });
+});
+
+describe('a worker-only process', () => {
+  const schema = uniqueSchema('cmmetw');
+  let app: App;
+  let port: number;
+  beforeAll(async () => {
+    port = await freePort();
+    app = await createApp({
+      env: parseEnv({
+        CM_SCHEMA: schema,
+        CM_ROLE: 'worker',
+        CM_LOG_LEVEL: 'error',
+        CM_METRICS_PORT: String(port),
+        CM_WORKER_JOB_TYPES: 'hello_world',
+      }),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    await dropSchemas(schema);
+  });
+
+  it('serves /metrics and /healthz on CM_METRICS_PORT (no API)', async () => {
+    expect(app.url).toBeNull();
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    const m = parse(await res.text());
+    expect(sum(m, 'cm_workers_live')).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/api/v1/jobs`)).status).toBe(404);
   });
 });
