@@ -11,7 +11,7 @@ import {
 import { vsiazPath } from '@coremachine/storage';
 import { z } from 'zod';
 import { listedRaster, listRasters } from './list-rasters.ts';
-import type { Params } from './parameters.ts';
+import { batchSizeFor, type Params } from './parameters.ts';
 
 const stage = defineStage<Params>();
 
@@ -41,7 +41,7 @@ export const RASTERS_IN_FLIGHT = 8;
 const UNREADABLE_CODES = { unsupported: 'RASTER_UNREADABLE', corrupt: 'RASTER_UNREADABLE' } as const;
 
 /**
- * Stage 2: one task per batch of `batch_size` rasters (keys `batch-000000`, ...). Each builds
+ * Stage 2: one task per batch of `batchSizeFor(batch_size, rasters)` rasters (keys `batch-000000`, ...). Each builds
  * the items of its rasters from the blobs in place, validates them and upserts the valid ones
  * in one statement. Every raster gets its own outcome, its message naming its own blob: an
  * error of one raster (classified at the GDAL boundary) never fails or names another. Rasters
@@ -59,14 +59,15 @@ export const catalogRasters = stage({
   onTaskFailure: 'continue',
   plan: ({ params, previous }) => {
     const blobs = outputsOf(listRasters, previous).flatMap((t) => t.output.blobs);
+    const size = batchSizeFor(params.batch_size, blobs.length);
     const tasks = [];
-    for (let i = 0; i < blobs.length; i += params.batch_size) {
+    for (let i = 0; i < blobs.length; i += size) {
       tasks.push({
-        key: `batch-${String(i / params.batch_size).padStart(6, '0')}`,
+        key: `batch-${String(i / size).padStart(6, '0')}`,
         input: {
           container_name: params.container_name,
           collection_id: params.collection_id,
-          blobs: blobs.slice(i, i + params.batch_size),
+          blobs: blobs.slice(i, i + size),
         },
       });
     }
@@ -126,10 +127,12 @@ export const catalogRasters = stage({
     ctx.signal.throwIfAborted();
     const built = results.filter((r): r is { blob: string; item: StacItem } => 'item' in r);
     const failed = results.filter((r): r is BlobFailure => !('item' in r));
+    // Each item was validated on its own above: one multi-row upsert, no second validation.
     const written = await upsertItems(
       ctx.db,
       schema,
       built.map((b) => b.item),
+      { validated: true },
     );
     const insertedById = new Map(written.map((w) => [w.id, w.inserted]));
     const items = built.map((b) => ({

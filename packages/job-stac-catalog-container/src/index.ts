@@ -2,7 +2,7 @@ import { defineJob } from '@coremachine/core-machine';
 import { z } from 'zod';
 import { batchFailureDetail, catalogRasters, type BlobFailure } from './catalog-rasters.ts';
 import { listOutput, listRasters } from './list-rasters.ts';
-import { parameters } from './parameters.ts';
+import { batchSizeFor, parameters } from './parameters.ts';
 
 export const result = z.object({
   job_type: z.literal('stac_catalog_container'),
@@ -67,7 +67,8 @@ export default defineJob({
         // A batch that failed for another reason (retries exhausted): all its rasters count as failed.
         // Its rasters are found again from the batch number in its key.
         const n = Number(t.key.replace('batch-', ''));
-        const blobs = list.blobs.slice(n * ctx.params.batch_size, (n + 1) * ctx.params.batch_size).map((b) => b.name);
+        const size = batchSizeFor(ctx.params.batch_size, list.blobs.length);
+        const blobs = list.blobs.slice(n * size, (n + 1) * size).map((b) => b.name);
         failures.push(
           ...(blobs.length ? blobs : [t.key]).map((blob) => ({
             blob,

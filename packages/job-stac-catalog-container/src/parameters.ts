@@ -15,8 +15,26 @@ export const RASTER_EXTENSIONS = [
   '.hdf',
 ] as const;
 
-/** Rasters per catalogue task when `batch_size` is omitted. */
-export const DEFAULT_BATCH_SIZE = 100;
+/**
+ * Catalogue tasks a stage is split into when `batch_size` is left to the job: every slot of a
+ * small pool of workers gets one (a worker runs several tasks at once, each with
+ * RASTERS_IN_FLIGHT rasters in flight), while each task still upserts many items per statement.
+ */
+export const TARGET_TASKS = 8;
+/** Bounds of the batch size the job chooses: below the lower one a task costs more than its rasters. */
+export const AUTO_BATCH_MIN = 25;
+export const BATCH_MAX = 500;
+
+/**
+ * Rasters per catalogue task: `batch_size` when given, else the listing split into about
+ * TARGET_TASKS tasks of AUTO_BATCH_MIN..BATCH_MAX rasters. The plan and the aggregate both use
+ * it, so a batch key (`batch-000003`) always names the same rasters.
+ * @example batchSizeFor(null, 1000) // 125: 8 tasks
+ */
+export function batchSizeFor(batchSize: number | null, rasters: number): number {
+  if (batchSize !== null) return batchSize;
+  return Math.min(BATCH_MAX, Math.max(AUTO_BATCH_MIN, Math.ceil(rasters / TARGET_TASKS)));
+}
 
 const extension = z
   .string()
@@ -55,9 +73,12 @@ export const parameters = z.strictObject({
     .number()
     .int()
     .min(1)
-    .max(500)
-    .default(DEFAULT_BATCH_SIZE)
-    .describe('Rasters per task (8 read at once within a task); 1 gives one task per raster'),
+    .max(BATCH_MAX)
+    .nullable()
+    .default(null)
+    .describe(
+      'Rasters per task (8 read at once within a task); 1 gives one task per raster; null: chosen from the listing (about 8 tasks of 25-500 rasters)',
+    ),
   checksum: z
     .boolean()
     .default(true)

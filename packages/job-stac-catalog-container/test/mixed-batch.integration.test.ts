@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ensureStacStore, getItem, rasterItemId } from '@coremachine/geo/stac';
 import { createStorage, storageConfigFromEnv, type BlobStorage } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
@@ -23,8 +24,12 @@ beforeAll(async () => {
     const name = `dem-${i}.tif`;
     await storage.uploadFile(container, `mix/${name}`, makeCog(dir, name, { originX: 500000 + i * 5000, size: 64 }));
   }
-  // Sorted among the good ones (name order), so it is in the middle of the batch.
+  // Sorted among the good ones (name order), so they are in the middle of the batch: a local CRS,
+  // no CRS at all, and a file cut short (its header reads, its first strip does not).
   await storage.uploadFile(container, 'mix/dem-3-local.tif', makeCog(dir, 'local.tif', { srs: LOCAL_CS, size: 64 }));
+  await storage.uploadFile(container, 'mix/dem-1-nocrs.tif', makeCog(dir, 'nocrs.tif', { srs: null, size: 64 }));
+  const whole = readFileSync(makeCog(dir, 'whole.tif', { size: 64, value: 3 }));
+  await storage.uploadData(container, 'mix/dem-5-truncated.tif', whole.subarray(0, Math.min(600, whole.length - 1)));
   // Names that one readable id would confuse.
   const names = ['ids/dem/x.tif', 'ids/dem-x.tif', 'ids/a b.tif', 'ids/a-b.tif'];
   for (const [i, name] of names.entries()) {
@@ -48,20 +53,24 @@ afterAll(async () => {
   });
 });
 
-describe('stac_catalog_container over a batch with one local-CRS raster', () => {
-  it('catalogues the 7 good rasters and fails only the bad one, at attempt 1, with its own file and CRS', async () => {
+describe('stac_catalog_container over a batch with a local-CRS, a no-CRS and a truncated raster', () => {
+  it('catalogues the 7 good rasters and fails only the bad ones, at attempt 1, each with its own file and code', async () => {
     const done = await tm.submitAndWait('stac_catalog_container', { container_name: container, prefix: 'mix/' });
     expect(done.status).toBe('completed_with_errors');
     expect(done.result).toMatchObject({
-      summary: { total_files_found: 8, files_processed: 8, inserted: 7, updated: 0, failed: 1 },
+      summary: { total_files_found: 10, files_processed: 10, inserted: 7, updated: 0, failed: 3 },
     });
     const failures = (done.result as { failures: Array<{ blob: string; code: string; message: string }> }).failures;
-    expect(failures).toHaveLength(1);
-    expect(failures[0]!.blob).toBe('mix/dem-3-local.tif');
-    expect(failures[0]!.code).toBe('CRS_NOT_GEOREFERENCED');
-    expect(failures[0]!.message).toContain(`${container}/mix/dem-3-local.tif`);
-    expect(failures[0]!.message).toContain('ENGCRS["Cartesian (Meter)"]');
-    expect(failures[0]!.message).not.toMatch(/dem-[0-6]\.tif/);
+    expect(failures.map((f) => [f.blob, f.code])).toEqual([
+      ['mix/dem-1-nocrs.tif', 'RASTER_NO_CRS'],
+      ['mix/dem-3-local.tif', 'CRS_NOT_GEOREFERENCED'],
+      ['mix/dem-5-truncated.tif', 'RASTER_UNREADABLE'],
+    ]);
+    for (const f of failures) {
+      expect(f.message).toContain(`${container}/${f.blob}`);
+      expect(f.message).not.toMatch(/dem-[0-6]\.tif|\/vsimem\//);
+    }
+    expect(failures[1]!.message).toContain('ENGCRS["Cartesian (Meter)"]');
 
     const items = await tm.pool.query<{ id: string }>(`SELECT id FROM "${stacSchema}".items ORDER BY id`);
     expect(items.rows.map((r) => r.id)).toHaveLength(7);
@@ -69,7 +78,7 @@ describe('stac_catalog_container over a batch with one local-CRS raster', () => 
 
     // One batch task, failed permanently at its first attempt: no retry was spent.
     const tasks = await tm.tasks(done.id, { stage: 2 });
-    expect(tasks.map((t) => [t.status, t.attempts])).toEqual([['failed', 1]]);
+    expect(tasks.map((t) => [t.status, t.attempts, t.error?.code])).toEqual([['failed', 1, 'RASTERS_NOT_CATALOGUED']]);
     const stored = JSON.stringify(tasks[0]!.error);
     expect(stored).not.toMatch(/\.ts:\d+|\/vsiaz\/|\/tmp\//);
   });

@@ -48,6 +48,7 @@ export {
   getItem,
   DEFAULT_STAC_SCHEMA,
   type UpsertResult,
+  type UpsertOptions,
 } from './store/store.ts';
 export {
   searchItems,
