@@ -15,6 +15,21 @@ export const parameters = z.strictObject({
   overview_resampling: z.enum(RESAMPLINGS).optional().describe("Overrides the type's overview resampling"),
   reproject_resampling: z.enum(RESAMPLINGS).optional().describe("Overrides the type's reprojection resampling"),
   output_container: containerNameSchema.default('silver').describe('Container the COG is written to (default silver)'),
+  tiled_threshold_mb: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      'Split the conversion into windows over the workers when the source holds at least this many MB uncompressed (default: the worker setting CM_RASTER_TILED_THRESHOLD_MB, 1024)',
+    ),
+  window_size: z
+    .number()
+    .int()
+    .min(64)
+    .max(16384)
+    .multipleOf(64)
+    .optional()
+    .describe('Side of a window in pixels when tiled, a multiple of 64 (default: CM_RASTER_WINDOW_PX, 4096)'),
 });
 
 export type Params = z.output<typeof parameters>;

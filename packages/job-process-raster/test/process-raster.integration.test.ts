@@ -79,6 +79,7 @@ describe('process_raster job', () => {
     expect(job.status).toBe('completed');
     expect(job.stages.map((s) => [s.name, s.status, s.total, s.completed])).toEqual([
       ['validate', 'completed', 1, 1],
+      ['windows', 'completed', 0, 0],
       ['create_cog', 'completed', 1, 1],
     ]);
     const { ds, cog } = await fetchCog(job);

@@ -32,7 +32,7 @@ describe('process_raster → STAC', () => {
     await storage.uploadFile('bronze', blob, local);
     const job = await tm.submitAndWait('process_raster', { blob_name: blob });
     expect(job.status).toBe('completed');
-    const [task] = await tm.tasks(job.id, { stage: 2 });
+    const [task] = await tm.tasks(job.id, { stage: 3 });
     const out = task!.output as { cog_container: string; cog_blob: string; stac_item_id: string };
     expect(out.stac_item_id).toBe(rasterItemId(out.cog_container, out.cog_blob));
     const item = await getItem(tm.pool, stacSchema, 'cogs', out.stac_item_id);
@@ -89,7 +89,7 @@ describe('process_raster → STAC', () => {
 
     const job = await tm.submitAndWait('process_raster', { blob_name: blob });
     expect(job.status).toBe('completed');
-    const [task] = await tm.tasks(job.id, { stage: 2 });
+    const [task] = await tm.tasks(job.id, { stage: 3 });
     const out = task!.output as {
       cog_container: string;
       cog_blob: string;

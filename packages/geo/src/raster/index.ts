@@ -35,3 +35,13 @@ export {
 } from './schemas.ts';
 export type { ValidationResult, NodataJson } from './schemas.ts';
 export * as rasterFixtures from './fixtures.ts';
+export { planGrid, splitGrid, windowExtent, uncompressedBytes } from './grid.ts';
+export type { RasterGrid, GridSource, GridWindow, PlannedGrid, GeoTransform } from './grid.ts';
+export { writeWindow } from './windows.ts';
+export type { WriteWindowOptions } from './windows.ts';
+export { assembleCog } from './assemble.ts';
+export type { AssembleCogOptions } from './assemble.ts';
+export { collarFor, collarArgs } from './cog.ts';
+export type { CollarMask } from './cog.ts';
+export { MOSAIC_ERROR_CODES, mosaicError, mosaicInputInfo, checkMosaicInputs } from './mosaic.ts';
+export type { MosaicErrorCode, MosaicInputInfo } from './mosaic.ts';
