@@ -14,6 +14,9 @@
 import pg from 'pg';
 import type { ControlMessage } from './ledger.ts';
 
+/** The lock of one control step: job, action and (for a plan) stage. */
+const lockKey = (msg: ControlMessage) => `${msg.jobId}:${msg.action}:${msg.action === 'plan' ? (msg.stage ?? 1) : ''}`;
+
 export class ControlLocks {
   private client: pg.Client | null = null;
   private connecting: Promise<pg.Client> | null = null;
@@ -56,7 +59,7 @@ export class ControlLocks {
    * process; returns whether it ran. Errors of `step` (and of the lock connection) propagate.
    */
   async exclusive(msg: ControlMessage, step: () => Promise<void>): Promise<boolean> {
-    const key = `${msg.jobId}:${msg.action}:${msg.action === 'plan' ? (msg.stage ?? 1) : ''}`;
+    const key = lockKey(msg);
     if (this.inFlight.has(key)) return false;
     this.inFlight.add(key);
     try {
@@ -77,6 +80,42 @@ export class ControlLocks {
       return true;
     } finally {
       this.inFlight.delete(key);
+    }
+  }
+
+  /**
+   * `exclusive` for a batch: takes the locks of every step in one statement, runs `steps` with
+   * those it got (a step running elsewhere, or twice in the batch, is dropped) and releases them
+   * in one statement. Errors of `steps` (and of the lock connection) propagate.
+   */
+  async exclusiveMany<M extends ControlMessage>(msgs: M[], steps: (acquired: M[]) => Promise<void>): Promise<void> {
+    const mine = new Map<string, M>();
+    for (const msg of msgs) {
+      const key = lockKey(msg);
+      if (!this.inFlight.has(key) && !mine.has(key)) mine.set(key, msg);
+    }
+    if (!mine.size) return;
+    for (const key of mine.keys()) this.inFlight.add(key);
+    try {
+      const client = await this.connection();
+      const { rows } = await client.query<{ k: string; ok: boolean }>(
+        'SELECT k, pg_try_advisory_lock(hashtext($1), hashtext(k)) AS ok FROM unnest($2::text[]) AS k',
+        [this.schema, [...mine.keys()]],
+      );
+      const held = rows.filter((r) => r.ok).map((r) => r.k);
+      if (!held.length) return;
+      try {
+        await steps(held.map((k) => mine.get(k)!));
+      } finally {
+        await client
+          .query('SELECT pg_advisory_unlock(hashtext($1), hashtext(k)) FROM unnest($2::text[]) AS k', [
+            this.schema,
+            held,
+          ])
+          .catch(() => this.drop(client));
+      }
+    } finally {
+      for (const key of mine.keys()) this.inFlight.delete(key);
     }
   }
 

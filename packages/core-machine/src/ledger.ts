@@ -58,6 +58,44 @@ export async function addEvent(
   metrics.event(kind, extra.message);
 }
 
+export interface LedgerEvent {
+  jobId: string;
+  kind: string;
+  stage?: number | null;
+  taskId?: string | null;
+  message?: string | null;
+  data?: unknown;
+}
+
+/** Writes many events in one statement (in the given order). */
+export async function addEvents(db: Queryable, t: Tables, events: LedgerEvent[]): Promise<void> {
+  if (!events.length) return;
+  await db.query(
+    `INSERT INTO ${t.events} (job_id, kind, stage_index, task_id, message, data)
+     SELECT job_id, kind, stage_index, task_id, message, data
+     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[])
+          WITH ORDINALITY AS x(job_id, kind, stage_index, task_id, message, data, n)
+     ORDER BY n`,
+    [
+      events.map((e) => e.jobId),
+      events.map((e) => e.kind),
+      events.map((e) => e.stage ?? null),
+      events.map((e) => e.taskId ?? null),
+      events.map((e) => e.message ?? null),
+      events.map((e) => (e.data === undefined ? null : JSON.stringify(e.data))),
+    ],
+  );
+  for (const e of events) metrics.event(e.kind, e.message);
+}
+
+/**
+ * The step that follows a closed stage: plan the next one, or aggregate after the last. Settle,
+ * retry, a plan with no tasks and the stall sweep all advance a job through it.
+ */
+export function nextStep(jobId: string, stage: number, totalStages: number): ControlMessage {
+  return stage < totalStages ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' };
+}
+
 /** A task message: the ids of queued tasks to claim. Payloads stay in the ledger. */
 export interface TaskMessage {
   taskIds: string[];
@@ -89,6 +127,43 @@ export async function sendTasks(
 
 export async function sendControl(boss: PgBoss, db: Queryable, msg: ControlMessage): Promise<void> {
   await boss.send(CONTROL_QUEUE, msg as unknown as object, { db: bossDb(db) });
+}
+
+/** Queues many control messages in one statement, in the caller's transaction. */
+export async function sendControls(boss: PgBoss, db: Queryable, msgs: ControlMessage[]): Promise<void> {
+  if (!msgs.length) return;
+  await boss.insert(
+    CONTROL_QUEUE,
+    msgs.map((data) => ({ data })),
+    { db: bossDb(db) },
+  );
+}
+
+/** Queues task messages (each its ids and optional start time) of one job type in one statement. */
+export async function sendTaskMessages(
+  boss: PgBoss,
+  db: Queryable,
+  jobType: string,
+  messages: Array<{ taskIds: string[]; startAfter?: Date }>,
+): Promise<void> {
+  for (let i = 0; i < messages.length; i += 5_000) {
+    await boss.insert(
+      taskQueue(jobType),
+      messages.slice(i, i + 5_000).map((m) => ({
+        data: { taskIds: m.taskIds },
+        ...(m.startAfter ? { startAfter: m.startAfter } : {}),
+      })),
+      { db: bossDb(db) },
+    );
+  }
+}
+
+/** Splits task ids into messages of `perMessage` ids each. */
+export function taskMessages(taskIds: string[], perMessage = 1): Array<{ taskIds: string[] }> {
+  const per = Math.max(1, perMessage);
+  const out: Array<{ taskIds: string[] }> = [];
+  for (let i = 0; i < taskIds.length; i += per) out.push({ taskIds: taskIds.slice(i, i + per) });
+  return out;
 }
 
 /**

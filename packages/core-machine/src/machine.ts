@@ -25,9 +25,9 @@ import {
   type Tables,
 } from './ledger.ts';
 import { completeStage } from './settle.ts';
+import { SubmitGroups } from './submit.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
-import { metrics } from './metrics.ts';
 import {
   toEvent,
   toJobView,
@@ -157,6 +157,7 @@ export class CoreMachine {
   /** Handed to plugins as `ctx.ledger`. */
   readonly ledger: LedgerInfo;
   private readonly workers = new Set<Worker>();
+  private readonly submits: SubmitGroups;
 
   private constructor(
     pool: Pool,
@@ -175,6 +176,7 @@ export class CoreMachine {
     this.t = tables(quoteIdent(config.schema), config.schema);
     this.plugins = new Map(plugins.map((p) => [p.type, p]));
     this.ledger = { connectionString, schema: config.schema };
+    this.submits = new SubmitGroups({ pool, boss, t: this.t });
   }
 
   static async start(options: CreateMachineOptions): Promise<CoreMachine> {
@@ -278,20 +280,13 @@ export class CoreMachine {
    */
   async submit(type: string, rawParams: unknown): Promise<SubmitResult> {
     const { jobId, params, plugin } = this.prepare(type, rawParams);
-    return withTransaction(this.pool, async (client) => {
-      const inserted = await client.query(
-        `INSERT INTO ${this.t.jobs} (id, type, plugin_version, parameters, total_stages) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO NOTHING RETURNING status`,
-        [jobId, type, plugin.version, JSON.stringify(params), plugin.stages.length],
-      );
-      if (inserted.rowCount) {
-        await addEvent(client, this.t, jobId, 'job_submitted', { data: { type } });
-        await sendControl(this.boss, client, { jobId, action: 'plan', stage: 1 });
-        metrics.jobsSubmitted.inc({ type });
-        return { jobId, type, status: 'queued' as JobStatus, idempotent: false, parameters: params };
-      }
-      const { rows } = await client.query(`SELECT status, parameters FROM ${this.t.jobs} WHERE id = $1`, [jobId]);
-      return { jobId, type, status: rows[0].status as JobStatus, idempotent: true, parameters: rows[0].parameters };
+    // Grouped with the submits that arrive at the same time: one transaction for all (submit.ts).
+    return this.submits.submit({
+      jobId,
+      type,
+      version: plugin.version,
+      params,
+      totalStages: plugin.stages.length,
     });
   }
 

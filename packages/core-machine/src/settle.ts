@@ -12,7 +12,7 @@ import type { PgBoss } from 'pg-boss';
 import type { PoolClient } from './db.ts';
 import type { AnyJobDefinition } from './define-job.ts';
 import type { StoredError } from './errors.ts';
-import { addEvent, failJob, sendControl, sendTasks, type Tables } from './ledger.ts';
+import { addEvents, failJob, nextStep, sendControls, sendTaskMessages, type Tables } from './ledger.ts';
 
 interface SettlementBase {
   taskId: string;
@@ -62,16 +62,29 @@ interface SettleDeps {
   plugins: ReadonlyMap<string, AnyJobDefinition>;
 }
 
+/** A stage whose tasks have all settled, to be closed (or just closed) and the job advanced. */
+export interface StageToClose {
+  jobId: string;
+  stage: number;
+  totalStages: number;
+  failed: number;
+}
+
 export async function settleBatch(client: PoolClient, deps: SettleDeps, input: Settlement[]): Promise<void> {
   const { t, boss } = deps;
   if (!input.length) return;
   // Job rows first, in id order (cancel and retry lock the job row before its tasks too).
   const { rows: jobRows } = await client.query(
-    `SELECT id, status FROM ${t.jobs} WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
+    `SELECT id, status, type, total_stages FROM ${t.jobs} WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
     [[...new Set(input.map((e) => e.jobId))]],
   );
-  const jobStatus = new Map(jobRows.map((r) => [r.id as string, r.status as string]));
-  const entries = input.map((e) => reconcile(e, jobStatus.get(e.jobId)));
+  const jobs = new Map(
+    jobRows.map((r) => [
+      r.id as string,
+      { status: r.status as string, type: r.type as string, totalStages: r.total_stages as number },
+    ]),
+  );
+  const entries = input.map((e) => reconcile(e, jobs.get(e.jobId)?.status));
   const requeue = entries.filter((e) => e.kind === 'retry' || e.kind === 'release');
   if (requeue.length) {
     const { rows } = await client.query(
@@ -95,28 +108,34 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, input: S
         ),
       ],
     );
+    const byType = new Map<string, Array<{ taskIds: string[]; startAfter?: Date }>>();
     for (const r of rows) {
-      await sendTasks(
-        boss,
-        client,
-        r.type,
-        [r.id],
-        r.delay_ms > 0 ? { startAfter: new Date(Date.now() + r.delay_ms) } : {},
-      );
-      if (!r.release) {
-        await addEvent(client, t, r.job_id, 'task_retried', {
-          stage: r.stage_index,
-          taskId: r.id,
-          message: `attempt ${r.attempts} failed (${r.error?.code}: ${r.error?.message}); retrying in ${r.delay_ms} ms`,
-        });
-      } else {
-        await addEvent(client, t, r.job_id, 'task_released', {
-          stage: r.stage_index,
-          taskId: r.id,
-          message: r.note ?? 'released by a worker shutting down (attempt refunded); queued again',
-        });
-      }
+      const list = byType.get(r.type) ?? [];
+      list.push({ taskIds: [r.id], ...(r.delay_ms > 0 ? { startAfter: new Date(Date.now() + r.delay_ms) } : {}) });
+      byType.set(r.type, list);
     }
+    for (const [type, messages] of byType) await sendTaskMessages(boss, client, type, messages);
+    await addEvents(
+      client,
+      t,
+      rows.map((r) =>
+        r.release
+          ? {
+              jobId: r.job_id,
+              kind: 'task_released',
+              stage: r.stage_index,
+              taskId: r.id,
+              message: r.note ?? 'released by a worker shutting down (attempt refunded); queued again',
+            }
+          : {
+              jobId: r.job_id,
+              kind: 'task_retried',
+              stage: r.stage_index,
+              taskId: r.id,
+              message: `attempt ${r.attempts} failed (${r.error?.code}: ${r.error?.message}); retrying in ${r.delay_ms} ms`,
+            },
+      ),
+    );
   }
 
   const finals = entries.filter((e) => e.kind === 'completed' || e.kind === 'failed' || e.kind === 'cancelled');
@@ -140,65 +159,144 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, input: S
     ],
   );
 
-  // Group by (job, stage) and visit in a fixed order so concurrent settles lock stage rows in
-  // the same order (no deadlocks).
-  const groups = new Map<
-    string,
-    { jobId: string; stage: number; completed: number; failed: Array<{ id: string; error: StoredError }> }
-  >();
+  // Counters per (job, stage).
+  interface Group {
+    jobId: string;
+    stage: number;
+    completed: number;
+    failed: Array<{ id: string; error: StoredError }>;
+  }
+  const groups = new Map<string, Group>();
   for (const r of rows) {
     if (r.status === 'cancelled') continue;
-    const k = `${r.job_id}|${String(r.stage_index).padStart(6, '0')}`;
-    const g = groups.get(k) ?? {
-      jobId: r.job_id as string,
-      stage: r.stage_index as number,
-      completed: 0,
-      failed: [] as Array<{ id: string; error: StoredError }>,
-    };
+    const k = `${r.job_id}|${r.stage_index}`;
+    const g: Group = groups.get(k) ?? { jobId: r.job_id, stage: r.stage_index, completed: 0, failed: [] };
     if (r.status === 'completed') g.completed++;
     else g.failed.push({ id: r.id, error: r.error });
     groups.set(k, g);
   }
-  for (const key of [...groups.keys()].sort()) {
-    const g = groups.get(key)!;
-    const {
-      rows: [stageRow],
-    } = await client.query(
-      `UPDATE ${t.stages} s SET completed = s.completed + $3, failed = s.failed + $4
-       FROM ${t.jobs} j WHERE s.job_id = $1 AND s.stage_index = $2 AND j.id = s.job_id
-       RETURNING s.total, s.completed, s.failed, s.status, s.name, j.type, j.status AS job_status, j.total_stages`,
-      [g.jobId, g.stage, g.completed, g.failed.length],
-    );
-    if (!stageRow) continue;
-    const plugin = deps.plugins.get(stageRow.type);
-    const stageDef = plugin?.stages[g.stage - 1];
-    for (const f of g.failed) {
-      await addEvent(client, t, g.jobId, 'task_failed', {
-        stage: g.stage,
-        taskId: f.id,
-        message: `${f.error?.code}: ${f.error?.message}`,
-        data: f.error,
-      });
-    }
-    if (
-      g.failed.length &&
-      (stageDef?.onTaskFailure ?? 'fail_job') === 'fail_job' &&
-      stageRow.job_status === 'processing'
-    ) {
-      const first = g.failed[0]!;
-      await failJob(client, t, g.jobId, {
-        code: first.error?.code ?? 'TASK_FAILED',
-        message: first.error?.message ?? 'task failed',
-        detail: first.error?.detail,
-        taskId: first.id,
-        stage: stageRow.name,
-      });
-      continue;
-    }
-    if (stageRow.status !== 'processing' || stageRow.job_status !== 'processing') continue;
-    if (stageRow.completed + stageRow.failed < stageRow.total) continue;
-    await completeStage(client, deps, g.jobId, g.stage, stageRow.total_stages, stageRow.failed);
+  if (!groups.size) return;
+  // A failure under the stage's `fail_job` policy fails the job (and no stage of it closes).
+  const failing = new Map<string, { group: Group; name: string }>();
+  for (const g of groups.values()) {
+    const job = jobs.get(g.jobId);
+    const stageDef = job ? deps.plugins.get(job.type)?.stages[g.stage - 1] : undefined;
+    if (g.failed.length && (stageDef?.onTaskFailure ?? 'fail_job') === 'fail_job' && job?.status === 'processing')
+      if (!failing.has(g.jobId)) failing.set(g.jobId, { group: g, name: stageDef?.name ?? String(g.stage) });
   }
+  // Stage rows locked in (job, stage) order first, so concurrent settles cannot deadlock; their
+  // status before the update tells which stages this batch closes. Then one statement bumps the
+  // counters and closes every stage whose last task this batch settled.
+  const list = [...groups.values()];
+  const { rows: before } = await client.query(
+    `SELECT s.job_id, s.stage_index, s.status FROM ${t.stages} s
+     JOIN unnest($1::text[], $2::int[]) AS u(job_id, stage) ON s.job_id = u.job_id AND s.stage_index = u.stage
+     ORDER BY s.job_id, s.stage_index FOR NO KEY UPDATE OF s`,
+    [list.map((g) => g.jobId), list.map((g) => g.stage)],
+  );
+  const wasOpen = new Set(before.filter((r) => r.status === 'processing').map((r) => `${r.job_id}|${r.stage_index}`));
+  const { rows: stageRows } = await client.query(
+    `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(job_id text, stage int, completed int, failed int, may_close boolean))
+     UPDATE ${t.stages} s SET completed = s.completed + x.completed, failed = s.failed + x.failed,
+       status = CASE WHEN x.may_close AND s.status = 'processing' AND s.completed + x.completed + s.failed + x.failed >= s.total
+                     THEN 'completed' ELSE s.status END,
+       completed_at = CASE WHEN x.may_close AND s.status = 'processing' AND s.completed + x.completed + s.failed + x.failed >= s.total
+                     THEN now() ELSE s.completed_at END
+     FROM x WHERE s.job_id = x.job_id AND s.stage_index = x.stage
+     RETURNING s.job_id, s.stage_index, s.status, s.failed`,
+    [
+      JSON.stringify(
+        list.map((g) => ({
+          job_id: g.jobId,
+          stage: g.stage,
+          completed: g.completed,
+          failed: g.failed.length,
+          may_close: jobs.get(g.jobId)?.status === 'processing' && !failing.has(g.jobId),
+        })),
+      ),
+    ],
+  );
+  const known = new Set(stageRows.map((r) => `${r.job_id}|${r.stage_index}`));
+  await addEvents(
+    client,
+    t,
+    [...groups.values()]
+      .filter((g) => known.has(`${g.jobId}|${g.stage}`))
+      .flatMap((g) =>
+        g.failed.map((f) => ({
+          jobId: g.jobId,
+          kind: 'task_failed',
+          stage: g.stage,
+          taskId: f.id,
+          message: `${f.error?.code}: ${f.error?.message}`,
+          data: f.error,
+        })),
+      ),
+  );
+  for (const [jobId, { group, name }] of failing) {
+    if (!known.has(`${jobId}|${group.stage}`)) continue;
+    const first = group.failed[0]!;
+    await failJob(client, t, jobId, {
+      code: first.error?.code ?? 'TASK_FAILED',
+      message: first.error?.message ?? 'task failed',
+      detail: first.error?.detail,
+      taskId: first.id,
+      stage: name,
+    });
+  }
+  await advanceClosed(
+    client,
+    deps,
+    stageRows
+      .filter((r) => r.status === 'completed' && wasOpen.has(`${r.job_id}|${r.stage_index}`))
+      .map((r) => ({
+        jobId: r.job_id,
+        stage: r.stage_index,
+        totalStages: jobs.get(r.job_id)?.totalStages ?? r.stage_index,
+        failed: r.failed,
+      })),
+  );
+}
+
+/** For stages just closed: records `stage_completed` and queues each job's next step. */
+async function advanceClosed(client: PoolClient, deps: SettleDeps, closed: StageToClose[]): Promise<void> {
+  if (!closed.length) return;
+  await addEvents(
+    client,
+    deps.t,
+    closed.map((c) => ({
+      jobId: c.jobId,
+      kind: 'stage_completed',
+      stage: c.stage,
+      message: c.failed ? `${c.failed} task(s) failed; continuing` : null,
+    })),
+  );
+  await sendControls(
+    deps.boss,
+    client,
+    closed.map((c) => nextStep(c.jobId, c.stage, c.totalStages)),
+  );
+}
+
+/**
+ * Closes stages whose tasks have all settled (those still open) and queues each job's next
+ * step: settle, retry, a plan with no tasks and the stall sweep close stages through this.
+ */
+export async function closeStages(client: PoolClient, deps: SettleDeps, stages: StageToClose[]): Promise<void> {
+  if (!stages.length) return;
+  const { rows } = await client.query(
+    `UPDATE ${deps.t.stages} s SET status = 'completed', completed_at = now()
+     FROM unnest($1::text[], $2::int[]) AS u(job_id, stage)
+     WHERE s.job_id = u.job_id AND s.stage_index = u.stage AND s.status = 'processing'
+     RETURNING s.job_id, s.stage_index`,
+    [stages.map((s) => s.jobId), stages.map((s) => s.stage)],
+  );
+  const closed = new Set(rows.map((r) => `${r.job_id}|${r.stage_index}`));
+  await advanceClosed(
+    client,
+    deps,
+    stages.filter((s) => closed.has(`${s.jobId}|${s.stage}`)),
+  );
 }
 
 /** Closes a stage whose tasks have all settled and queues the job's next step. */
@@ -210,18 +308,5 @@ export async function completeStage(
   totalStages: number,
   failed: number,
 ): Promise<void> {
-  const { rowCount } = await client.query(
-    `UPDATE ${deps.t.stages} SET status = 'completed', completed_at = now() WHERE job_id = $1 AND stage_index = $2 AND status = 'processing'`,
-    [jobId, stage],
-  );
-  if (!rowCount) return; // already advanced by someone else
-  await addEvent(client, deps.t, jobId, 'stage_completed', {
-    stage,
-    message: failed ? `${failed} task(s) failed; continuing` : null,
-  });
-  await sendControl(
-    deps.boss,
-    client,
-    stage < totalStages ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' },
-  );
+  await closeStages(client, deps, [{ jobId, stage, totalStages, failed }]);
 }

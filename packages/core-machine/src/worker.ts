@@ -4,7 +4,7 @@
  * batches and sweeps expired leases (tasks whose worker died). Any number of workers, in any
  * number of processes, can run against one database.
  */
-import { aggregateJob, planStage, stageIndexOf } from './advance.ts';
+import { aggregateJobs, loadJobs, planStages, stageIndexOf } from './advance.ts';
 import { ControlLocks } from './control-lock.ts';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -70,7 +70,7 @@ interface Job<T> {
 }
 
 const SETTLE_BATCH = 500;
-const CONTROL_BATCH = 10;
+const CONTROL_BATCH = 50;
 
 export function messagesPerFetch(tasks: number, tasksPerMessage: number): number {
   const messages = Math.max(1, Math.floor(tasks / tasksPerMessage));
@@ -239,31 +239,46 @@ export class Worker {
 
   private async handleControl(jobs: Job<ControlMessage>[]): Promise<void> {
     try {
-      // One job's steps stay in order; steps of different jobs run at once.
+      // One job's steps stay in order: each pass takes the next step of every job in the batch,
+      // and a pass's steps of different jobs go through together (a few statements for all).
       const byJob = new Map<string, Job<ControlMessage>[]>();
       for (const job of jobs) byJob.set(job.data.jobId, [...(byJob.get(job.data.jobId) ?? []), job]);
-      const results = await Promise.allSettled(
-        [...byJob.values()].map(async (steps) => {
-          for (const job of steps) {
-            const msg = job.data;
-            // A copy of a step already running (here or in another worker) is dropped.
-            await this.controlLocks.exclusive(msg, () =>
-              msg.action === 'plan'
-                ? planStage(this.machine, msg.jobId, msg.stage ?? 1, job.signal)
-                : aggregateJob(this.machine, msg.jobId),
-            );
-          }
-        }),
-      );
+      while (byJob.size) {
+        const pass: Job<ControlMessage>[] = [];
+        for (const [id, steps] of byJob) {
+          pass.push(steps.shift()!);
+          if (!steps.length) byJob.delete(id);
+        }
+        await this.controlPass(pass);
+      }
       // An infrastructure error fails the batch: pg-boss delivers its messages again (the steps
       // that did commit find themselves done and do nothing).
-      const failed = results.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
     } finally {
       // Control steps take the same fetch-again-at-once path as tasks: without it, the control
       // queue waited out its polling interval between messages (~4 steps per second per worker).
       if (jobs.length > 0) this.fetchAgainAtOnce(CONTROL_QUEUE);
     }
+  }
+
+  private async controlPass(pass: Job<ControlMessage>[]): Promise<void> {
+    const signals = new Map(pass.map((job) => [job.data, job.signal]));
+    // A copy of a step already running (here or in another worker) is dropped.
+    await this.controlLocks.exclusiveMany(
+      pass.map((job) => job.data),
+      async (steps) => {
+        const rows = await loadJobs(this.machine, [...new Set(steps.map((s) => s.jobId))]);
+        const plans = steps
+          .filter((s) => s.action === 'plan')
+          .map((s) => ({ jobId: s.jobId, stage: s.stage ?? 1, signal: signals.get(s)! }));
+        const aggregates = steps.filter((s) => s.action === 'aggregate').map((s) => s.jobId);
+        const results = await Promise.allSettled([
+          planStages(this.machine, plans, rows),
+          aggregateJobs(this.machine, aggregates, rows),
+        ]);
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      },
+    );
   }
 
   // ---- tasks -------------------------------------------------------------------------------
