@@ -1,5 +1,6 @@
 import { defineStage, permanentError } from '@coremachine/core-machine';
 import { buildVectorItem, getItem, StacError, upsertItem, vectorItemId } from '@coremachine/geo/stac';
+import { featuresCollectionId } from '@coremachine/geo/vector';
 import { z } from 'zod';
 import type { Params } from './parameters.ts';
 
@@ -37,10 +38,18 @@ export const catalogTable = stage({
         input.collection_id,
         vectorItemId(input.schema, input.table_name),
       );
+      // The server's /features serves every schema of CM_GEO_SCHEMAS (its own first), ids
+      // qualified where names clash: the same rule gives the link.
+      const vectorSchemas = (ctx.services as { vector?: { schemas: readonly string[] } }).vector?.schemas ?? [];
+      const served = [...new Set([...(stac.featuresSchema ? [stac.featuresSchema] : []), ...vectorSchemas])];
+      const collectionId = await featuresCollectionId(
+        ctx.db,
+        served.length ? served : ['geo'],
+        input.schema,
+        input.table_name,
+      );
       const featuresHref =
-        input.schema === (stac.featuresSchema ?? 'geo')
-          ? `/features/collections/${encodeURIComponent(input.table_name)}`
-          : undefined;
+        collectionId === null ? undefined : `/features/collections/${encodeURIComponent(collectionId)}`;
       const item = await buildVectorItem(ctx.db, {
         schema: input.schema,
         table: input.table_name,

@@ -7,11 +7,15 @@ import job from '../src/index.ts';
 const tag = randomBytes(4).toString('hex');
 const stacSchema = `stac_vec_${tag}`;
 const data = `geo_${tag}`;
+const data2 = `geo2_${tag}`;
 let tm: TestMachine;
 
 beforeAll(async () => {
   // data schema is published as OGC API Features in this test (featuresSchema).
-  tm = await createTestMachine({ plugins: [job], services: { stac: { schema: stacSchema, featuresSchema: data } } });
+  // A second schema of CM_GEO_SCHEMAS: /features serves it too (ids qualified where names clash).
+  // (`vector` is declared by ingest_vector's services, not a dependency here.)
+  const services = { stac: { schema: stacSchema, featuresSchema: data }, vector: { schemas: [data, data2] } };
+  tm = await createTestMachine({ plugins: [job], services });
   await ensureStacStore(tm.pool, stacSchema);
   await tm.pool.query(`CREATE SCHEMA "${data}"`);
   await tm.pool.query(`CREATE TABLE "${data}".roads (id serial PRIMARY KEY, geom geometry(LineString, 32631))`);
@@ -19,10 +23,17 @@ beforeAll(async () => {
     (ST_MakeLine(ST_MakePoint(500000, 5000000), ST_MakePoint(510000, 4990000))::geometry(LineString, 32631)),
     (ST_SetSRID(ST_MakeLine(ST_MakePoint(505000, 4995000), ST_MakePoint(506000, 4994000)), 32631))`);
   await tm.pool.query(`CREATE TABLE "${data}".empty (id serial, geom geometry(Point, 4326))`);
+  await tm.pool.query(`CREATE SCHEMA "${data2}";
+    CREATE TABLE "${data2}".lakes (id serial PRIMARY KEY, geom geometry(Point, 4326));
+    INSERT INTO "${data2}".lakes (geom) VALUES (ST_SetSRID(ST_MakePoint(8.5, 47.3), 4326));
+    CREATE TABLE "${data2}".roads (id serial PRIMARY KEY, geom geometry(Point, 4326));
+    INSERT INTO "${data2}".roads (geom) VALUES (ST_SetSRID(ST_MakePoint(9, 47), 4326))`);
 });
 
 afterAll(async () => {
-  await tm.pool.query(`DROP SCHEMA IF EXISTS "${data}" CASCADE; DROP SCHEMA IF EXISTS "${stacSchema}" CASCADE`);
+  await tm.pool.query(
+    `DROP SCHEMA IF EXISTS "${data}" CASCADE; DROP SCHEMA IF EXISTS "${data2}" CASCADE; DROP SCHEMA IF EXISTS "${stacSchema}" CASCADE`,
+  );
   await tm.close();
 });
 
@@ -68,6 +79,15 @@ describe('stac_catalog_vectors', () => {
     const item = await getItem(tm.pool, stacSchema, 'vectors', `postgis-${data}-roads`);
     expect(item!.properties['coremachine:source_file']).toBe('bronze/roads.gpkg');
     expect(item!.assets.features!.href).toBe('/features/collections/roads');
+  });
+
+  it('links tables of every schema of CM_GEO_SCHEMAS to their /features collection (qualified id on a clash)', async () => {
+    const lakes = await tm.submitAndWait('stac_catalog_vectors', { schema: data2, table_name: 'lakes' });
+    expect(lakes.result).toMatchObject({ summary: { features_href: '/features/collections/lakes' } });
+    const roads = await tm.submitAndWait('stac_catalog_vectors', { schema: data2, table_name: 'roads' });
+    expect(roads.result).toMatchObject({ summary: { features_href: `/features/collections/${data2}.roads` } });
+    const item = await getItem(tm.pool, stacSchema, 'vectors', `postgis-${data2}-roads`);
+    expect(item!.assets.features!.href).toBe(`/features/collections/${data2}.roads`);
   });
 
   it('fails permanently with TABLE_NOT_FOUND and EMPTY_TABLE', async () => {

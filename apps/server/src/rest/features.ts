@@ -28,6 +28,7 @@ import {
   listPublishedTables,
   tableColumns,
   tableVersionSql,
+  withCollectionIds,
   type PublishedTable,
   type TableColumn,
 } from '@coremachine/geo/vector';
@@ -53,16 +54,6 @@ const TEMPORAL = new Set(['date', 'timestamp without time zone', 'timestamp with
 
 interface Collection extends PublishedTable {
   id: string;
-}
-
-/** Collection ids: the table name, or `schema.table` when an earlier schema has a table of that name. */
-function withIds(tables: PublishedTable[]): Collection[] {
-  const taken = new Set<string>();
-  return tables.map((t) => {
-    const id = taken.has(t.table) ? `${t.schema}.${t.table}` : t.table;
-    taken.add(t.table);
-    return { ...t, id };
-  });
 }
 
 const tableSql = (c: PublishedTable) => `${quoteIdent(c.schema)}.${quoteIdent(c.table)}`;
@@ -390,7 +381,7 @@ export function featuresRoutes(deps: {
   type Catalog = { collections: Promise<Collection[]>; columns: Map<string, Promise<TableColumn[]>> };
   let catalog: Catalog | null = null;
   const reload = (): Catalog => {
-    const collections = listPublishedTables(pool, schemas).then(withIds);
+    const collections = listPublishedTables(pool, schemas).then((t) => withCollectionIds(t));
     const fresh: Catalog = { collections, columns: new Map() };
     catalog = fresh;
     collections.catch(() => {

@@ -63,6 +63,8 @@ export {
   listPublishedTables,
   tableColumns,
   tableVersionSql,
+  withCollectionIds,
+  featuresCollectionId,
   type TableFacts,
   type PublishedTable,
   type TableColumn,

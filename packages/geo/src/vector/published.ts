@@ -140,6 +140,32 @@ export async function listPublishedTables(
   return out;
 }
 
+/**
+ * The OGC API Features collection id of each published table (in the order listed, schemas in
+ * the order served): the table name, or `schema.table` when an earlier schema has a table of
+ * that name. One rule for the server and for the links written elsewhere (STAC items).
+ */
+export function withCollectionIds<T extends PublishedTable>(tables: readonly T[]): (T & { id: string })[] {
+  const taken = new Set<string>();
+  return tables.map((t) => {
+    const id = taken.has(t.table) ? `${t.schema}.${t.table}` : t.table;
+    taken.add(t.table);
+    return { ...t, id };
+  });
+}
+
+/** The collection id under which `/features` serves `schema.table` among `schemas`; null when it does not. */
+export async function featuresCollectionId(
+  pool: Pool,
+  schemas: readonly string[],
+  schema: string,
+  table: string,
+): Promise<string | null> {
+  if (!schemas.includes(schema)) return null;
+  const all = withCollectionIds(await listPublishedTables(pool, schemas));
+  return all.find((t) => t.schema === schema && t.table === table)?.id ?? null;
+}
+
 /** An attribute column of a published table, in table order. */
 export interface TableColumn {
   name: string;
