@@ -12,6 +12,7 @@ import { createApp, type App } from '../app.ts';
 import { TokenStore } from '../auth/tokens.ts';
 import { parseEnv } from '../env.ts';
 import { appRouter } from '../router.ts';
+import { RESPONSES } from './responses.ts';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -159,6 +160,34 @@ describe('REST /api/v1 and OpenAPI 3.1', () => {
       expect.arrayContaining(['job_submitted', 'actor', 'job_completed']),
     );
     expect(events.body.find((e: any) => e.kind === 'actor').data.token).toBe('py');
+  });
+
+  it('answers with the shapes its OpenAPI document declares (response schemas from zod, refs resolved)', async () => {
+    const doc = (await (await fetch(`${base}/api/v1/openapi.json`)).json()) as any;
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs.filter((r) => !(r in doc.components.schemas))).toEqual([]);
+    expect(doc.paths['/jobs/{jobId}'].get.responses['200'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Job',
+    });
+    expect(doc.components.schemas.Task.required).toContain('maxAttempts');
+    // Real answers parse with the same schemas (strict objects: an undeclared field fails).
+    const submitted = await api('POST', '/jobs', { type: 'hello_world', params: { n: 2, message: `shape ${schema}` } });
+    const jobId = submitted.body.jobId as string;
+    for (let i = 0; i < 100 && (await api('GET', `/jobs/${jobId}`)).body.status !== 'completed'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const answers: Array<[string, unknown]> = [
+      ['jobs.submit', submitted.body],
+      ['jobs.get', (await api('GET', `/jobs/${jobId}`)).body],
+      ['jobs.list', (await api('GET', '/jobs?limit=5')).body],
+      ['jobs.tasks', (await api('GET', `/jobs/${jobId}/tasks`)).body],
+      ['jobs.events', (await api('GET', `/jobs/${jobId}/events`)).body],
+      ['jobs.types', (await api('GET', '/types')).body],
+      ['jobs.findIds', (await api('GET', `/job-ids?prefix=${jobId.slice(0, 8)}`)).body],
+    ];
+    for (const [procedure, body] of answers) {
+      const parsed = RESPONSES[procedure]!.schema.safeParse(body);
+      expect(parsed.success ? [] : parsed.error.issues, procedure).toEqual([]);
+    }
   });
 
   it('the Python example (standard library only) submits, follows and prints the result or the field errors', async () => {

@@ -20,6 +20,7 @@ import { principalOf } from '../auth/edge.ts';
 import { appRouter } from '../router.ts';
 import { errorDetails, type Context, type Meta } from '../trpc.ts';
 import { baseUrl, HttpError, readJson, sendJson, type RestRoute } from './http.ts';
+import { RESPONSES, responseComponents } from './responses.ts';
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
 
@@ -358,7 +359,16 @@ export function openApiDocument(machine: CoreMachine, version: string, server: s
               description: 'server-sent events: `job` with the job as data, `end` when it settles',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             }
-          : { description: 'OK', content: { 'application/json': { schema: { type: ['object', 'array'] } } } },
+          : {
+              description: 'OK',
+              content: {
+                'application/json': {
+                  schema: RESPONSES[op.procedure]
+                    ? { $ref: `#/components/schemas/${RESPONSES[op.procedure]!.id}` }
+                    : { type: ['object', 'array'] },
+                },
+              },
+            },
         ...(op.procedure === 'jobs.submit'
           ? { '200': { description: 'the job these parameters already made (idempotent: true)' } }
           : {}),
@@ -410,7 +420,7 @@ export function openApiDocument(machine: CoreMachine, version: string, server: s
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a CoreMachine API token' } },
-      schemas: { Error: ERROR_SCHEMA, SubmitRequest: submit },
+      schemas: { ...responseComponents(), Error: ERROR_SCHEMA, SubmitRequest: submit },
     },
   };
 }
