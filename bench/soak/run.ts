@@ -1,21 +1,27 @@
 /**
- * bench/soak: many jobs under faults, on a PostgreSQL cluster of its own.
+ * bench/soak: 1,000 jobs of mixed types under faults, on a PostgreSQL cluster and an Azurite of
+ * its own, with the real server processes (one API, `--workers` workers: apps/server main.ts).
  *
- *   pnpm --filter @coremachine/bench soak [--minutes 10] [--jobs 1000] [--workers 3]
+ *   pnpm --filter @coremachine/bench soak [--minutes 10] [--jobs 1000] [--workers 3] [--no-faults]
  *
- * Submits `--jobs` greeting/reply jobs (1-20 tasks per stage, failure injection 0-30 %) over the
- * first 60 % of the time, while a chaos loop SIGKILLs workers (a new one replaces each) and
- * SIGSTOPs others past their lease (zombies, then SIGCONT); PostgreSQL is restarted once. Then it
- * waits for every job to settle (or the time to run out) and prints: jobs settled, tasks settled
- * twice (stage counters beyond the tasks that settled: must be 0), jobs stuck (not settled at the
- * end: must be 0), handler runs that did their work twice (zombies finishing late; their settle
- * is refused), and p50/p99 submit→settled.
+ * The mix: hello_world with failure injection (70 %), validate_raster on a tiny GDAL-made raster
+ * (10 %), ingest_vector of a small GeoJSON (10 %), stac_catalog_container over a few tiny rasters
+ * (10 %), submitted over the first 60 % of the time. Meanwhile, every 3-8 s, a worker process is
+ * SIGKILLed (and replaced) or SIGSTOPped for 7 s, past its 5 s lease (a zombie), then SIGCONT;
+ * PostgreSQL is restarted once (2 s down). Then it waits for every job to settle (or the time to
+ * run out) and prints: jobs settled (per type), tasks settled twice (stage counters beyond the
+ * tasks that settled: must be 0), jobs stuck (not settled at the end: must be 0) and p50/p99
+ * submit→settled. `--no-faults` is the baseline: the same jobs without kills, stops or restart.
+ * Exits 1 when a task settled twice, a job is stuck or a process crashed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { CoreMachine, createLogger, TERMINAL_JOB_STATUSES } from '@coremachine/core-machine';
-import { startPostgres, uniqueSchema } from '@coremachine/test-kit';
-import { ensureEffects, EFFECTS, soakJob } from './jobs.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStorage, ensureAzurite, parseStorageConfig } from '@coremachine/storage';
+import { startPostgres } from '@coremachine/test-kit';
+import pg from 'pg';
+import { startServer, type ServerProcess } from './processes.ts';
 
 const flag = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,51 +30,70 @@ const flag = (name: string) => {
 const MINUTES = flag('minutes') ?? 10;
 const JOBS = flag('jobs') ?? 1000;
 const WORKERS = flag('workers') ?? 3;
-const deadline = Date.now() + MINUTES * 60_000;
-const submitUntil = Date.now() + MINUTES * 60_000 * 0.6;
+const FAULTS = !process.argv.includes('--no-faults');
+const RASTERS = 100;
+const STAC_RASTERS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const t0 = Date.now();
+const deadline = t0 + MINUTES * 60_000;
+const submitUntil = t0 + MINUTES * 60_000 * 0.6;
 
-const pg = await startPostgres();
-const schema = uniqueSchema('soak');
-const api = await CoreMachine.start({
-  connectionString: pg.url,
-  plugins: [soakJob],
-  config: { schema },
-  log: createLogger('silent'),
-});
-await ensureEffects(api.pool);
+// Infrastructure of its own: PostgreSQL, Azurite, test data made with GDAL.
+const dir = mkdtempSync(join(tmpdir(), 'cm-soak-'));
+const pgi = await startPostgres();
+const azurite = await ensureAzurite({ port: 10_000 + 1_700 + (process.pid % 300), location: join(dir, 'azurite') });
+const storage = createStorage(parseStorageConfig({ kind: 'azurite', endpoint: azurite.endpoint }));
+await storage.ensureContainer('bronze');
+const raster = join(dir, 'tiny.tif');
+execFileSync('gdal_create', [
+  ...['-of', 'GTiff', '-outsize', '32', '32', '-bands', '1', '-ot', 'Byte', '-burn', '7'],
+  ...['-a_srs', 'EPSG:4326', '-a_ullr', '10', '50', '10.032', '49.968', raster],
+]);
+await Promise.all(
+  Array.from({ length: RASTERS }, (_, i) => storage.uploadFile('bronze', `soak/rasters/r${i}.tif`, raster)),
+);
+await Promise.all(
+  Array.from({ length: STAC_RASTERS }, (_, i) => storage.uploadFile('bronze', `soak/stac/s${i}.tif`, raster)),
+);
+const features = Array.from({ length: 20 }, (_, i) => ({
+  type: 'Feature',
+  properties: { id: i, name: `p${i}` },
+  geometry: { type: 'Point', coordinates: [10 + i / 100, 50 - i / 100] },
+}));
+const vector = join(dir, 'points.geojson');
+writeFileSync(vector, JSON.stringify({ type: 'FeatureCollection', features }));
+await storage.uploadFile('bronze', 'soak/points.geojson', vector);
 
-const stats = { kills: 0, stops: 0, pgRestarts: 0, submitErrors: 0, workerCrashes: 0 };
-const workers = new Set<ChildProcess>();
-const spawnWorker = () =>
-  new Promise<void>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, schema], {
-      env: { ...process.env, DATABASE_URL: pg.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    workers.add(child);
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    child.stdout.on('data', (d: Buffer) => {
-      if (String(d).includes('ready')) resolve();
-    });
-    child.on('exit', (code, signal) => {
-      workers.delete(child);
-      if (signal !== 'SIGKILL' && signal !== 'SIGTERM' && code !== 0) {
-        stats.workerCrashes++;
-        process.stderr.write(`worker ${child.pid} exited ${code}: ${err.slice(-2000)}\n`);
-      }
-      resolve();
-    });
-  });
+const env = {
+  DATABASE_URL: pgi.url,
+  CM_EMBEDDED_AZURITE: 'false',
+  CM_AZURITE_ENDPOINT: azurite.endpoint,
+  CM_LEASE_SECONDS: '5',
+  CM_RETRY_BASE_DELAY_MS: '200',
+  CM_RETRY_MAX_DELAY_MS: '2000',
+  CM_LOG_LEVEL: 'error',
+  CM_STORAGE_REQUEST_TIMEOUT_MS: '5000',
+  CM_STORAGE_TOTAL_TIMEOUT_MS: '15000',
+};
+const stats = { kills: 0, stops: 0, pgRestarts: 0, submitErrors: 0, crashes: 0 };
+const onCrash = (p: ServerProcess, code: number | null) => {
+  stats.crashes++;
+  process.stderr.write(`${p.role} ${p.child.pid} exited ${code}: ${p.output().slice(-2000)}\n`);
+};
+const api = await startServer({ ...env, CM_ROLE: 'api', CM_API_PORT: '0' }, onCrash);
+const workers = new Set<ServerProcess>();
+const spawnWorker = async () => {
+  const w = await startServer({ ...env, CM_ROLE: 'worker' }, onCrash);
+  workers.add(w);
+  void w.exited.then(() => workers.delete(w));
+};
 await Promise.all(Array.from({ length: WORKERS }, spawnWorker));
 console.log(
-  `bench/soak: ${JOBS} jobs, ${WORKERS} worker processes, ${MINUTES} min at most, PostgreSQL of its own on port ${pg.port}`,
+  `bench/soak${FAULTS ? '' : ' (baseline: no faults)'}: ${JOBS} jobs of 4 types, ${WORKERS} worker processes + 1 API (apps/server), ${MINUTES} min at most; PostgreSQL on port ${pgi.port}, Azurite on ${azurite.endpoint}; set up in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 );
 
-// Chaos: every 3-8 s, SIGKILL a worker (replaced) or SIGSTOP one past its lease (5 s), then SIGCONT.
-let chaos = true;
+// Chaos: every 3-8 s, SIGKILL a worker (replaced) or SIGSTOP one past its 5 s lease, then SIGCONT.
+let chaos = FAULTS;
 const chaosLoop = (async () => {
   const restartAt = Date.now() + (submitUntil - Date.now()) * 0.5;
   let restarted = false;
@@ -78,88 +103,128 @@ const chaosLoop = (async () => {
     if (!restarted && Date.now() > restartAt) {
       restarted = true;
       stats.pgRestarts++;
-      await pg.restart({ downMs: 2_000 });
+      await pgi.restart({ downMs: 2_000 });
       continue;
     }
     const list = [...workers];
     const victim = list[Math.floor(Math.random() * list.length)];
-    if (!victim?.pid) continue;
+    if (!victim?.child.pid) continue;
     if (Math.random() < 0.5) {
       stats.kills++;
-      victim.kill('SIGKILL');
+      victim.expectDeath();
+      victim.child.kill('SIGKILL');
       await spawnWorker();
     } else {
       stats.stops++;
-      victim.kill('SIGSTOP');
+      victim.child.kill('SIGSTOP');
       await sleep(7_000);
-      victim.kill('SIGCONT');
+      victim.child.kill('SIGCONT');
     }
   }
 })();
 
-const submitted: string[] = [];
+type Submit = { type: string; params: Record<string, unknown> };
+const jobFor = (i: number): Submit => {
+  const r = Math.random();
+  if (r < 0.7)
+    return {
+      type: 'hello_world',
+      params: { n: 1 + Math.floor(Math.random() * 8), message: `soak ${i}`, failure_rate: Math.random() * 0.3 },
+    };
+  if (r < 0.8) return { type: 'validate_raster', params: { blob_name: `soak/rasters/r${i % RASTERS}.tif` } };
+  if (r < 0.9)
+    return { type: 'ingest_vector', params: { blob_name: 'soak/points.geojson', table_name: `soak_v_${i}` } };
+  return { type: 'stac_catalog_container', params: { container_name: 'bronze', prefix: 'soak/stac/', limit: i + 1 } };
+};
+
+const submitted = new Map<string, string>();
 for (let i = 0; i < JOBS && Date.now() < deadline; i++) {
   const pace = (submitUntil - Date.now()) / Math.max(1, JOBS - i);
-  try {
-    const r = await api.submit('soak_hello', {
-      n: 1 + Math.floor(Math.random() * 20),
-      failure_rate: Math.round(Math.random() * 30) / 100,
-      sleep_ms: Math.floor(Math.random() * 200),
-      run: `${schema}-${i}`,
-    });
-    submitted.push(r.jobId);
-  } catch {
-    stats.submitErrors++;
-    i--; // submit again (idempotent: same parameters, same job)
-    await sleep(200);
-    continue;
+  const job = jobFor(i);
+  let done = false;
+  while (!done && Date.now() < deadline) {
+    try {
+      const res = await fetch(`${api.url}/api/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(job),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = (await res.json()) as { jobId?: string };
+      if (res.status !== 201 || !body.jobId) throw new Error(`submit answered ${res.status}: ${JSON.stringify(body)}`);
+      submitted.set(body.jobId, job.type);
+      done = true;
+    } catch {
+      stats.submitErrors++; // PostgreSQL down: submit again (same parameters, same job)
+      await sleep(200);
+    }
   }
   if (pace > 0) await sleep(pace);
 }
-console.log(`submitted ${submitted.length} jobs; waiting for them to settle`);
-const terminal = `(${TERMINAL_JOB_STATUSES.map((s) => `'${s}'`).join(',')})`;
+console.log(
+  `submitted ${submitted.size} jobs in ${((Date.now() - t0) / 1000).toFixed(0)} s; waiting for them to settle`,
+);
+
+const db = new pg.Pool({ connectionString: pgi.url, max: 2 });
+db.on('error', () => {});
+const s = '"coremachine"';
+const terminal = `('completed','failed','cancelled')`;
 for (;;) {
-  const {
-    rows: [c],
-  } = await api.pool
-    .query(`SELECT count(*) FILTER (WHERE status IN ${terminal})::int AS settled FROM "${schema}".jobs`)
-    .catch(() => ({ rows: [{ settled: -1 }] }));
-  if (c.settled >= submitted.length) break;
-  if (Date.now() > deadline) break;
+  const c = await db
+    .query(`SELECT count(*) FILTER (WHERE status IN ${terminal})::int AS settled FROM ${s}.jobs`)
+    .then((r) => r.rows[0] as { settled: number })
+    .catch(() => ({ settled: -1 }));
+  if (c.settled >= submitted.size || Date.now() > deadline) break;
   if (Date.now() > submitUntil + 10_000) chaos = false; // let the tail settle without faults
   await sleep(500);
 }
 chaos = false;
 await chaosLoop;
 
-const q = async (sql: string) => (await api.pool.query(sql)).rows[0];
-const s = `"${schema}"`;
-const jobs = await q(
-  `SELECT count(*) FILTER (WHERE status IN ${terminal})::int AS settled, count(*) FILTER (WHERE status NOT IN ${terminal})::int AS stuck,
+const q = async (sql: string) => (await db.query(sql)).rows;
+const byType = await q(
+  `SELECT type, count(*)::int AS jobs, count(*) FILTER (WHERE status IN ${terminal})::int AS settled,
           count(*) FILTER (WHERE status = 'completed')::int AS completed, count(*) FILTER (WHERE status = 'failed')::int AS failed,
+          count(*) FILTER (WHERE status NOT IN ${terminal})::int AS stuck,
           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) FILTER (WHERE status IN ${terminal}) AS p50,
           percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) FILTER (WHERE status IN ${terminal}) AS p99
-   FROM ${s}.jobs`,
+   FROM ${s}.jobs GROUP BY ROLLUP (type) ORDER BY type NULLS LAST`,
 );
-const twice = await q(
+const [twice] = await q(
   `SELECT (SELECT COALESCE(sum(completed + failed), 0) FROM ${s}.stages)::int
         - (SELECT count(*) FROM ${s}.tasks WHERE status IN ('completed', 'failed'))::int AS n`,
 );
-const tasks = await q(`SELECT count(*)::int AS n FROM ${s}.tasks WHERE status IN ('completed', 'failed')`);
-const doubled = await q(
-  `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${EFFECTS} GROUP BY job_id, stage, task_key HAVING count(*) > 1) x`,
+const [tasks] = await q(
+  `SELECT count(*) FILTER (WHERE status IN ('completed', 'failed'))::int AS settled, count(*) FILTER (WHERE attempts > 1)::int AS retried FROM ${s}.tasks`,
 );
+const [failures] = await q(
+  `SELECT string_agg(DISTINCT error->>'code', ', ') AS codes FROM ${s}.jobs WHERE status = 'failed'`,
+);
+const all = byType.at(-1)!;
+const f = (v: unknown) => Number(v).toFixed(2);
+for (const t of byType.slice(0, -1))
+  console.log(
+    `  ${String(t.type).padEnd(24)} ${t.settled}/${t.jobs} settled (${t.completed} completed, ${t.failed} failed), p50 ${f(t.p50)} s, p99 ${f(t.p99)} s`,
+  );
+console.log(`jobs settled: ${all.settled} of ${submitted.size} (${all.completed} completed, ${all.failed} failed)`);
+console.log(`failure codes of failed jobs: ${failures.codes ?? 'none'}`);
 console.log(
-  `jobs settled: ${jobs.settled} of ${submitted.length} (${jobs.completed} completed, ${jobs.failed} failed)`,
+  `tasks settled: ${tasks.settled} (${tasks.retried} ran more than once); tasks settled twice: ${twice.n} (must be 0)`,
 );
-console.log(`tasks settled: ${tasks.n}; tasks settled twice: ${twice.n} (must be 0)`);
-console.log(`jobs stuck: ${jobs.stuck} (must be 0)`);
-console.log(`handler runs that did their work twice (zombies finishing after their lease was taken): ${doubled.n}`);
-console.log(`submit→settled: p50 ${Number(jobs.p50).toFixed(2)} s, p99 ${Number(jobs.p99).toFixed(2)} s`);
+console.log(`jobs stuck: ${all.stuck} (must be 0)`);
+console.log(`submit→settled: p50 ${f(all.p50)} s, p99 ${f(all.p99)} s`);
 console.log(
-  `faults: ${stats.kills} SIGKILL, ${stats.stops} SIGSTOP past the lease, ${stats.pgRestarts} PostgreSQL restart; ${stats.submitErrors} submits refused during the outage (resubmitted); worker crashes: ${stats.workerCrashes}`,
+  `faults: ${stats.kills} SIGKILL, ${stats.stops} SIGSTOP past the lease, ${stats.pgRestarts} PostgreSQL restart; ${stats.submitErrors} submits refused during the outage (resubmitted); process crashes: ${stats.crashes}`,
 );
-for (const w of workers) w.kill('SIGKILL');
-await api.close();
-await pg.destroy();
-process.exit(twice.n === 0 && jobs.stuck === 0 && stats.workerCrashes === 0 ? 0 : 1);
+console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+for (const w of workers) {
+  w.expectDeath();
+  w.child.kill('SIGKILL');
+}
+api.expectDeath();
+api.child.kill('SIGKILL');
+await db.end();
+await azurite.stop();
+await pgi.destroy();
+rmSync(dir, { recursive: true, force: true });
+process.exit(twice.n === 0 && all.stuck === 0 && stats.crashes === 0 ? 0 : 1);
