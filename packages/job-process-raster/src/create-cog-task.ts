@@ -87,7 +87,7 @@ const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimiz
  */
 export async function runCreateCogTask(
   input: CreateCogInput,
-  ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db'>,
+  ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db' | 'signal'>,
 ): Promise<CreateCogOutput> {
   const started = performance.now();
   const { storage } = ctx.services;
@@ -98,6 +98,7 @@ export async function runCreateCogTask(
   } catch (err) {
     // Coded errors (ours, storage's) keep their code; anything GDAL threw is classified here,
     // its message naming the blob, never the task's temporary folder.
+    if (ctx.signal.aborted) throw ctx.signal.reason;
     if (isCoreMachineError(err)) throw err;
     throw gdalTaskError(err, { file: label, paths: { [vsiazPath(input.container_name, input.blob_name)]: label } });
   }
@@ -105,7 +106,7 @@ export async function runCreateCogTask(
 
 async function writeCog(
   input: CreateCogInput,
-  ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db'>,
+  ctx: Pick<TaskContext<Params>, 'services' | 'progress' | 'log' | 'db' | 'signal'>,
   label: string,
   started: number,
 ): Promise<CreateCogOutput> {
@@ -124,6 +125,7 @@ async function writeCog(
       overviewResampling: input.overview_resampling,
       reprojectResampling: input.reproject_resampling,
       onProgress: (fraction, note) => ctx.progress(fraction * 0.9, note),
+      signal: ctx.signal,
     });
     const check = await checkCog(local);
     if (!check.valid)
@@ -134,18 +136,51 @@ async function writeCog(
       );
     const info = await describeRaster(local);
     if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
+    ctx.signal.throwIfAborted();
     ctx.progress(0.9, 'uploading');
     await storage.ensureContainer(input.output_container);
     // Sidecars first: the COG is registered (and read back by GDAL) only once they are in place.
     const sidecars: string[] = [];
-    for (const file of made.sidecars) {
-      const blob = `${input.output_blob_name}${file.slice(local.length)}`;
-      await storage.uploadFile(input.output_container, blob, file, { contentType: 'application/xml' });
-      sidecars.push(blob);
+    const sidecarFiles = made.sidecars.map((file) => ({
+      file,
+      blob: `${input.output_blob_name}${file.slice(local.length)}`,
+    }));
+    const written = [...sidecarFiles.map((s) => s.blob), input.output_blob_name];
+    const versionOf = async (blob: string) => {
+      const st = await storage.stat(input.output_container, blob);
+      return st.exists ? st.etag : null;
+    };
+    // What is there before this upload (an earlier COG of the same name is not this task's to remove).
+    const before = new Map<string, string | null>();
+    for (const blob of written) before.set(blob, await versionOf(blob));
+    let bytes: number;
+    try {
+      for (const { file, blob } of sidecarFiles) {
+        await storage.uploadFile(input.output_container, blob, file, {
+          contentType: 'application/xml',
+          signal: ctx.signal,
+        });
+        sidecars.push(blob);
+      }
+      bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
+        contentType: COG_CONTENT_TYPE,
+        signal: ctx.signal,
+      });
+      ctx.signal.throwIfAborted();
+    } catch (err) {
+      // Aborted: an upload cut off leaves only uncommitted blocks (no blob), but one that
+      // committed as the abort landed (or a sidecar before it) is a blob: remove what this
+      // task committed (its ETag is not the one seen before the upload).
+      if (ctx.signal.aborted) {
+        for (const blob of written) {
+          const now = await versionOf(blob).catch(() => null);
+          if (now !== null && now !== before.get(blob))
+            await storage.delete(input.output_container, blob).catch(() => false);
+        }
+        throw ctx.signal.reason;
+      }
+      throw err;
     }
-    const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
-      contentType: COG_CONTENT_TYPE,
-    });
     ctx.log.info('COG written', {
       cog: `${input.output_container}/${input.output_blob_name}`,
       bytes,
