@@ -4,10 +4,11 @@ import type Plugin1 from '@coremachine/job-hello-world';
 import type Plugin2 from '@coremachine/job-ingest-vector';
 import type Plugin3 from '@coremachine/job-list-container-contents';
 import type Plugin4 from '@coremachine/job-process-raster';
-import type Plugin5 from '@coremachine/job-stac-catalog-container';
-import type Plugin6 from '@coremachine/job-stac-catalog-vectors';
-import type Plugin7 from '@coremachine/job-summarize-container';
-import type Plugin8 from '@coremachine/job-validate-raster';
+import type Plugin5 from '@coremachine/job-process-raster-collection';
+import type Plugin6 from '@coremachine/job-stac-catalog-container';
+import type Plugin7 from '@coremachine/job-stac-catalog-vectors';
+import type Plugin8 from '@coremachine/job-summarize-container';
+import type Plugin9 from '@coremachine/job-validate-raster';
 
 export type StaticPlugins = [
   typeof Plugin0,
@@ -19,4 +20,5 @@ export type StaticPlugins = [
   typeof Plugin6,
   typeof Plugin7,
   typeof Plugin8,
+  typeof Plugin9,
 ];

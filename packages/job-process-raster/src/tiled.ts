@@ -23,6 +23,7 @@ import {
   rasterError,
   RESAMPLINGS,
   splitGrid,
+  windowExtent,
   uncompressedBytes,
   writeWindow,
   type Compression,
@@ -65,6 +66,8 @@ export const windowTaskInput = z.object({
   tmp_container: z.string(),
   tmp_blob: z.string(),
   warp_memory_mb: z.number().int().positive(),
+  /** The sources are tiles of a mosaic (process_raster_collection), not the grid itself. */
+  mosaic: z.boolean().default(false),
 });
 export type WindowTaskInput = z.output<typeof windowTaskInput>;
 
@@ -200,12 +203,14 @@ export function windowTasks(
   sources: WindowSource[],
   jobType: string,
   jobId: string,
+  mosaic?: { sourcesOf: (extent: number[]) => WindowSource[] },
 ): TaskSpec<WindowTaskInput>[] {
   const prefix = tmpPrefix(jobType, jobId);
   return splitGrid(plan.grid, plan.window_size).map((window) => ({
     key: window.key,
     input: {
-      sources,
+      sources: mosaic ? mosaic.sourcesOf(windowExtent(plan.grid, window)) : sources,
+      mosaic: mosaic !== undefined,
       grid: plan.grid,
       window,
       reproject: plan.reproject,
@@ -274,6 +279,7 @@ export async function runWindowTask(
       destination: local,
       warpMemoryMb: input.warp_memory_mb,
       threads: Math.max(1, os.availableParallelism()),
+      mosaic: input.mosaic,
     });
     ctx.signal.throwIfAborted();
     const bytes = await storage.uploadFile(input.tmp_container, input.tmp_blob, local, {

@@ -23,6 +23,11 @@ export interface WriteWindowOptions {
   warpMemoryMb: number;
   /** Threads for warping and compression. */
   threads: number;
+  /**
+   * The inputs are tiles of a mosaic, not the grid itself: copy through a VRT on the window's
+   * extent even when only one input touches the window.
+   */
+  mosaic?: boolean;
 }
 
 /** Lossless, tiled, compressed: the window is an intermediate, never the product. */
@@ -96,7 +101,7 @@ export async function writeWindow(opts: WriteWindowOptions): Promise<void> {
       } else {
         let src = inputs[0]!;
         let srcwin = [x, y, width, height];
-        if (inputs.length > 1) {
+        if (inputs.length > 1 || opts.mosaic) {
           const [, rx, , , , ry] = opts.grid.geoTransform;
           vrt = await gdal.buildVRTAsync(vrtPath, inputs, [
             '-te',
