@@ -87,7 +87,7 @@ async function analyse(
       },
     };
   } catch (err) {
-    if (isStorageError(err)) return failed(err.code, err.message, false);
+    if (isStorageError(err)) return failed(err.code, err.message, isTransientStorageError(err));
     const status = httpStatusOf(err);
     return failed(
       status ? `HTTP_${status}` : 'BLOB_PROPERTIES_FAILED',
