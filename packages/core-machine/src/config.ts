@@ -50,6 +50,13 @@ export interface MachineConfig {
   cancelPollMs: number;
   /** Seconds after its last heartbeat a worker process no longer counts as live. */
   workerLivenessSeconds: number;
+  /**
+   * Cluster-wide caps on running tasks, keyed by job type (`process_raster`) or by job type and
+   * stage name (`process_raster.create_cog`): at most that many of its tasks run at once across
+   * every worker process (CM_CONCURRENCY_LIMITS="process_raster=4,ingest_vector.load=2"). Enforced
+   * in the database when a task is claimed.
+   */
+  concurrencyLimits: Record<string, number>;
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -70,7 +77,25 @@ export const DEFAULT_CONFIG: MachineConfig = {
   shutdownGraceSeconds: 30,
   cancelPollMs: 500,
   workerLivenessSeconds: 15,
+  concurrencyLimits: {},
 };
+
+/** Parses `type=4,type.stage=2` (CM_CONCURRENCY_LIMITS) into concurrency limits. */
+export function parseConcurrencyLimits(raw: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)\s*=\s*(\d+)$/.exec(part);
+    if (!m || Number(m[2]) < 1)
+      throw new Error(
+        `CM_CONCURRENCY_LIMITS: ${JSON.stringify(part)} is not <job type>[.<stage>]=<positive integer>, e.g. process_raster=4`,
+      );
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
 
 /** Settings an embedding process gives through the environment (only those set). */
 export function configFromEnv(): Partial<MachineConfig> {
@@ -87,6 +112,8 @@ export function configFromEnv(): Partial<MachineConfig> {
   if (timeout !== undefined) out.taskTimeoutSeconds = timeout;
   const grace = num('CM_SHUTDOWN_GRACE_SECONDS');
   if (grace !== undefined) out.shutdownGraceSeconds = grace;
+  const limits = process.env['CM_CONCURRENCY_LIMITS'];
+  if (limits) out.concurrencyLimits = parseConcurrencyLimits(limits);
   return out;
 }
 

@@ -26,6 +26,7 @@ import {
 } from './ledger.ts';
 import { completeStage } from './settle.ts';
 import { SubmitGroups } from './submit.ts';
+import { unknownLimitKeys } from './claim.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
 import {
@@ -204,6 +205,11 @@ export class CoreMachine {
       ...listenOnConnect,
     } as ConstructorParameters<typeof PgBoss>[0]);
     boss.on('error', (err) => log.error('queue error', { error: (err as Error).message }));
+    const unknownLimits = unknownLimitKeys(options.plugins, config.concurrencyLimits);
+    if (unknownLimits.length)
+      log.warn('concurrency limits name no loaded job type or stage; they cap nothing here', {
+        keys: unknownLimits,
+      });
     await boss.start();
     // Queue creation is idempotent and races safely; control messages retry on transient errors
     // (a crashed planner is re-run after its heartbeat lapses). Task messages never retry inside

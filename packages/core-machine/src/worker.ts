@@ -5,6 +5,7 @@
  * number of processes, can run against one database.
  */
 import { aggregateJobs, loadJobs, planStages, stageIndexOf } from './advance.ts';
+import { capsOf, claimTasks, type ClaimedRow } from './claim.ts';
 import { ControlLocks } from './control-lock.ts';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -47,20 +48,6 @@ export interface StopOptions {
    * refunded. Default 0: abort at once. `shutdown()` uses CM_SHUTDOWN_GRACE_SECONDS.
    */
   graceSeconds?: number;
-}
-
-interface ClaimedRow {
-  id: string;
-  job_id: string;
-  stage_index: number;
-  key: string;
-  input: unknown;
-  attempts: number;
-  max_attempts: number;
-  lease_token: string;
-  lease_seconds: number;
-  type: string;
-  parameters: Record<string, unknown>;
 }
 
 /** The part of a pg-boss job a worker reads. */
@@ -285,19 +272,14 @@ export class Worker {
 
   private async handleTasks(plugin: AnyJobDefinition, jobs: Job<TaskMessage>[]): Promise<void> {
     const ids = [...new Set(jobs.flatMap((j) => j.data.taskIds ?? []))];
-    const { t } = this.machine;
     if (this.draining) throw new Error('worker shutting down'); // the message is delivered again elsewhere
-    // Claim: only queued tasks of running jobs; the row lock makes concurrent claims of the same
-    // task (duplicate messages) exclusive, and the fresh lease token fences out older runs.
-    const { rows } = await this.machine.pool.query<ClaimedRow>(
-      `UPDATE ${t.tasks} tk SET status = 'processing', attempts = tk.attempts + 1, lease_token = gen_random_uuid(),
-              heartbeat_at = now(), started_at = COALESCE(tk.started_at, now()), progress = NULL, progress_note = NULL,
-              worker_id = $2
-       FROM ${t.jobs} j
-       WHERE tk.id = ANY($1) AND tk.status = 'queued' AND j.id = tk.job_id AND j.status = 'processing'
-       RETURNING tk.id, tk.job_id, tk.stage_index, tk.key, tk.input, tk.attempts, tk.max_attempts, tk.lease_token,
-                 tk.lease_seconds, j.type, j.parameters`,
-      [ids, this.id],
+    // Claim: only queued tasks of running jobs, within the type's cluster-wide caps (claim.ts).
+    const rows = await claimTasks(
+      this.machine,
+      plugin,
+      capsOf(plugin, this.machine.config.concurrencyLimits),
+      ids,
+      this.id,
     );
     try {
       await Promise.all(rows.map((row) => this.runTask(plugin, row)));
