@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import gdal from 'gdal-async';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { defineStage, outputsOf, permanentError, quoteIdent, quoteLiteral } from '@coremachine/core-machine';
+import {
+  defineStage,
+  outputsOf,
+  permanentError,
+  quoteIdent,
+  quoteLiteral,
+  TaskError,
+  type TaskContext,
+} from '@coremachine/core-machine';
 import { getCollection, upsertCollection, upsertItem, type StacItem } from '@coremachine/geo/stac';
 import {
   gdalPgConnection,
@@ -144,8 +152,48 @@ const asPublished = (t: TableInfo): PublishedTable => ({
   version: '',
 });
 
+/** The folder of a job's part blobs, beside the output. */
+const partsPrefix = (p: Params, jobId: string) => `${outputBlob(p)}.parts/${jobId.slice(0, 16)}/`;
 const partBlob = (p: Params, jobId: string, index: number) =>
-  `${outputBlob(p)}.parts/${jobId.slice(0, 16)}/part-${String(index).padStart(5, '0')}.gpkg`;
+  `${partsPrefix(p, jobId)}part-${String(index).padStart(5, '0')}.gpkg`;
+
+/** Attempts of the chunk and assemble tasks; after the last one the job fails. */
+export const EXPORT_ATTEMPTS = 4;
+
+/** Deletes every part blob of the job (all chunks'), e.g. when the job fails. */
+async function deleteParts(ctx: TaskContext<Params>): Promise<void> {
+  const { storage } = ctx.services;
+  const container = ctx.params.container_name;
+  const names: string[] = [];
+  for await (const b of storage.list(container, { prefix: partsPrefix(ctx.params, ctx.jobId) })) names.push(b.name);
+  for (const name of names) await storage.delete(container, name).catch(() => false);
+}
+
+/**
+ * Runs a handler; when its error fails the job (permanent, or the last attempt), the job's part
+ * blobs are deleted first: a failed export leaves nothing behind.
+ */
+async function deletingPartsOnFailure<O>(ctx: TaskContext<Params>, run: () => Promise<O>): Promise<O> {
+  try {
+    return await run();
+  } catch (err) {
+    if ((err instanceof TaskError && err.permanent) || ctx.attempt >= EXPORT_ATTEMPTS)
+      await deleteParts(ctx).catch((e: unknown) =>
+        ctx.log.warn('export_vector: the part blobs could not all be deleted', { error: (e as Error).message }),
+      );
+    throw err;
+  }
+}
+
+/** Uploads a part; deleted again when the job failed meanwhile (its parts are being deleted). */
+async function uploadPart(ctx: TaskContext<Params>, part: string, file: string, contentType: string): Promise<number> {
+  const bytes = await ctx.services.storage.uploadFile(ctx.params.container_name, part, file, { contentType });
+  if (ctx.signal.aborted) {
+    await ctx.services.storage.delete(ctx.params.container_name, part).catch(() => false);
+    throw ctx.signal.reason;
+  }
+  return bytes;
+}
 
 /**
  * Stage 2, one task per key range: GDAL reads the range from PostgreSQL (one query, in key
@@ -165,7 +213,15 @@ export const exportChunk = stage({
       input: { table: prev.output.table, range: r },
     }));
   },
-  handler: async (input, ctx) => {
+  retry: { maxAttempts: EXPORT_ATTEMPTS },
+  handler: (input, ctx) => deletingPartsOnFailure(ctx, () => exportRange(input, ctx)),
+});
+
+async function exportRange(
+  input: { table: TableInfo; range: z.output<typeof range> },
+  ctx: TaskContext<Params>,
+): Promise<{ index: number; rows: number; part: string; bytes: number; table: TableInfo }> {
+  {
     const p = ctx.params;
     const t = asPublished(input.table);
     const k = `t.${quoteIdent(t.key)}`;
@@ -199,9 +255,7 @@ export const exportChunk = stage({
         );
         await writeFile(file, rows.map((r) => r.f).join(',\n'));
         const part = partBlob(p, ctx.jobId, input.range.index).replace(/\.gpkg$/, '.geojsonl');
-        const bytes = await ctx.services.storage.uploadFile(p.container_name, part, file, {
-          contentType: 'application/geo+json-seq',
-        });
+        const bytes = await uploadPart(ctx, part, file, 'application/geo+json-seq');
         return { index: input.range.index, rows: input.range.rows, part, bytes, table: input.table };
       }
       const file = join(dir, 'part.gpkg');
@@ -230,15 +284,13 @@ export const exportChunk = stage({
         src.close();
       }
       const part = partBlob(p, ctx.jobId, input.range.index);
-      const bytes = await ctx.services.storage.uploadFile(p.container_name, part, file, {
-        contentType: FORMATS.gpkg.type,
-      });
+      const bytes = await uploadPart(ctx, part, file, FORMATS.gpkg.type);
       return { index: input.range.index, rows: input.range.rows, part, bytes, table: input.table };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  },
-});
+  }
+}
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -303,7 +355,15 @@ export const assemble = stage({
       },
     ];
   },
-  handler: async (input, ctx) => {
+  retry: { maxAttempts: EXPORT_ATTEMPTS },
+  handler: (input, ctx) => deletingPartsOnFailure(ctx, () => assembleParts(input, ctx)),
+});
+
+async function assembleParts(
+  input: { table: TableInfo; rows: number; parts: { index: number; part: string }[] },
+  ctx: TaskContext<Params>,
+): Promise<{ blob: string; url: string; bytes: number; rows: number; bbox: number[] | null; item_id: string }> {
+  {
     const p = ctx.params;
     const fmt = FORMATS[p.format];
     const { parts } = input;
@@ -322,7 +382,6 @@ export const assemble = stage({
       const blob = outputBlob(p);
       const bytes = (await stat(out)).size;
       await ctx.services.storage.uploadFile(p.container_name, blob, out, { contentType: fmt.type });
-      for (const part of parts) await ctx.services.storage.delete(p.container_name, part.part).catch(() => false);
       const t = asPublished(input.table);
       const { rows } = await ctx.db.query<{ a: number | null; b: number; c: number; d: number }>(
         `select st_xmin(e) a, st_ymin(e) b, st_xmax(e) c, st_ymax(e) d from (select st_extent(${
@@ -374,12 +433,14 @@ export const assemble = stage({
         },
       };
       await upsertItem(ctx.db, stac.schema, item);
+      // The parts last: a retry of this task (any step above failing) finds them still there.
+      for (const part of parts) await ctx.services.storage.delete(p.container_name, part.part).catch(() => false);
       return { blob, url, bytes, rows: input.rows, bbox, item_id: id };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  },
-});
+  }
+}
 
 /** The GeoJSON output: the parts' features (comma-separated JSON texts) in one FeatureCollection. */
 async function concatGeoJson(out: string, layer: string, files: readonly string[]): Promise<void> {

@@ -50,10 +50,7 @@ afterAll(async () => {
 
 /** Rows of the source without an identical row (WKB and attributes) in `table` by key, and the reverse. */
 async function differences(table: string, key: string): Promise<number> {
-  // Booleans come back as 0/1 integers: ingest_vector cannot see GDAL's Boolean subtype (gdal-async does not expose it).
-  const same = COLUMNS.map((c) =>
-    c === 'flag' ? `s.flag::int is not distinct from r.flag::int` : `s."${c}" is not distinct from r."${c}"`,
-  ).join(' and ');
+  const same = COLUMNS.map((c) => `s."${c}" is not distinct from r."${c}"`).join(' and ');
   const { rows } = await pool.query<{ n: number }>(
     `select count(*)::int n from "${vschema}".parcels s full join "${vschema}"."${table}" r on r."${key}" = s.fid
       where s.fid is null or r."${key}" is null or st_asbinary(s.geom) <> st_asbinary(r.geom) or not (${same})`,
@@ -94,11 +91,13 @@ describe('export_vector', () => {
       const key = format === 'gpkg' ? 'fid' : 'fid_2';
       expect(await differences(`rt_${format}`, key)).toBe(0);
       const { rows } = await pool.query(
-        `select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position`,
+        `select column_name, data_type from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position`,
         [vschema, `rt_${format}`],
       );
       const names = rows.map((x) => x.column_name as string).filter((c) => c !== 'fid' && c !== 'fid_2');
       expect(names).toEqual([...COLUMNS, 'geom']);
+      // Booleans stay booleans both ways (exported as the format's Boolean, loaded as boolean).
+      expect(rows.find((x) => x.column_name === 'flag')?.data_type).toBe('boolean');
     });
   }
 
@@ -132,5 +131,25 @@ describe('export_vector', () => {
     });
     expect(bad.error).toMatchObject({ code: 'COLUMN_NOT_FOUND' });
     expect((await tm.tasks(bad.id)).map((t) => t.attempts)).toEqual([1]);
+  });
+
+  it('a failed export leaves no part blob behind (the parts of the chunks that did succeed are deleted)', async () => {
+    // The last of three chunks fails on every attempt: a NaN coordinate is no JSON number.
+    await pool.query(`create table "${vschema}".nan_pts (fid bigint primary key, geom geometry(Point, 4326) not null);
+      insert into "${vschema}".nan_pts select i, st_setsrid(st_makepoint(case when i = 3000 then 'NaN'::float8 else i * 0.01 end, 0), 4326)
+        from generate_series(1, 3000) i`);
+    const job = await tm.submitAndWait(
+      'export_vector',
+      { schema: vschema, table_name: 'nan_pts', format: 'geojson', container_name: container, chunk_size: 1000 },
+      { timeoutMs: 90_000 },
+    );
+    expect(job.status).toBe('failed');
+    const chunks = (await tm.tasks(job.id)).filter((t) => t.stageName === 'export_chunk');
+    // The other chunks wrote their parts before the job failed (its last chunk retried meanwhile).
+    expect(chunks.filter((t) => t.status === 'completed').length).toBeGreaterThanOrEqual(1);
+    expect(chunks.find((t) => t.status === 'failed')?.attempts).toBe(4);
+    const left: string[] = [];
+    for await (const b of storage.list(container, { prefix: `exports/${vschema}/nan_pts` })) left.push(b.name);
+    expect(left).toEqual([]);
   });
 });
