@@ -28,6 +28,23 @@ function toWgs84(srs: gdal.SpatialReference): gdal.CoordinateTransformation {
   return ct;
 }
 
+/** How points of a CRS go to WGS84: the transformation, and whether x/y must be swapped first. */
+export interface Wgs84Transform {
+  ct: gdal.CoordinateTransformation;
+  swap: boolean;
+}
+
+/**
+ * The transformation of `srs` to WGS84 (cached per CRS). gdal-async applies the authority axis
+ * order (lat/lon for EPSG:4326, northing/easting for some grids), while geotransform
+ * coordinates are always x/easting first: `swap` says so. A caller holding the same CRS for
+ * many rasters keeps this and passes it to {@link footprintWgs84}.
+ * @throws what PROJ throws when it cannot transform the CRS.
+ */
+export function wgs84Transform(srs: gdal.SpatialReference): Wgs84Transform {
+  return { ct: toWgs84(srs), swap: srs.EPSGTreatsAsLatLong() || srs.EPSGTreatsAsNorthingEasting() };
+}
+
 /** The raster's outline in its own CRS, densified, as a closed ring of [x, y] (pixel → geo through the full geotransform, rotation included). */
 export function outlineRing(geoTransform: number[], width: number, height: number): Array<[number, number]> {
   const [x0, a, b, y0, d, e] = geoTransform as [number, number, number, number, number, number];
@@ -82,11 +99,12 @@ function ringsOf(geom: gdal.Geometry, shift: number): number[][][][] {
  * raster straddling ±180° stays one shape; such a shape is then cut at the antimeridian into a
  * MultiPolygon, and its bbox has west > east as the STAC and GeoJSON specs require.
  */
-export function footprintWgs84(ring: Array<[number, number]>, srs: gdal.SpatialReference): Footprint {
-  const ct = toWgs84(srs);
-  // gdal-async applies the authority axis order (lat/lon for EPSG:4326, northing/easting for
-  // some grids), while geotransform coordinates are always x/easting first.
-  const swap = srs.EPSGTreatsAsLatLong() || srs.EPSGTreatsAsNorthingEasting();
+export function footprintWgs84(
+  ring: Array<[number, number]>,
+  srs: gdal.SpatialReference,
+  transform: Wgs84Transform = wgs84Transform(srs),
+): Footprint {
+  const { ct, swap } = transform;
   const pts = ring.map(([x, y]) => {
     const p = swap ? ct.transformPoint(y, x) : ct.transformPoint(x, y);
     return [p.x, p.y] as [number, number];

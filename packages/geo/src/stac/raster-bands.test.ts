@@ -23,6 +23,9 @@ describe('integerStatistics', () => {
       expect(integerStatistics(data, null)).toEqual(statistics(data, null));
       expect(integerStatistics(data, data[0]!)).toEqual(statistics(data, data[0]!));
       expect(integerStatistics(data, 1.5)).toEqual(statistics(data, 1.5));
+      // A length that is not a multiple of 4 (the byte counter takes 4 values at a time).
+      const odd = make(values(10_003, lo, hi));
+      expect(integerStatistics(odd, null)).toEqual(statistics(odd, null));
       const narrow = make(values(10_000, Math.max(lo, 3), Math.max(lo, 3) + 9));
       expect(integerStatistics(narrow, null)).toEqual(statistics(narrow, null));
     });

@@ -145,6 +145,36 @@ const SMALL_INTEGER_TYPES = new Set(['Byte', 'Int8', 'UInt16', 'Int16']);
 type SmallIntegerArray = Uint8Array | Int8Array | Uint16Array | Int16Array;
 
 /**
+ * Counts 8-bit values into four interleaved tables, then sums them: consecutive equal values
+ * no longer wait on each other's increment (about twice as fast as one table).
+ */
+function countBytes(data: Uint8Array | Int8Array, counts: Uint32Array, base: number): void {
+  const tables = new Uint32Array(1024);
+  const n = data.length;
+  const m = n - (n % 4);
+  let i = 0;
+  for (; i < m; i += 4) {
+    tables[data[i]! - base]!++;
+    tables[256 + data[i + 1]! - base]!++;
+    tables[512 + data[i + 2]! - base]!++;
+    tables[768 + data[i + 3]! - base]!++;
+  }
+  for (; i < n; i++) tables[data[i]! - base]!++;
+  for (let k = 0; k < 256; k++) counts[k]! += tables[k]! + tables[256 + k]! + tables[512 + k]! + tables[768 + k]!;
+}
+
+/**
+ * Adds one to `counts[v - base]` for every value. One loop per array type: each stays
+ * monomorphic, which V8 runs several times faster than one loop over all four types.
+ */
+function countValues(data: SmallIntegerArray, counts: Uint32Array, base: number): void {
+  const n = data.length;
+  if (data instanceof Uint8Array || data instanceof Int8Array) countBytes(data, counts, base);
+  else if (data instanceof Uint16Array) for (let i = 0; i < n; i++) counts[data[i]!]!++;
+  else for (let i = 0; i < n; i++) counts[data[i]! - base]!++;
+}
+
+/**
  * `statistics` for 8- and 16-bit integer pixels, from one counting pass (a count per possible
  * value) instead of two passes over every pixel. The same figures: sums of integers are exact
  * in doubles at these sizes (≤ 1024² values below 2^16).
@@ -155,7 +185,7 @@ export function integerStatistics(
 ): Pick<RasterBand, 'statistics' | 'histogram'> {
   const base = data instanceof Int8Array ? -128 : data instanceof Int16Array ? -32768 : 0;
   const counts = new Uint32Array(data instanceof Uint8Array || data instanceof Int8Array ? 256 : 65536);
-  for (let i = 0; i < data.length; i++) counts[data[i]! - base]!++;
+  countValues(data, counts, base);
   if (nodata !== null && Number.isInteger(nodata) && nodata - base >= 0 && nodata - base < counts.length)
     counts[nodata - base] = 0;
   let n = 0,

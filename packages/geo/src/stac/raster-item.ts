@@ -2,7 +2,7 @@ import gdal from 'gdal-async';
 import { classifyGdalError } from '../gdal/errors.ts';
 import { crsShortName, isEngineeringCrs } from '../raster/crs.ts';
 import { StacError } from './errors.ts';
-import { footprintWgs84, outlineRing } from './footprint.ts';
+import { footprintWgs84, outlineRing, wgs84Transform, type Wgs84Transform } from './footprint.ts';
 import { rasterBands } from './raster-bands.ts';
 import { STAC_EXTENSIONS } from './validate.ts';
 import type { StacItem } from './types.ts';
@@ -89,6 +89,8 @@ interface CrsInfo {
   fields: { 'proj:code': string | null; 'proj:wkt2': string | null };
   /** The unit GDAL gives bands without a unit of their own ('' for none), once a raster told it. */
   bandUnit?: string;
+  /** To WGS84, once a footprint needed it. */
+  toWgs84?: Wgs84Transform;
 }
 
 /** By `RasterSource.crsKey`; a catalogue holds a handful of CRSs, the cap bounds the odd one. */
@@ -147,7 +149,7 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
     const ring = outlineRing(gt, width, height);
     let footprint: ReturnType<typeof footprintWgs84>;
     try {
-      footprint = footprintWgs84(ring, srs);
+      footprint = footprintWgs84(ring, srs, (crs.toWgs84 ??= wgs84Transform(srs)));
     } catch (err) {
       const c = classifyGdalError(err);
       if (c.kind !== 'crs') throw err;
