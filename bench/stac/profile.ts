@@ -1,10 +1,20 @@
 /**
- * Profile (not a test): time per step of cataloguing one batch of small rasters from Azurite.
+ * Profile (not a test): where the time and the CPU of cataloguing small rasters from Azurite go.
  *
- *   source scripts/env.sh && node bench/stac/profile.ts [--count 200] [--n 50]
+ *   source scripts/env.sh && node bench/stac/profile.ts [--count 300] [--pipeline] [--conc 32]
+ *
+ * 1. The whole per-raster path as a catalogue task runs it (listed, one GET into memory,
+ *    sha2-256, GDAL from /vsimem/, validation) at several numbers in flight: rasters/s and the
+ *    CPU per raster of this process.
+ * 2. (unless --pipeline) Each step alone, one raster after the other, twice (the second
+ *    repetition is warm): wall time, CPU of the main thread (JavaScript and synchronous GDAL
+ *    calls), CPU of the whole process (GDAL's async work runs on libuv's threads) and CPU of
+ *    Azurite (a separate process), all per raster. The item build is timed with GDAL building
+ *    the CRS for every file (as for a raster read in place) and with the CRS reused by GeoKeys
+ *    (as for a GeoTIFF read in memory).
  */
-import { randomBytes, createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
@@ -13,16 +23,16 @@ import {
   assertValidItems,
   buildBlobRasterItem,
   buildRasterItem,
-  multihashSha256,
+  footprintWgs84,
+  outlineRing,
+  rasterBands,
   rasterItemId,
   type StacItem,
 } from '@coremachine/geo/stac';
-import { useStorageForGdal } from '../../packages/geo/src/gdal/storage.ts';
-import { createStorage, ensureAzurite, storageConfigFromEnv, vsiazPath } from '../../packages/storage/src/index.ts';
+import { geoTiffKeys } from '../../packages/geo/src/stac/geotiff-keys.ts';
+import { createStorage, ensureAzurite, storageConfigFromEnv } from '../../packages/storage/src/index.ts';
 
-const count = arg('count', 200);
-const n = arg('n', 50);
-
+const count = arg('count', 300);
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cm-prof-azurite-'));
 const azurite = await ensureAzurite({ port: 10078, location: dataDir });
 const storage = createStorage(storageConfigFromEnv({ CM_AZURITE_ENDPOINT: azurite.endpoint }));
@@ -31,120 +41,100 @@ await storage.ensureContainer(container);
 const names = Array.from({ length: count }, (_, i) => `tiles/${String(i).padStart(5, '0')}.tif`);
 for (let i = 0; i < count; i += 32)
   await Promise.all(names.slice(i, i + 32).map((name, k) => storage.uploadData(container, name, cogBytes(i + k))));
-useStorageForGdal(storage.config);
-const blobs = names.slice(0, n);
+console.log(`${count} COGs in Azurite; load average ${os.loadavg().map((v) => v.toFixed(2))}`);
 
-async function timed(label: string, fn: (b: string, i: number) => Promise<unknown>, conc = 1) {
-  const t = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: conc }, async () => {
-      while (next < blobs.length) {
-        const i = next++;
-        await fn(blobs[i]!, i);
-      }
-    }),
-  );
-  const ms = performance.now() - t;
+/** CPU microseconds Azurite has used so far (Linux /proc), 0 when unknown. */
+async function azuriteCpuUs(): Promise<number> {
+  try {
+    const f = (await readFile(`/proc/${azurite.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return 0;
+  }
+}
+
+async function step(label: string, fn: (i: number) => unknown) {
+  const a0 = await azuriteCpuUs();
+  const t0 = performance.now();
+  const main0 = process.threadCpuUsage();
+  const proc0 = process.cpuUsage();
+  for (let i = 0; i < count; i++) await fn(i);
+  const wall = ((performance.now() - t0) * 1000) / count;
+  const main = process.threadCpuUsage(main0);
+  const proc = process.cpuUsage(proc0);
+  const az = ((await azuriteCpuUs()) - a0) / count;
+  const us = (v: number) => v.toFixed(0).padStart(6);
   console.log(
-    `${label.padEnd(48)} conc ${String(conc).padStart(2)}: ${(ms / blobs.length).toFixed(2).padStart(8)} ms/raster  (${(blobs.length / (ms / 1000)).toFixed(0)} /s)`,
+    `${label.padEnd(40)} wall ${us(wall)} µs   CPU: main thread ${us((main.user + main.system) / count)} µs, process ${us((proc.user + proc.system) / count)} µs, Azurite ${us(az)} µs`,
   );
 }
 
-const only = process.argv.includes('--pipeline');
 try {
-  // The whole per-raster path as the catalogue task runs it (listed, in memory), at several concurrencies.
   const listing = new Map<string, { size: number; lastModified: Date }>();
   for await (const b of storage.list(container, { prefix: 'tiles/' })) listing.set(b.name, b);
-  for (const conc of process.argv.includes('--conc')
-    ? [Number(process.argv[process.argv.indexOf('--conc') + 1])]
-    : [1, 4, 8, 16, 32, 80]) {
-    const all = names;
+  const concs = process.argv.includes('--conc') ? [arg('conc', 32)] : [1, 8, 32, 80];
+  for (const conc of concs) {
     const t = performance.now();
     const cpu = process.cpuUsage();
     let next = 0;
-    const T = { build: 0, validate: 0 };
     await Promise.all(
       Array.from({ length: conc }, async () => {
-        while (next < all.length) {
-          const b = all[next++]!;
+        while (next < names.length) {
+          const b = names[next++]!;
           const l = listing.get(b)!;
-          let s = performance.now();
           const item = await buildBlobRasterItem(storage, container, b, {
             collection: 'dev',
             listed: { size: l.size, lastModified: l.lastModified, selfContained: true },
           });
-          T.build += performance.now() - s;
-          s = performance.now();
           assertValidItems([item!]);
-          T.validate += performance.now() - s;
         }
       }),
     );
     const ms = performance.now() - t;
     const used = process.cpuUsage(cpu);
     console.log(
-      `pipeline (GET, sha256, /vsimem/ build, validate) in flight ${String(conc).padStart(2)}: ${(all.length / (ms / 1000)).toFixed(0)} rasters/s; mean latency build ${(T.build / all.length).toFixed(2)} ms, validate ${(T.validate / all.length).toFixed(2)} ms; this process CPU ${((used.user + used.system) / 1000 / all.length).toFixed(2)} ms/raster`,
+      `pipeline (GET, sha256, /vsimem/ build, validate), ${String(conc).padStart(2)} in flight: ${(names.length / (ms / 1000)).toFixed(0)} rasters/s, this process CPU ${((used.user + used.system) / 1000 / names.length).toFixed(2)} ms/raster`,
     );
   }
-  for (const rep of only ? [] : [1, 2]) {
-    console.log(`--- repetition ${rep}`);
-    const t = performance.now();
-    let listed = 0;
-    for await (const page of storage.listPages(container, { prefix: 'tiles/' })) listed += page.length;
-    console.log(`list ${listed} blobs: ${(performance.now() - t).toFixed(1)} ms`);
-    await timed('stat', (b) => storage.stat(container, b));
-    await timed('checksum stream', async (b) => multihashSha256(await storage.readStream(container, b)));
-    await timed('download to buffer + sha256', async (b) => {
+  for (const rep of process.argv.includes('--pipeline') ? [] : [1, 2]) {
+    console.log(`--- steps, repetition ${rep}`);
+    const bufs: Buffer[] = [];
+    await step('GET into a buffer (storage SDK)', async (i) => {
       const chunks: Buffer[] = [];
-      for await (const c of await storage.readStream(container, b)) chunks.push(c as Buffer);
-      createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
+      for await (const c of await storage.readStream(container, names[i]!)) chunks.push(c as Buffer);
+      bufs[i] = Buffer.concat(chunks);
     });
-    await timed('gdal open /vsiaz/', async (b) => (await gdal.openAsync(vsiazPath(container, b))).close());
-    gdal.config.set('GDAL_DISABLE_READDIR_ON_OPEN', 'EMPTY_DIR');
-    await timed('gdal open /vsiaz/ (no readdir)', async (b) => (await gdal.openAsync(vsiazPath(container, b))).close());
-    gdal.config.set('GDAL_DISABLE_READDIR_ON_OPEN', null as unknown as string);
+    await step('sha2-256', (i) => createHash('sha256').update(bufs[i]!).digest('hex'));
+    await step('GeoKeys from the bytes', (i) => geoTiffKeys(bufs[i]!));
+    const paths = names.map((_, i) => `/vsimem/prof-${i}.tif`);
+    names.forEach((_, i) => gdal.vsimem.set(bufs[i]!, paths[i]!));
+    const dss: gdal.Dataset[] = [];
+    await step('gdal.openAsync /vsimem/', async (i) => (dss[i] = await gdal.openAsync(paths[i]!)));
+    await step('geoTransformAsync', async (i) => dss[i]!.geoTransformAsync);
+    const srss: gdal.SpatialReference[] = [];
+    await step('srsAsync (GDAL builds the CRS)', async (i) => (srss[i] = (await dss[i]!.srsAsync)!));
+    await step('footprint (81 points to WGS84)', (i) =>
+      footprintWgs84(outlineRing(dss[i]!.geoTransform!, 256, 256), srss[i]!),
+    );
+    await step('raster:bands (read, statistics)', async (i) => rasterBands(dss[i]!, true));
+    await step('close', (i) => dss[i]!.close());
     const items: StacItem[] = [];
-    await timed('buildRasterItem /vsiaz/', async (b) =>
-      items.push(
-        await buildRasterItem(
-          { gdalPath: vsiazPath(container, b), href: storage.blobUrl(container, b), size: 1, lastModified: new Date() },
-          { id: rasterItemId(container, b), collection: 'dev' },
-        ),
-      ),
-    );
-    await timed(
-      'buildRasterItem /vsiaz/',
-      async (b) =>
-        buildRasterItem(
-          { gdalPath: vsiazPath(container, b), href: storage.blobUrl(container, b), size: 1, lastModified: new Date() },
-          { id: rasterItemId(container, b), collection: 'dev' },
-        ),
-      8,
-    );
-    const bufs = new Map<string, Buffer>();
-    await timed(
-      'download to buffer',
-      async (b) => {
-        const chunks: Buffer[] = [];
-        for await (const c of await storage.readStream(container, b)) chunks.push(c as Buffer);
-        bufs.set(b, Buffer.concat(chunks));
-      },
-      8,
-    );
-    await timed('buildRasterItem /vsimem/', async (b, i) => {
-      const p = `/vsimem/prof-${i}.tif`;
-      gdal.vsimem.set(bufs.get(b)!, p);
-      try {
-        return await buildRasterItem(
-          { gdalPath: p, href: storage.blobUrl(container, b), size: 1, lastModified: new Date() },
-          { id: rasterItemId(container, b), collection: 'dev' },
-        );
-      } finally {
-        gdal.vsimem.release(p);
-      }
-    });
-    await timed('validate (assertValidItems)', async (_b, i) => assertValidItems([items[i]!]));
+    const build = (i: number, crs: boolean) =>
+      buildRasterItem(
+        {
+          gdalPath: paths[i]!,
+          href: storage.blobUrl(container, names[i]!),
+          size: bufs[i]!.length,
+          lastModified: new Date(0),
+          ...(crs ? { crsKey: geoTiffKeys(bufs[i]!)!.crs, bandUnitsFromCrs: true } : {}),
+        },
+        { id: rasterItemId(container, names[i]!), collection: 'dev' },
+      );
+    await step('item build, CRS built per file', async (i) => build(i, false));
+    await step('item build, CRS reused by GeoKeys', async (i) => (items[i] = await build(i, true)));
+    await step('validation (assertValidItems)', (i) => assertValidItems([items[i]!]));
+    await step('JSON.stringify of the item', (i) => JSON.stringify(items[i]));
+    for (const p of paths) gdal.vsimem.release(p);
   }
 } finally {
   await storage.deleteContainer(container);
