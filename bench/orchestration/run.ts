@@ -145,7 +145,7 @@ async function rawPgBoss(n: number): Promise<number> {
   });
   boss.on('error', (e) => console.error(e));
   await boss.start();
-  await boss.createQueue('noop', { notify: true } as never);
+  await boss.createQueue('noop', { notify: true });
   let done = 0;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
@@ -164,11 +164,11 @@ async function rawPgBoss(n: number): Promise<number> {
         pollingIntervalSeconds: 0.5,
         notifyPollingIntervalSeconds: 0.5,
         burstWhenBatchFull: true,
-      } as never,
-      (async (jobs: unknown[]) => {
+      },
+      async (jobs) => {
         done += jobs.length;
         if (done >= n) finish();
-      }) as never,
+      },
     );
   }
   await finished;

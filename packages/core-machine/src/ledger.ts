@@ -126,7 +126,7 @@ export async function sendTasks(
 }
 
 export async function sendControl(boss: PgBoss, db: Queryable, msg: ControlMessage): Promise<void> {
-  await boss.send(CONTROL_QUEUE, msg as unknown as object, { db: bossDb(db) });
+  await boss.send(CONTROL_QUEUE, msg, { db: bossDb(db) });
 }
 
 /** Queues many control messages in one statement, in the caller's transaction. */

@@ -14,16 +14,7 @@ import { CoreMachineError } from './errors.ts';
 import { assertCompliant } from './compliance.ts';
 import { checkManifests } from './discover.ts';
 import { defaultJobId } from './job-id.ts';
-import {
-  addEvent,
-  CONTROL_QUEUE,
-  sendControl,
-  sendTasks,
-  tables,
-  taskQueue,
-  type ControlMessage,
-  type Tables,
-} from './ledger.ts';
+import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, nextStep, type Tables } from './ledger.ts';
 import { completeStage } from './settle.ts';
 import { SubmitGroups } from './submit.ts';
 import { unknownLimitKeys } from './claim.ts';
@@ -222,7 +213,7 @@ export class CoreMachine {
       heartbeatSeconds: 10,
       expireInSeconds: 3600,
       notify: true,
-    } as never);
+    });
     for (const p of options.plugins) {
       // A message whose handler failed before claiming (a lost connection), or whose worker died
       // holding it (no pg-boss heartbeat for 10 s), is delivered again; that is harmless, since a
@@ -233,7 +224,7 @@ export class CoreMachine {
         expireInSeconds: 86_400,
         heartbeatSeconds: 10,
         notify: true,
-      } as never);
+      });
     }
     return new CoreMachine(
       pool,
@@ -504,12 +495,10 @@ export class CoreMachine {
             ).rows[0]
           : undefined;
       let requeued = 0;
-      const next = (): ControlMessage =>
-        stage < plugin.stages.length ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' };
       if (!stageRow) {
         await sendControl(this.boss, client, { jobId, action: 'plan', stage: Math.max(stage, 1) });
       } else if (stageRow.status === 'completed') {
-        await sendControl(this.boss, client, next());
+        await sendControl(this.boss, client, nextStep(jobId, stage, plugin.stages.length));
       } else {
         const { rows } = await client.query(
           `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, worker_id = NULL, completed_at = NULL, due_at = now()

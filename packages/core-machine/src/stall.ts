@@ -5,7 +5,7 @@
  * duplicate message does nothing, and SKIP LOCKED keeps two sweeps off the same rows.
  */
 import { withTransaction } from './db.ts';
-import { addEvent, failJob, sendControl, sendTasks } from './ledger.ts';
+import { addEvent, failJob, nextStep, sendControl, sendTasks, type ControlMessage } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
 import { completeStage } from './settle.ts';
 
@@ -65,12 +65,10 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
       [stall],
     );
     for (const j of jobs) {
-      const next =
+      const next: ControlMessage =
         j.current_stage === 0
-          ? { jobId: j.id, action: 'plan' as const, stage: 1 }
-          : j.current_stage < j.total_stages
-            ? { jobId: j.id, action: 'plan' as const, stage: j.current_stage + 1 }
-            : { jobId: j.id, action: 'aggregate' as const };
+          ? { jobId: j.id, action: 'plan', stage: 1 }
+          : nextStep(j.id, j.current_stage, j.total_stages);
       await client.query(`UPDATE ${t.jobs} SET updated_at = now() WHERE id = $1`, [j.id]);
       await sendControl(machine.boss, client, next);
       await addEvent(client, t, j.id, 'control_resent', { message: `no ${next.action} for ${stall} s; sent again` });

@@ -12,7 +12,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isTransientDbError, withTransaction } from './db.ts';
-import type { AnyJobDefinition, StageDefinition } from './define-job.ts';
+import type { AnyJobDefinition, StageDefinition, TaskContext } from './define-job.ts';
 import { abortReason, classifyError, isAbortReason, toStoredError, type StoredError } from './errors.ts';
 import { addEvent, CONTROL_QUEUE, sendTasks, taskQueue, type ControlMessage, type TaskMessage } from './ledger.ts';
 import type { CoreMachine } from './machine.ts';
@@ -148,7 +148,7 @@ export class Worker {
           pollingIntervalSeconds: config.pollingIntervalSeconds,
           notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
           burstWhenBatchFull: true,
-        } as never,
+        },
         (jobs: Job<ControlMessage>[]) => this.handleControl(jobs),
       );
       this.queues.push(CONTROL_QUEUE);
@@ -168,7 +168,7 @@ export class Worker {
           pollingIntervalSeconds: config.pollingIntervalSeconds,
           notifyPollingIntervalSeconds: config.pollingIntervalSeconds,
           burstWhenBatchFull: true,
-        } as never,
+        },
         (jobs: Job<TaskMessage>[]) => this.handleTasks(plugin, jobs),
       );
       this.queues.push(name);
@@ -298,7 +298,7 @@ export class Worker {
   private fetchAgainAtOnce(queue: string): void {
     if (this.draining) return;
     const { boss } = this.machine;
-    for (const w of boss.getWipData() as Array<{ id: string; name: string }>) {
+    for (const w of boss.getWipData()) {
       if (w.name === queue) boss.notifyWorker(w.id);
     }
   }
@@ -355,7 +355,10 @@ export class Worker {
               running.progress = { fraction: Math.min(1, Math.max(0, fraction)), note: note ?? null };
             },
             predecessor: ((s?: StageDefinition) =>
-              this.predecessor(row, s ? stageIndexOf(plugin, s, row.stage_index) : row.stage_index - 1)) as never,
+              this.predecessor(
+                row,
+                s ? stageIndexOf(plugin, s, row.stage_index) : row.stage_index - 1,
+              )) as TaskContext<unknown>['predecessor'],
             tempDir: makeTempDir,
           }),
         ),
