@@ -2,6 +2,7 @@
  * Benchmark (not a test): process_raster's COG path against the GDAL command line.
  *
  *   source scripts/env.sh && node bench/cog/run.ts [--size 10000] [--repeat 3] [--ours-only]
+ *   source scripts/env.sh && node bench/cog/run.ts --tiled [--size 40000] [--workers 1,2] (bench/cog/tiled.ts)
  *
  * Input: size x size x 3 Byte GeoTIFF in EPSG:3857, made here with GDAL. Ours: validation +
  * warp to EPSG:4326 + COG driver + COG layout check (bench/cog/ours.ts, a child process).
@@ -17,6 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { makeInput } from './make-input.ts';
 
+// `--tiled`: the tiled path across worker processes (bench/cog/tiled.ts), instead of the single COG.
+if (process.argv.includes('--tiled')) {
+  await import('./tiled.ts');
+  process.exit(0);
+}
 const exec = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sizeArg = process.argv.indexOf('--size');
