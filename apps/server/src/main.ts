@@ -14,6 +14,8 @@ async function main(): Promise<void> {
     .join(', ');
   process.stdout.write(`CoreMachine ${env.CM_ROLE} ready${app.url ? ` at ${app.url}` : ''} (job types: ${types})\n`);
   if (app.url) process.stdout.write(`  dashboard ${app.url}/   API ${app.url}/trpc   health ${app.url}/health\n`);
+  // The same as a log line (JSON on stderr), for log stores that only see the log.
+  app.machine.log.info('CoreMachine started', { role: env.CM_ROLE, url: app.url, job_types: types.split(', ') });
   // SIGTERM/SIGINT: the worker stops fetching and lets running tasks finish for up to
   // CM_SHUTDOWN_GRACE_SECONDS (heartbeating them), then releases the rest and the process exits.
   // A second signal exits at once.
@@ -25,6 +27,7 @@ async function main(): Promise<void> {
     }
     const grace = app.worker ? app.machine.config.shutdownGraceSeconds : 0;
     process.stdout.write(`${signal}: stopping${grace ? ` (running tasks get up to ${grace} s)` : ''}\n`);
+    app.machine.log.info('stopping', { signal, grace_seconds: grace });
     try {
       await app.worker?.shutdown();
       await app.close();

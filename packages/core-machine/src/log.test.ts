@@ -31,6 +31,7 @@ describe('pino logs', () => {
     });
     expect(Number.isNaN(Date.parse(String(lines[0]!['time'])))).toBe(false);
     expect(lines[1]).toMatchObject({ level: 'info', msg: 'planned', job_type: 'hello_world', stage: 1 });
+    expect(lines[1]!['hostname']).toBeTruthy();
   });
 
   it('keeps the level: silent writes nothing, debug writes debug', () => {

@@ -6,6 +6,7 @@
  * search for one job finds the lines of the API, the planner and every worker alike.
  * Stacks go here and nowhere a user sees.
  */
+import { hostname } from 'node:os';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { Logger } from './define-job.ts';
 
@@ -52,7 +53,7 @@ export interface LogOptions {
   destination?: DestinationStream;
 }
 
-/** A pino logger at `level` whose lines carry `base` (e.g. `{ pid }`). */
+/** A pino logger at `level` whose lines carry `pid`, `hostname` and `base`. */
 export function createPinoLogger(
   level: LogLevel = 'info',
   base: Record<string, unknown> = {},
@@ -61,7 +62,7 @@ export function createPinoLogger(
   const p = pino(
     {
       level,
-      base: normalizeFields(base),
+      base: normalizeFields({ pid: process.pid, hostname: hostname(), ...base }),
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
