@@ -24,12 +24,12 @@ import {
   buildBlobRasterItem,
   buildRasterItem,
   footprintWgs84,
+  geoTiffKeys,
   outlineRing,
   rasterBands,
   rasterItemId,
   type StacItem,
 } from '@coremachine/geo/stac';
-import { geoTiffKeys } from '../../packages/geo/src/stac/geotiff-keys.ts';
 import { createStorage, ensureAzurite, storageConfigFromEnv } from '../../packages/storage/src/index.ts';
 
 const count = arg('count', 300);

@@ -17,6 +17,7 @@ export {
 export { footprintWgs84, outlineRing, type Footprint } from './footprint.ts';
 export { rasterBands, statistics, integerStatistics, STATS_MAX_SIDE, type RasterBand } from './raster-bands.ts';
 export { multihashSha256 } from './checksum.ts';
+export { geoTiffKeys, type GeoTiffKeys } from './geotiff-keys.ts';
 export {
   buildRasterItem,
   isCogLayout,

@@ -27,6 +27,8 @@ export interface RasterSource {
   /**
    * The file's CRS definition as text (`geoTiffKeys(bytes).crs` of a self-contained GeoTIFF): a
    * raster whose key was seen before reuses the CRS GDAL built then, instead of building it again.
+   * Only for bytes GDAL reads alone (no .aux.xml or world file beside them): then the GeoKeys are
+   * all GDAL builds the CRS from (with its GTIFF_* options, which CoreMachine never changes).
    */
   crsKey?: string;
   /**
