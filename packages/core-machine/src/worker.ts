@@ -282,7 +282,12 @@ export class Worker {
       this.id,
     );
     try {
-      await Promise.all(rows.map((row) => this.runTask(plugin, row)));
+      const runs = await Promise.all(rows.map((row) => this.runTask(plugin, row)));
+      // The batch's messages are done once its handlers are: their outcomes commit in the
+      // background, grouped with the next batch's, while this loop fetches again (a crash before
+      // they commit is the same as a crash during the handlers: leases lapse, tasks re-run).
+      // With many outcomes waiting (a slow database), the loop waits for them instead.
+      if (this.pending.length >= SETTLE_BATCH) await Promise.all(runs.map((r) => r.settled));
     } finally {
       if (jobs.length > 0) this.fetchAgainAtOnce(taskQueue(plugin.type));
     }
@@ -303,7 +308,8 @@ export class Worker {
     }
   }
 
-  private async runTask(plugin: AnyJobDefinition, row: ClaimedRow): Promise<void> {
+  /** Runs a task's handler; resolves when it is done, with the promise of its settlement. */
+  private async runTask(plugin: AnyJobDefinition, row: ClaimedRow): Promise<{ settled: Promise<void> }> {
     const stage = plugin.stages[row.stage_index - 1] as StageDefinition | undefined;
     const { config, log } = this.machine;
     const abort = new AbortController();
@@ -397,11 +403,10 @@ export class Worker {
     }
     running.settling = true;
     observed(entry.kind);
-    try {
-      await this.settle(entry);
-    } finally {
-      this.running.delete(row.id);
-    }
+    // The outcome commits with the others of its settle batch; the task keeps heartbeating (it
+    // stays in `running`) until then.
+    const settled = this.settle(entry).finally(() => this.running.delete(row.id));
+    return { settled };
   }
 
   /**
