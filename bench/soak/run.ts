@@ -6,9 +6,10 @@
  *
  * The mix: hello_world with failure injection (70 %), validate_raster on a tiny GDAL-made raster
  * (10 %), ingest_vector of a small GeoJSON (10 %), stac_catalog_container over a few tiny rasters
- * (10 %), submitted over the first 60 % of the time. Meanwhile, every 3-8 s, a worker process is
- * SIGKILLed (and replaced) or SIGSTOPped for 7 s, past its 5 s lease (a zombie), then SIGCONT;
- * PostgreSQL is restarted once (2 s down). Then it waits for every job to settle (or the time to
+ * (10 %), submitted over the first 60 % of the time (counted after the set-up). Meanwhile, for
+ * 80 % of the time or until all settle, every 3-8 s a worker process is SIGKILLed (and replaced)
+ * or SIGSTOPped for 7 s, past its 5 s lease (a zombie), then SIGCONT; PostgreSQL is restarted once
+ * (2 s down). Then it waits for every job to settle (or the time to
  * run out) and prints: jobs settled (per type), tasks settled twice (stage counters beyond the
  * tasks that settled: must be 0), jobs stuck (not settled at the end: must be 0) and p50/p99
  * submit→settled. `--no-faults` is the baseline: the same jobs without kills, stops or restart.
@@ -31,12 +32,10 @@ const MINUTES = flag('minutes') ?? 10;
 const JOBS = flag('jobs') ?? 1000;
 const WORKERS = flag('workers') ?? 3;
 const FAULTS = !process.argv.includes('--no-faults');
-const RASTERS = 100;
+const RASTERS = 200;
 const STAC_RASTERS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const t0 = Date.now();
-const deadline = t0 + MINUTES * 60_000;
-const submitUntil = t0 + MINUTES * 60_000 * 0.6;
+const setupStart = Date.now();
 
 // Infrastructure of its own: PostgreSQL, Azurite, test data made with GDAL.
 const dir = mkdtempSync(join(tmpdir(), 'cm-soak-'));
@@ -75,21 +74,38 @@ const env = {
   CM_STORAGE_REQUEST_TIMEOUT_MS: '5000',
   CM_STORAGE_TOTAL_TIMEOUT_MS: '15000',
 };
-const stats = { kills: 0, stops: 0, pgRestarts: 0, submitErrors: 0, crashes: 0 };
+const stats = { kills: 0, stops: 0, pgRestarts: 0, submitErrors: 0, crashes: 0, failedStarts: 0 };
 const onCrash = (p: ServerProcess, code: number | null) => {
   stats.crashes++;
   process.stderr.write(`${p.role} ${p.child.pid} exited ${code}: ${p.output().slice(-2000)}\n`);
 };
 const api = await startServer({ ...env, CM_ROLE: 'api', CM_API_PORT: '0' }, onCrash);
 const workers = new Set<ServerProcess>();
-const spawnWorker = async () => {
-  const w = await startServer({ ...env, CM_ROLE: 'worker' }, onCrash);
-  workers.add(w);
-  void w.exited.then(() => workers.delete(w));
+const spawnWorker = async (tries = 1) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const w = await startServer({ ...env, CM_ROLE: 'worker' }, onCrash);
+      workers.add(w);
+      void w.exited.then(() => workers.delete(w));
+      return;
+    } catch (err) {
+      // During the PostgreSQL restart a start may fail: try again (a failed start is counted).
+      if (attempt >= tries) throw err;
+      stats.failedStarts++;
+      process.stderr.write(`a worker did not start (${attempt}/${tries}): ${(err as Error).message.slice(0, 300)}\n`);
+      await sleep(2_000);
+    }
+  }
 };
-await Promise.all(Array.from({ length: WORKERS }, spawnWorker));
+await Promise.all(Array.from({ length: WORKERS }, () => spawnWorker()));
+const spawning: Promise<void>[] = [];
+// The run's windows count from here (set-up done): submits over 60 % of it, faults over 80 %.
+const t0 = Date.now();
+const deadline = t0 + MINUTES * 60_000;
+const submitUntil = t0 + MINUTES * 60_000 * 0.6;
+const chaosUntil = t0 + MINUTES * 60_000 * 0.8;
 console.log(
-  `bench/soak${FAULTS ? '' : ' (baseline: no faults)'}: ${JOBS} jobs of 4 types, ${WORKERS} worker processes + 1 API (apps/server), ${MINUTES} min at most; PostgreSQL on port ${pgi.port}, Azurite on ${azurite.endpoint}; set up in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  `bench/soak${FAULTS ? '' : ' (baseline: no faults)'}: ${JOBS} jobs of 4 types, ${WORKERS} worker processes + 1 API (apps/server), ${MINUTES} min at most; PostgreSQL on port ${pgi.port}, Azurite on ${azurite.endpoint}; set up in ${((t0 - setupStart) / 1000).toFixed(0)} s`,
 );
 
 // Chaos: every 3-8 s, SIGKILL a worker (replaced) or SIGSTOP one past its 5 s lease, then SIGCONT.
@@ -113,7 +129,13 @@ const chaosLoop = (async () => {
       stats.kills++;
       victim.expectDeath();
       victim.child.kill('SIGKILL');
-      await spawnWorker();
+      // Its replacement starts meanwhile (seconds on a loaded machine).
+      spawning.push(
+        spawnWorker(5).catch((err: Error) => {
+          stats.crashes++;
+          process.stderr.write(`a replacement worker did not start: ${err.message}\n`);
+        }),
+      );
     } else {
       stats.stops++;
       victim.child.kill('SIGSTOP');
@@ -124,6 +146,7 @@ const chaosLoop = (async () => {
 })();
 
 type Submit = { type: string; params: Record<string, unknown> };
+let validated = 0;
 const jobFor = (i: number): Submit => {
   const r = Math.random();
   if (r < 0.7)
@@ -131,15 +154,26 @@ const jobFor = (i: number): Submit => {
       type: 'hello_world',
       params: { n: 1 + Math.floor(Math.random() * 8), message: `soak ${i}`, failure_rate: Math.random() * 0.3 },
     };
-  if (r < 0.8) return { type: 'validate_raster', params: { blob_name: `soak/rasters/r${i % RASTERS}.tif` } };
+  // Each validate_raster job gets a raster copy of its own (same parameters would be the same job).
+  if (r < 0.8) return { type: 'validate_raster', params: { blob_name: `soak/rasters/r${validated++ % RASTERS}.tif` } };
   if (r < 0.9)
     return { type: 'ingest_vector', params: { blob_name: 'soak/points.geojson', table_name: `soak_v_${i}` } };
   return { type: 'stac_catalog_container', params: { container_name: 'bronze', prefix: 'soak/stac/', limit: i + 1 } };
 };
 
 const submitted = new Map<string, string>();
-for (let i = 0; i < JOBS && Date.now() < deadline; i++) {
-  const pace = (submitUntil - Date.now()) / Math.max(1, JOBS - i);
+const refusals = new Map<string, number>();
+// A few submitters at once, paced so that the jobs spread over the submit window.
+const SUBMITTERS = 4;
+let nextJob = 0;
+const submitter = async () => {
+  for (let i = nextJob++; i < JOBS && Date.now() < deadline; i = nextJob++) {
+    const due = t0 + ((submitUntil - t0) * i) / JOBS;
+    if (due > Date.now()) await sleep(due - Date.now());
+    await submitOne(i);
+  }
+};
+const submitOne = async (i: number) => {
   const job = jobFor(i);
   let done = false;
   while (!done && Date.now() < deadline) {
@@ -151,16 +185,20 @@ for (let i = 0; i < JOBS && Date.now() < deadline; i++) {
         signal: AbortSignal.timeout(10_000),
       });
       const body = (await res.json()) as { jobId?: string };
-      if (res.status !== 201 || !body.jobId) throw new Error(`submit answered ${res.status}: ${JSON.stringify(body)}`);
+      // 200: the same job again (an earlier try did commit though its answer was lost).
+      if ((res.status !== 201 && res.status !== 200) || !body.jobId)
+        throw new Error(`submit answered ${res.status}: ${JSON.stringify(body)}`);
       submitted.set(body.jobId, job.type);
       done = true;
-    } catch {
+    } catch (err) {
       stats.submitErrors++; // PostgreSQL down: submit again (same parameters, same job)
+      const why = (err as Error).message.slice(0, 120);
+      refusals.set(why, (refusals.get(why) ?? 0) + 1);
       await sleep(200);
     }
   }
-  if (pace > 0) await sleep(pace);
-}
+};
+await Promise.all(Array.from({ length: SUBMITTERS }, submitter));
 console.log(
   `submitted ${submitted.size} jobs in ${((Date.now() - t0) / 1000).toFixed(0)} s; waiting for them to settle`,
 );
@@ -175,11 +213,12 @@ for (;;) {
     .then((r) => r.rows[0] as { settled: number })
     .catch(() => ({ settled: -1 }));
   if (c.settled >= submitted.size || Date.now() > deadline) break;
-  if (Date.now() > submitUntil + 10_000) chaos = false; // let the tail settle without faults
+  if (Date.now() > chaosUntil) chaos = false; // let the tail settle without faults
   await sleep(500);
 }
 chaos = false;
 await chaosLoop;
+await Promise.all(spawning);
 
 const q = async (sql: string) => (await db.query(sql)).rows;
 const byType = await q(
@@ -214,9 +253,12 @@ console.log(
 console.log(`jobs stuck: ${all.stuck} (must be 0)`);
 console.log(`submit→settled: p50 ${f(all.p50)} s, p99 ${f(all.p99)} s`);
 console.log(
-  `faults: ${stats.kills} SIGKILL, ${stats.stops} SIGSTOP past the lease, ${stats.pgRestarts} PostgreSQL restart; ${stats.submitErrors} submits refused during the outage (resubmitted); process crashes: ${stats.crashes}`,
+  `faults: ${stats.kills} SIGKILL, ${stats.stops} SIGSTOP past the lease, ${stats.pgRestarts} PostgreSQL restart; ${stats.submitErrors} submits refused during the outage (resubmitted); process crashes: ${stats.crashes}; worker starts that failed (tried again): ${stats.failedStarts}`,
 );
-console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+for (const [why, n] of refusals) console.log(`  refused ${n}×: ${why}`);
+console.log(
+  `total ${((Date.now() - t0) / 1000).toFixed(0)} s after a set-up of ${((t0 - setupStart) / 1000).toFixed(0)} s`,
+);
 for (const w of workers) {
   w.expectDeath();
   w.child.kill('SIGKILL');
