@@ -1,9 +1,10 @@
 /**
  * What job types leave outside the ledger, removed when their jobs are purged or deleted:
- * list_container_contents' inventory rows, export_vector's part blobs (left behind when a job
- * failed or was cancelled before its parts were assembled and deleted).
+ * list_container_contents' inventory rows, export_vector's part blobs (left behind by a worker
+ * that died between uploading a part and settling its task).
  */
 import type { PurgeHook } from '@coremachine/core-machine';
+import { outputBlob, parameters as exportParameters } from '@coremachine/job-export-vector';
 import { INVENTORY_TABLE } from '@coremachine/job-list-container-contents';
 
 export const PURGE_HOOKS: Record<string, PurgeHook> = {
@@ -17,21 +18,20 @@ export const PURGE_HOOKS: Record<string, PurgeHook> = {
     ]);
     return { inventory_rows: rowCount ?? 0 };
   },
+  // The parts of an export live under `<output>.parts/<job id prefix>/`; the job deletes them when
+  // it completes or fails, but a worker killed between uploading a part and settling its task
+  // leaves one behind: whatever is under the prefix goes.
   export_vector: async (jobs, { machine }) => {
     const storage = machine.services.storage;
-    // A completed export deleted its parts itself.
-    const open = jobs.filter((j) => j.status !== 'completed');
-    if (!storage || !open.length) return { blobs: 0 };
-    const { rows } = await machine.pool.query<{ job_id: string; part: string }>(
-      `SELECT job_id, output->>'part' AS part FROM ${machine.t.tasks}
-       WHERE job_id = ANY($1) AND status = 'completed' AND output ? 'part'`,
-      [open.map((j) => j.id)],
-    );
-    const container = new Map(open.map((j) => [j.id, String(j.parameters['container_name'] ?? '')]));
+    if (!storage) return { blobs: 0 };
     let blobs = 0;
-    for (const r of rows) {
-      const c = container.get(r.job_id);
-      if (c && (await storage.delete(c, r.part))) blobs += 1;
+    for (const job of jobs) {
+      const p = exportParameters.safeParse(job.parameters);
+      if (!p.success) continue;
+      const prefix = `${outputBlob(p.data)}.parts/${job.id.slice(0, 16)}/`;
+      const names: string[] = [];
+      for await (const b of storage.list(p.data.container_name, { prefix })) names.push(b.name);
+      for (const name of names) if (await storage.delete(p.data.container_name, name)) blobs += 1;
     }
     return { blobs };
   },

@@ -440,6 +440,9 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #eee;padding:.2rem 
 <div id="ops">Loading…</div>
 <script>
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+const body = (schema) => schema.$ref
+  ? '<p>Body: <code>' + esc(schema.$ref.split('/').pop()) + '</code> (below)</p>'
+  : '<p>Body:</p><pre>' + esc(JSON.stringify(schema, null, 2)) + '</pre>';
 fetch('openapi.json').then((r) => r.json()).then((doc) => {
   const out = ['<p>' + esc(doc.info.description) + '</p>'];
   for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) {
@@ -448,7 +451,7 @@ fetch('openapi.json').then((r) => r.json()).then((doc) => {
     out.push('<details><summary><span class="m ' + method.toUpperCase() + '">' + method.toUpperCase() + '</span><code>/api/v1' +
       esc(path) + '</code> — ' + esc(op.summary) + '</summary><p>' + esc(op.description) + '</p>' +
       (params ? '<table><tr><th>parameter</th><th>in</th><th>schema</th></tr>' + params + '</table>' : '') +
-      (op.requestBody ? '<p>Body: <code>SubmitRequest</code> (below)</p>' : '') +
+      (op.requestBody ? body(op.requestBody.content['application/json'].schema) : '') +
       '<p>Responses: ' + Object.keys(op.responses).map(esc).join(', ') + '</p></details>');
   }
   out.push('<h2>SubmitRequest</h2><pre>' + esc(JSON.stringify(doc.components.schemas.SubmitRequest, null, 2)) + '</pre>');
