@@ -6,6 +6,7 @@ import { parameters } from './parameters.ts';
 import { tilingSummary } from './assemble-task.ts';
 import { createCog, validate, windows } from './stages.ts';
 import type { WindowTaskOutput } from './tiled.ts';
+import { tilesOutput, type TilesOutput } from './tiles.ts';
 
 export const result = z.object({
   job_type: z.literal('process_raster'),
@@ -18,7 +19,10 @@ export const result = z.object({
     bit_depth_efficient: z.boolean(),
     warnings: z.array(z.object({ severity: z.string(), code: z.string(), message: z.string() })),
   }),
-  cog: createCogOutput,
+  /** The COG (null for output `tiles`). */
+  cog: createCogOutput.nullable(),
+  /** Output `tiles`: the tiles and their STAC collection (null for one COG). */
+  tiles: tilesOutput.nullable(),
   /** The tiled path's windows (null when the source was converted in one task). */
   tiling: tilingSummary.nullable(),
   stages_completed: z.number().int(),
@@ -57,7 +61,8 @@ export default defineJob({
         bit_depth_efficient: validation.bit_depth_check.efficient,
         warnings: validation.warnings,
       },
-      cog: c!.output as CreateCogOutput,
+      cog: ctx.params.output === 'tiles' ? null : (c!.output as CreateCogOutput),
+      tiles: ctx.params.output === 'tiles' ? (c!.output as TilesOutput) : null,
       tiling: validation.tiling
         ? {
             windows: w.length,
@@ -86,6 +91,7 @@ export { parameters, validate, windows, createCog };
 export { chosenSettings } from './stages.ts';
 export { runAssembleTask, tilingSummary, type AssembleTaskInput } from './assemble-task.ts';
 export * from './tiled.ts';
+export * from './tiles.ts';
 export { tiledConfig, type TiledConfig } from './config.ts';
 export { cogBlobName, type Params } from './parameters.ts';
 export {

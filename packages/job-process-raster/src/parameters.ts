@@ -15,6 +15,12 @@ export const parameters = z.strictObject({
   overview_resampling: z.enum(RESAMPLINGS).optional().describe("Overrides the type's overview resampling"),
   reproject_resampling: z.enum(RESAMPLINGS).optional().describe("Overrides the type's reprojection resampling"),
   output_container: containerNameSchema.default('silver').describe('Container the COG is written to (default silver)'),
+  output: z
+    .enum(['cog', 'tiles'])
+    .optional()
+    .describe(
+      "'cog' (default): one COG; 'tiles': COG tiles on the window grid (`<name>_tiles/r0000_c0000.tif`) and a STAC collection listing them",
+    ),
   tiled_threshold_mb: z
     .number()
     .min(0)

@@ -1,10 +1,17 @@
 import { defineStage, outputsOf } from '@coremachine/core-machine';
-import { COMPRESSIONS, RESAMPLINGS, validationResultSchema, type ValidationResult } from '@coremachine/geo/raster';
+import {
+  cogCreationOptions,
+  COMPRESSIONS,
+  RESAMPLINGS,
+  validationResultSchema,
+  type ValidationResult,
+} from '@coremachine/geo/raster';
 import { runValidateTask, validateInput } from '@coremachine/job-validate-raster';
 import { z } from 'zod';
 import { runAssembleTask } from './assemble-task.ts';
 import { createCogInput, createCogOutput, runCreateCogTask } from './create-cog-task.ts';
 import { cogBlobName, type Params } from './parameters.ts';
+import { runTileSetTask, tileSetInput, tilesOutput, tilesPrefixFor } from './tiles.ts';
 import {
   isTiled,
   planTiling,
@@ -41,6 +48,8 @@ const tilingRequest = z.object({
   reproject_resampling: z.enum(RESAMPLINGS).nullable(),
   threshold_mb: z.number().nullable(),
   window_size: z.number().int().nullable(),
+  /** Tile whatever the size (output `tiles`). */
+  always: z.boolean().default(false),
 });
 
 const validateOutput = validationResultSchema.extend({ tiling: tilingPlan.nullable().optional() });
@@ -67,13 +76,15 @@ export const validate = stage({
           reproject_resampling: params.reproject_resampling ?? null,
           threshold_mb: params.tiled_threshold_mb ?? null,
           window_size: params.window_size ?? null,
+          always: params.output === 'tiles',
         },
       },
     },
   ],
   handler: async ({ tiling, ...input }, ctx): Promise<z.output<typeof validateOutput>> => {
     const v = await runValidateTask(input, ctx.services);
-    if (!tiling || !isTiled(v.shape, v.band_count, v.dtype, tiling.threshold_mb ?? undefined)) return v;
+    if (!tiling || (!tiling.always && !isTiled(v.shape, v.band_count, v.dtype, tiling.threshold_mb ?? undefined)))
+      return v;
     const settings = v.raster_type.optimal_cog_settings;
     const plan = await planTiling({
       sources: [{ container: input.container_name, blob: input.blob_name, crs: v.source_crs }],
@@ -104,11 +115,24 @@ export const windows = stage({
       ctx.log.warn('sweep of temporary windows failed', { error: String(err) }),
     );
     const { params } = ctx;
+    const settings = chosenSettings(params, validated.output);
     return windowTasks(
       tiling,
       [{ container: params.container_name, blob: params.blob_name, crs: validated.output.source_crs }],
       ctx.jobType,
       ctx.jobId,
+      undefined,
+      params.output === 'tiles'
+        ? {
+            container: params.output_container,
+            prefix: tilesPrefixFor(cogBlobName(params.blob_name)),
+            creationOptions: cogCreationOptions({
+              compression: settings.compression,
+              quality: settings.jpeg_quality,
+              overviewResampling: settings.overview_resampling,
+            }),
+          }
+        : undefined,
     );
   },
   handler: (input, ctx) => runWindowTask(input, ctx),
@@ -119,8 +143,8 @@ export const windows = stage({
 export const createCog = stage({
   name: 'create_cog',
   description: 'Reproject to target_crs and write a Cloud-Optimized GeoTIFF to the output container',
-  input: createCogInput.extend({ tiled: tiledAssembly.optional() }),
-  output: createCogOutput,
+  input: createCogInput.extend({ tiled: tiledAssembly.optional(), tiles: tileSetInput.optional() }),
+  output: z.union([createCogOutput, tilesOutput]),
   plan: async (ctx) => {
     const { params } = ctx;
     const [validated] = await ctx.outputs(validate);
@@ -139,6 +163,24 @@ export const createCog = stage({
     };
     if (!tiling) return [{ key: 'create_cog', input: single }];
     const done = outputsOf(windows, ctx.previous);
+    if (params.output === 'tiles')
+      return [
+        {
+          key: 'create_cog',
+          input: {
+            ...single,
+            tiles: {
+              container: params.output_container,
+              prefix: tilesPrefixFor(cogBlobName(params.blob_name)),
+              tile_size: tiling.window_size,
+              tiles: done
+                .map((t) => ({ key: t.output.key, blob: t.output.blob }))
+                .sort((a, b) => a.key.localeCompare(b.key)),
+              title: `${params.container_name}/${params.blob_name}`,
+            },
+          },
+        },
+      ];
     return [
       {
         key: 'create_cog',
@@ -156,18 +198,20 @@ export const createCog = stage({
     ];
   },
   handler: (input, ctx) =>
-    input.tiled
-      ? runAssembleTask(
-          {
-            ...input,
-            label: `${input.container_name}/${input.blob_name}`,
-            source_blob: input.blob_name,
-            source_container: input.container_name,
-            collection: 'cogs',
-            tiled: input.tiled,
-          },
-          ctx,
-        )
-      : runCreateCogTask(input, ctx),
+    input.tiles
+      ? runTileSetTask(input.tiles, ctx)
+      : input.tiled
+        ? runAssembleTask(
+            {
+              ...input,
+              label: `${input.container_name}/${input.blob_name}`,
+              source_blob: input.blob_name,
+              source_container: input.container_name,
+              collection: 'cogs',
+              tiled: input.tiled,
+            },
+            ctx,
+          )
+        : runCreateCogTask(input, ctx),
   leaseSeconds: 120,
 });

@@ -33,6 +33,7 @@ import {
 import { vsiazPath, type BlobStorage } from '@coremachine/storage';
 import { z } from 'zod';
 import { tiledConfig, type TiledConfig } from './config.ts';
+import { COG_CONTENT_TYPE, tileTarget, windowToCog } from './tiles.ts';
 
 const MiB = 1024 * 1024;
 
@@ -68,6 +69,8 @@ export const windowTaskInput = z.object({
   warp_memory_mb: z.number().int().positive(),
   /** The sources are tiles of a mosaic (process_raster_collection), not the grid itself. */
   mosaic: z.boolean().default(false),
+  /** Output `tiles`: the window is written as a COG tile there, not to the temporary container. */
+  tile: tileTarget.nullable().default(null),
 });
 export type WindowTaskInput = z.output<typeof windowTaskInput>;
 
@@ -204,6 +207,7 @@ export function windowTasks(
   jobType: string,
   jobId: string,
   mosaic?: { sourcesOf: (extent: number[]) => WindowSource[] },
+  tiles?: { container: string; prefix: string; creationOptions: string[] },
 ): TaskSpec<WindowTaskInput>[] {
   const prefix = tmpPrefix(jobType, jobId);
   return splitGrid(plan.grid, plan.window_size).map((window) => ({
@@ -211,6 +215,13 @@ export function windowTasks(
     input: {
       sources: mosaic ? mosaic.sourcesOf(windowExtent(plan.grid, window)) : sources,
       mosaic: mosaic !== undefined,
+      tile: tiles
+        ? {
+            container: tiles.container,
+            blob: `${tiles.prefix}${window.key}.tif`,
+            creation_options: tiles.creationOptions,
+          }
+        : null,
       grid: plan.grid,
       window,
       reproject: plan.reproject,
@@ -249,17 +260,21 @@ export async function runWindowTask(
 ): Promise<WindowTaskOutput> {
   const started = performance.now();
   const { storage } = ctx.services;
+  // Where this window's product goes: a temporary window, or (output `tiles`) a COG tile.
+  const target = input.tile
+    ? { container: input.tile.container, blob: input.tile.blob }
+    : { container: input.tmp_container, blob: input.tmp_blob };
   const done = (bytes: number, reused: boolean): WindowTaskOutput => ({
     key: input.window.key,
-    blob: input.tmp_blob,
+    blob: target.blob,
     bytes,
     reused,
     seconds: Math.round(performance.now() - started) / 1000,
     peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   });
   try {
-    await storage.ensureContainer(input.tmp_container);
-    const existing = await storage.stat(input.tmp_container, input.tmp_blob, { signal: ctx.signal });
+    await storage.ensureContainer(target.container);
+    const existing = await storage.stat(target.container, target.blob, { signal: ctx.signal });
     if (existing.exists && existing.size > 0) return done(existing.size, true);
     useStorageForGdal(storage.config);
     const dir = await ctx.tempDir();
@@ -282,12 +297,22 @@ export async function runWindowTask(
       mosaic: input.mosaic,
     });
     ctx.signal.throwIfAborted();
-    const bytes = await storage.uploadFile(input.tmp_container, input.tmp_blob, local, {
-      contentType: 'image/tiff',
+    let file = local;
+    if (input.tile) {
+      file = path.join(dir, `${input.window.key}_cog.tif`);
+      await windowToCog(
+        local,
+        file,
+        input.tile,
+        input.sources.length === 1 ? `${input.sources[0]!.container}/${input.sources[0]!.blob}` : 'the mosaic',
+      );
+    }
+    const bytes = await storage.uploadFile(target.container, target.blob, file, {
+      contentType: input.tile ? COG_CONTENT_TYPE : 'image/tiff',
       signal: ctx.signal,
     });
     if (ctx.signal.aborted) {
-      await storage.delete(input.tmp_container, input.tmp_blob).catch(() => false);
+      await storage.delete(target.container, target.blob).catch(() => false);
       ctx.signal.throwIfAborted();
     }
     // A cancel (or a failure elsewhere) committed while this window ran, too late for the abort

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureStacStore, getItem, rasterItemId } from '@coremachine/geo/stac';
+import { ensureStacStore, getCollection, getItem, rasterItemId } from '@coremachine/geo/stac';
+import { checkCog } from '@coremachine/geo/raster';
 import { rasterFixtures as fx } from '@coremachine/geo/raster';
 import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
@@ -26,6 +27,54 @@ afterAll(async () => {
 });
 
 describe('process_raster → STAC', () => {
+  it("output 'tiles': COG tiles on the window grid, one STAC item each in a collection of the tile set", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cm-pr-tiles-'));
+    const local = fx.demUtm(dir, 600);
+    const blob = `test-stac-${tag}/tiles/dem.tif`;
+    await storage.uploadFile('bronze', blob, local);
+    const job = await tm.submitAndWait('process_raster', { blob_name: blob, output: 'tiles', window_size: 256 });
+    expect(job.status, JSON.stringify(job.error)).toBe('completed');
+    const r = job.result as any;
+    expect(r.cog).toBeNull();
+    // 694 x 492 pixels in 256-pixel tiles: 3 x 2.
+    expect(r.tiles).toMatchObject({
+      tiles_container: 'silver',
+      tiles_prefix: `test-stac-${tag}/tiles/dem_tiles/`,
+      tile_count: 6,
+      tile_size: 256,
+    });
+    expect(r.tiles.tiles.map((t: { key: string }) => t.key)).toEqual([
+      'r0000_c0000',
+      'r0000_c0001',
+      'r0000_c0002',
+      'r0001_c0000',
+      'r0001_c0001',
+      'r0001_c0002',
+    ]);
+    let pixels = 0;
+    for (const t of r.tiles.tiles) {
+      const file = path.join(dir, `${t.key}.tif`);
+      await storage.downloadToFile('silver', t.blob, file);
+      expect((await checkCog(file)).errors).toEqual([]);
+      const ds = gdal.open(file);
+      pixels += ds.rasterSize.x * ds.rasterSize.y;
+      expect(ds.bands.get(1).noDataValue).toBe(fx.DEM_NODATA);
+      ds.close();
+    }
+    expect(pixels).toBe(694 * 492);
+    const collection = await getCollection(tm.pool, stacSchema, r.tiles.collection_id);
+    expect(collection).not.toBeNull();
+    expect(r.tiles.stac_item_ids).toHaveLength(6);
+    for (const id of r.tiles.stac_item_ids) {
+      const item = await getItem(tm.pool, stacSchema, r.tiles.collection_id, id);
+      expect(item?.assets['data']?.href ?? Object.values(item!.assets)[0]!.href).toMatch(
+        /dem_tiles\/r000\d_c000\d\.tif$/,
+      );
+    }
+    for (const t of r.tiles.tiles) await storage.delete('silver', t.blob);
+    await storage.delete('bronze', blob);
+  }, 60_000);
+
   it('registers the COG it writes as an item of the cogs collection, once however often it runs', async () => {
     const local = fx.rgb3857(await mkdtemp(path.join(os.tmpdir(), 'cm-pr-stac-')));
     const blob = `test-stac-${tag}/${path.basename(local)}`;
