@@ -1,11 +1,24 @@
 /**
  * What job types leave outside the ledger, removed when their jobs are purged or deleted:
  * list_container_contents' inventory rows, export_vector's part blobs (left behind by a worker
- * that died between uploading a part and settling its task).
+ * that died between uploading a part and settling its task), process_raster's temporary windows
+ * of the tiled path (its own sweep skips jobs the ledger no longer knows: they go here, before
+ * the rows).
  */
 import type { PurgeHook } from '@coremachine/core-machine';
 import { outputBlob, parameters as exportParameters } from '@coremachine/job-export-vector';
 import { INVENTORY_TABLE } from '@coremachine/job-list-container-contents';
+import { deleteTmpPrefix, tiledConfig, tmpPrefix } from '@coremachine/job-process-raster';
+
+/** The tiled path's windows of each job: `<job type>/<job id>/` in CM_RASTER_TMP_CONTAINER. */
+const tmpWindows: PurgeHook = async (jobs, { machine }) => {
+  const storage = machine.services.storage;
+  if (!storage) return { blobs: 0 };
+  const { tmpContainer } = tiledConfig();
+  let blobs = 0;
+  for (const job of jobs) blobs += await deleteTmpPrefix(storage, tmpContainer, tmpPrefix(job.type, job.id));
+  return { blobs };
+};
 
 export const PURGE_HOOKS: Record<string, PurgeHook> = {
   list_container_contents: async (jobs, { machine }) => {
@@ -35,4 +48,6 @@ export const PURGE_HOOKS: Record<string, PurgeHook> = {
     }
     return { blobs };
   },
+  process_raster: tmpWindows,
+  process_raster_collection: tmpWindows,
 };

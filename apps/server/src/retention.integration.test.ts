@@ -13,6 +13,7 @@ import { dropSchemas, uniqueSchema } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from './app.ts';
 import { parseEnv } from './env.ts';
+import { PURGE_HOOKS } from './purge-hooks.ts';
 import { startRetention } from './retention.ts';
 
 const ADMIN = 'retention-test-bootstrap-token-0123456789abcdef';
@@ -208,6 +209,20 @@ describe('retention, delete and re-run', () => {
       await retention.stop();
     }
   }, 60_000);
+
+  it("process_raster's hook deletes the job's temporary windows and nothing else", async () => {
+    const tmp = 'cm-tmp'; // CM_RASTER_TMP_CONTAINER's default
+    await storage.ensureContainer(tmp);
+    const id = randomBytes(32).toString('hex');
+    const other = randomBytes(32).toString('hex');
+    for (const w of ['w0-0.tif', 'w0-1.tif']) await storage.uploadData(tmp, `process_raster/${id}/${w}`, 'window');
+    await storage.uploadData(tmp, `process_raster/${other}/w0-0.tif`, 'window of another job');
+    const job = { id, type: 'process_raster', status: 'failed' as const, parameters: {} };
+    expect(await PURGE_HOOKS['process_raster']!([job], { machine: app.machine })).toEqual({ blobs: 2 });
+    expect(await blobs(tmp, `process_raster/${id}/`)).toEqual([]);
+    expect(await blobs(tmp, `process_raster/${other}/`)).toEqual([`process_raster/${other}/w0-0.tif`]);
+    await storage.delete(tmp, `process_raster/${other}/w0-0.tif`);
+  });
 
   it('a re-run after the blob was replaced reads the new content; the first run stays in runs', async () => {
     const c = `ret-rr-${tag}`;
