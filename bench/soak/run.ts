@@ -239,6 +239,14 @@ const [tasks] = await q(
 const [failures] = await q(
   `SELECT string_agg(DISTINCT error->>'code', ', ') AS codes FROM ${s}.jobs WHERE status = 'failed'`,
 );
+// Jobs not settled when the time ran out: stuck, or still moving (an event in the last 15 s:
+// a backlog on a loaded machine rather than a hang).
+const [open] = await q(
+  `SELECT count(*)::int AS n,
+          count(*) FILTER (WHERE EXISTS (SELECT 1 FROM ${s}.job_events e WHERE e.job_id = j.id AND e.at > now() - interval '15 seconds'))::int AS moving,
+          count(*) FILTER (WHERE j.status = 'queued')::int AS queued
+   FROM ${s}.jobs j WHERE j.status NOT IN ${terminal}`,
+);
 const all = byType.at(-1)!;
 const f = (v: unknown) => Number(v).toFixed(2);
 for (const t of byType.slice(0, -1))
@@ -250,7 +258,9 @@ console.log(`failure codes of failed jobs: ${failures.codes ?? 'none'}`);
 console.log(
   `tasks settled: ${tasks.settled} (${tasks.retried} ran more than once); tasks settled twice: ${twice.n} (must be 0)`,
 );
-console.log(`jobs stuck: ${all.stuck} (must be 0)`);
+console.log(
+  `jobs stuck: ${all.stuck} (must be 0)${all.stuck ? `: not settled when the time ran out; ${open.moving} of them with an event in the last 15 s, ${open.queued} still queued` : ''}`,
+);
 console.log(`submit→settled: p50 ${f(all.p50)} s, p99 ${f(all.p99)} s`);
 console.log(
   `faults: ${stats.kills} SIGKILL, ${stats.stops} SIGSTOP past the lease, ${stats.pgRestarts} PostgreSQL restart; ${stats.submitErrors} submits refused during the outage (resubmitted); process crashes: ${stats.crashes}; worker starts that failed (tried again): ${stats.failedStarts}`,
