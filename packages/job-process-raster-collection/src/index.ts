@@ -1,8 +1,10 @@
 import { defineJob } from '@coremachine/core-machine';
 import {
   createCogOutput,
+  tilesOutput,
   tilingSummary,
   type CreateCogOutput,
+  type TilesOutput,
   type WindowTaskOutput,
 } from '@coremachine/job-process-raster';
 import { z } from 'zod';
@@ -16,8 +18,10 @@ export const result = z.object({
   /** How many rasters went into the mosaic, and the first of them (all are in the inspect task's output). */
   input_count: z.number().int(),
   first_inputs: z.array(z.string()),
-  /** The mosaic COG, reported as process_raster reports its COG. */
-  cog: createCogOutput,
+  /** The mosaic COG, reported as process_raster reports its COG (null for output `tiles`). */
+  cog: createCogOutput.nullable(),
+  /** Output `tiles`: the tiles and their STAC collection (null for one COG). */
+  tiles: tilesOutput.nullable(),
   tiling: tilingSummary,
   stages_completed: z.number().int(),
   total_tasks_executed: z.number().int(),
@@ -48,7 +52,8 @@ export default defineJob({
       source_container: ctx.params.container_name,
       input_count: inspected.inputs.length,
       first_inputs: inspected.inputs.slice(0, 20).map((x) => x.blob),
-      cog: c!.output as CreateCogOutput,
+      cog: ctx.params.output === 'tiles' ? null : (c!.output as CreateCogOutput),
+      tiles: ctx.params.output === 'tiles' ? (c!.output as TilesOutput) : null,
       tiling: {
         windows: w.length,
         window_size: inspected.tiling.window_size,

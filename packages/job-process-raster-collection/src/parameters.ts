@@ -34,6 +34,12 @@ export const parameters = z
     output_blob_name: blobPathSchema.describe(
       'Path of the mosaic COG in the output container, e.g. dem/mosaic_cog.tif',
     ),
+    output: z
+      .enum(['cog', 'tiles'])
+      .optional()
+      .describe(
+        "'cog' (default): one COG at output_blob_name; 'tiles': COG tiles on the window grid (`<name>_tiles/r0000_c0000.tif`) and a STAC collection listing them",
+      ),
     window_size: z
       .number()
       .int()

@@ -5,7 +5,11 @@ import {
   runAssembleTask,
   runWindowTask,
   sweepTmp,
+  runTileSetTask,
   tiledAssembly,
+  tileSetInput,
+  tilesOutput,
+  tilesPrefixFor,
   tmpPrefix,
   WINDOW_MAX_ATTEMPTS,
   windowTaskInput,
@@ -13,6 +17,7 @@ import {
   windowTasks,
   type WindowSource,
 } from '@coremachine/job-process-raster';
+import { cogCreationOptions } from '@coremachine/geo/raster';
 import { z } from 'zod';
 import { inspectOutput, runInspectTask } from './inspect-task.ts';
 import type { Params } from './parameters.ts';
@@ -53,17 +58,37 @@ export const windows = stage({
       ctx.log.warn('sweep of temporary windows failed', { error: String(err) }),
     );
     const all: WindowSource[] = inputs.map(({ container, blob, crs }) => ({ container, blob, crs }));
-    return windowTasks(tiling, all, ctx.jobType, ctx.jobId, {
-      sourcesOf: (extent) => {
-        const touching = inputs.filter((i) => i.bounds === null || intersects(i.bounds, extent));
-        // A window in a gap between inputs still needs one input for its VRT (it stays empty).
-        return (touching.length ? touching : inputs.slice(0, 1)).map(({ container, blob, crs }) => ({
-          container,
-          blob,
-          crs,
-        }));
+    const { params } = ctx;
+    const tiles =
+      params.output === 'tiles'
+        ? {
+            container: params.output_container,
+            prefix: tilesPrefixFor(params.output_blob_name),
+            creationOptions: cogCreationOptions({
+              compression: params.compression,
+              quality: params.jpeg_quality ?? 85,
+              overviewResampling: params.overview_resampling,
+            }),
+          }
+        : undefined;
+    return windowTasks(
+      tiling,
+      all,
+      ctx.jobType,
+      ctx.jobId,
+      {
+        sourcesOf: (extent) => {
+          const touching = inputs.filter((i) => i.bounds === null || intersects(i.bounds, extent));
+          // A window in a gap between inputs still needs one input for its VRT (it stays empty).
+          return (touching.length ? touching : inputs.slice(0, 1)).map(({ container, blob, crs }) => ({
+            container,
+            blob,
+            crs,
+          }));
+        },
       },
-    });
+      tiles,
+    );
   },
   handler: (input, ctx) => runWindowTask(input, ctx),
   retry: { maxAttempts: WINDOW_MAX_ATTEMPTS },
@@ -73,8 +98,8 @@ export const windows = stage({
 export const createCog = stage({
   name: 'create_cog',
   description: 'Assemble the windows into one Cloud-Optimized GeoTIFF in the output container and register it',
-  input: createCogInput.extend({ tiled: tiledAssembly }),
-  output: createCogOutput,
+  input: createCogInput.extend({ tiled: tiledAssembly, tiles: tileSetInput.optional() }),
+  output: z.union([createCogOutput, tilesOutput]),
   plan: async (ctx) => {
     const { params } = ctx;
     const [inspected] = await ctx.outputs(inspect);
@@ -104,19 +129,34 @@ export const createCog = stage({
             reprojected: tiling.reproject,
             collar: tiling.collar,
           },
+          ...(params.output === 'tiles'
+            ? {
+                tiles: {
+                  container: params.output_container,
+                  prefix: tilesPrefixFor(params.output_blob_name),
+                  tile_size: tiling.window_size,
+                  tiles: done
+                    .map((t) => ({ key: t.output.key, blob: t.output.blob }))
+                    .sort((a, b) => a.key.localeCompare(b.key)),
+                  title: `${params.container_name}/${inputsLabel(params)}`,
+                },
+              }
+            : {}),
         },
       },
     ];
   },
   handler: (input, ctx) =>
-    runAssembleTask(
-      {
-        ...input,
-        label: `${input.container_name}/${input.blob_name}`,
-        source_blob: input.blob_name,
-        source_container: input.container_name,
-        collection: 'cogs',
-      },
-      ctx,
-    ),
+    input.tiles
+      ? runTileSetTask(input.tiles, ctx)
+      : runAssembleTask(
+          {
+            ...input,
+            label: `${input.container_name}/${input.blob_name}`,
+            source_blob: input.blob_name,
+            source_container: input.container_name,
+            collection: 'cogs',
+          },
+          ctx,
+        ),
 });

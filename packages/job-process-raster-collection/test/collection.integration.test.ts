@@ -113,6 +113,35 @@ describe('process_raster_collection', () => {
     expect(left).toEqual([]);
   }, 90_000);
 
+  it("output 'tiles': COG tiles on the window grid holding the mosaic's pixels", async () => {
+    const job = await tm.submitAndWait('process_raster_collection', {
+      prefix: `${prefix}/tiles/`,
+      output_blob_name: `${prefix}/set.tif`,
+      output: 'tiles',
+      window_size: 320,
+    });
+    expect(job.status, JSON.stringify(job.error)).toBe('completed');
+    const r = job.result as any;
+    expect(r.cog).toBeNull();
+    // 600 x 400 pixels in 320-pixel tiles: 2 x 2; no STAC store on this machine.
+    expect(r.tiles).toMatchObject({ tiles_prefix: `${prefix}/set_tiles/`, tile_count: 4, collection_id: null });
+    const vrt = path.join(dir, 'all.vrt');
+    await run('gdalbuildvrt', ['-q', vrt, ...tiles]);
+    const ref = gdal.open(vrt);
+    for (const t of r.tiles.tiles) {
+      const file = path.join(dir, `set_${t.key}.tif`);
+      await storage.downloadToFile('silver', t.blob, file);
+      expect((await checkCog(file)).errors).toEqual([]);
+      const ds = gdal.open(file);
+      const [row, col] = [Number(t.key.slice(1, 5)), Number(t.key.slice(7))];
+      const { x, y } = ds.rasterSize;
+      const want = ref.bands.get(1).pixels.read(col * 320, row * 320, x, y);
+      expect(Buffer.from(ds.bands.get(1).pixels.read(0, 0, x, y).buffer).equals(Buffer.from(want.buffer))).toBe(true);
+      ds.close();
+    }
+    ref.close();
+  }, 90_000);
+
   it('an input with another band count fails at once, naming the file', async () => {
     const job = await tm.submitAndWait('process_raster_collection', {
       blob_names: [`${prefix}/tiles/tile_0_0.tif`, `${prefix}/odd/tile_1_1_b2.tif`],
