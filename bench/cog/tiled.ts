@@ -68,7 +68,7 @@ interface TaskTimes {
 }
 const ms = (t: string | null) => (t ? Date.parse(t) : NaN);
 
-async function runOurs(tm: TestMachine, blob: string, workers: number, work: string) {
+async function runOurs(tm: TestMachine, container: string, blob: string, workers: number, work: string) {
   const tmpdir = path.join(work, `tmp-${workers}`);
   await mkdir(tmpdir, { recursive: true });
   const children = await Promise.all(Array.from({ length: workers }, () => startWorker(tm.schema, tmpdir)));
@@ -85,6 +85,7 @@ async function runOurs(tm: TestMachine, blob: string, workers: number, work: str
   const t0 = performance.now();
   // A distinct window size per run keeps the job ids apart (no reuse of the other run's windows).
   const { jobId } = await tm.submit('process_raster', {
+    container_name: container,
     blob_name: blob,
     tiled_threshold_mb: 0,
     window_size: windowSize,
@@ -135,11 +136,13 @@ try {
   console.log(
     `input: ${size} x ${size} x 3 Byte, EPSG:3857, ${inputMb.toFixed(0)} MB (made in ${fmt((performance.now() - t) / 1000)} s)`,
   );
-  await storage.ensureContainer('bronze');
-  const blob = `bench-tiled/input_${size}.tif`;
+  // A container of this run's own: nothing else lists or clears it while the run goes on.
+  const source = `bench-tiled-src-${process.pid}`;
+  await storage.ensureContainer(source);
+  const blob = `input_${size}.tif`;
   t = performance.now();
-  await storage.uploadFile('bronze', blob, input);
-  console.log(`uploaded to bronze/${blob} in ${fmt((performance.now() - t) / 1000)} s`);
+  await storage.uploadFile(source, blob, input);
+  console.log(`uploaded to ${source}/${blob} in ${fmt((performance.now() - t) / 1000)} s`);
 
   let baseline: { seconds: number; rssMb: number; diskMb: number } | null = null;
   if (!skipBaseline) {
@@ -210,7 +213,7 @@ try {
     worker: false,
   });
   for (const n of workerCounts) {
-    const r = await runOurs(tm, blob, n, work);
+    const r = await runOurs(tm, source, blob, n, work);
     console.log(
       `ours, ${n} worker process(es): wall ${fmt(r.wall)} s (validate+plan ${fmt(r.validate.wall)} s, windows stage ${fmt(r.windows.wall)} s for ${r.windows.n} windows [task time summed ${fmt(r.windows.sum)} s, mean ${fmt(r.windows.sum / r.windows.n)} s], assembly ${fmt(r.assemble.wall)} s), peak RSS per worker ${r.peakRss.map((m) => m.toFixed(0)).join(' / ')} MB, peak local disk ${r.peakDisk.toFixed(0)} MB, COG ${r.cogMb.toFixed(1)} MB, overviews ${r.overviews.join('/')}` +
         (baseline ? `; ratio ours/baseline ${(r.wall / baseline.seconds).toFixed(2)}x` : ''),
@@ -223,7 +226,7 @@ try {
     console.log(`  projected from this run (validate + ceil(windows/n) x mean window + assembly): ${proj.join(', ')}`);
     await storage.deleteContainer(`bench-tiled-${n}`).catch(() => false);
   }
-  await storage.delete('bronze', blob);
+  await storage.deleteContainer(source);
   console.log(
     `load average at end ${os
       .loadavg()
