@@ -1,4 +1,4 @@
-import { CoreMachineError, type ComplianceReport, type CoreMachine } from '@coremachine/core-machine';
+import { CoreMachineError, withActor, type ComplianceReport, type CoreMachine } from '@coremachine/core-machine';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { roleAllows, type Principal, type Role, type TokenStore } from './auth/tokens.ts';
@@ -81,31 +81,14 @@ const authorize = t.middleware(({ ctx, meta, next }) => {
 });
 
 /**
- * Who did what: after a successful mutation on a job by a token (not anonymous), an `actor` event
- * names the token and its role. The engine's submit/cancel/retry take no actor, so this is a
- * separate event of the job, written right after the engine's own.
+ * Who did what: a mutation by a token (not anonymous) runs on behalf of its actor, so the engine
+ * writes an `actor` event naming the token and its role right after its own event of the action
+ * (submit, cancel, retry, rerun), in the same transaction (core-machine's actor.ts).
  */
-const audit = t.middleware(async ({ ctx, type, path, next }) => {
-  const result = await next();
+const audit = t.middleware(({ ctx, type, path, next }) => {
   const who = ctx.principal;
-  if (type !== 'mutation' || !result.ok || !who || who.source === 'anonymous') return result;
-  const data = result.data as { jobId?: unknown; id?: unknown } | null;
-  const jobId = typeof data?.jobId === 'string' ? data.jobId : typeof data?.id === 'string' ? data.id : null;
-  if (!jobId || !/^[0-9a-f]{64}$/.test(jobId)) return result;
-  const action = path.split('.').pop()!;
-  try {
-    await ctx.machine.pool.query(
-      `INSERT INTO ${ctx.machine.t.events} (job_id, kind, message, data) VALUES ($1, 'actor', $2, $3)`,
-      [
-        jobId,
-        `${action} by token "${who.name}" (${who.role})`,
-        JSON.stringify({ action, procedure: path, token: who.name, role: who.role }),
-      ],
-    );
-  } catch (err) {
-    ctx.machine.log.warn('actor event not recorded', { jobId, action, error: (err as Error).message });
-  }
-  return result;
+  if (type !== 'mutation' || !who || who.source === 'anonymous') return next();
+  return withActor({ token: who.name, role: who.role, procedure: path }, () => next());
 });
 
 export const router = t.router;

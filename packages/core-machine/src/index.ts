@@ -26,6 +26,7 @@ export {
   type StructuredLogger,
 } from './log.ts';
 export { EngineMetrics, metrics } from './metrics.ts';
+export { withActor, type Actor } from './actor.ts';
 export { listRuns, rerunJob, runEvents, runsTable, type JobRun } from './rerun.ts';
 export {
   deleteJob,

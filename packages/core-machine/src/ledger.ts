@@ -6,6 +6,7 @@ import type { PgBoss } from 'pg-boss';
 import { bossDb, type Queryable } from './db.ts';
 import type { StoredError } from './errors.ts';
 import { metrics } from './metrics.ts';
+import { writeActorEvent } from './actor.ts';
 
 export const CONTROL_QUEUE = 'cm.control';
 export const taskQueue = (jobType: string) => `cm.task.${jobType}`;
@@ -56,6 +57,7 @@ export async function addEvent(
     ],
   );
   metrics.event(kind, extra.message);
+  await writeActorEvent(db, t.events, jobId, kind);
 }
 
 export interface LedgerEvent {
@@ -86,6 +88,7 @@ export async function addEvents(db: Queryable, t: Tables, events: LedgerEvent[])
     ],
   );
   for (const e of events) metrics.event(e.kind, e.message);
+  for (const e of events) await writeActorEvent(db, t.events, e.jobId, e.kind);
 }
 
 /**
