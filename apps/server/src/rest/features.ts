@@ -416,7 +416,8 @@ export function featuresRoutes(deps: {
 
   /**
    * Runs `read` on the cached collection; when it returns nothing (a stale version gives no row)
-   * or fails, the catalog is read again and, if the table changed, `read` runs once more on it.
+   * and the table's version changed, or it fails, the catalog is read again and, if the table
+   * changed, `read` runs once more on it.
    */
   async function current<T>(
     c: Collection,
@@ -428,6 +429,14 @@ export function featuresRoutes(deps: {
       return [] as T[];
     });
     if (rows.length) return { c, rows };
+    // An empty page (a bbox with nothing in it) of an unchanged table: one catalog lookup, the
+    // whole catalog is not read again.
+    if (!failure) {
+      const { rows: v } = await pool.query<{ v: string | null }>(
+        named(`select ${tableVersionSql(`to_regclass(${quoteLiteral(tableSql(c))})`)} as v`, []),
+      );
+      if (v[0]?.v === c.version) return { c, rows };
+    }
     const now = (await collections(true)).find((x) => x.id === c.id);
     if (!now) throw new HttpError(404, 'NotFound', `No collection ${JSON.stringify(c.id)}`);
     if (now.version !== c.version) return { c: now, rows: await read(now) };
