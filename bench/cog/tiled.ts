@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
+import { createStorage, ensureAzurite, storageConfigFromEnv } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
 import { makeInput } from './make-input.ts';
 
@@ -122,6 +122,8 @@ async function runOurs(tm: TestMachine, container: string, blob: string, workers
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'cm-bench-tiled-'));
 let tm: TestMachine | undefined;
+// A handle on the shared Azurite for the whole run: test suites that finish meanwhile do not stop it.
+const azurite = await ensureAzurite();
 try {
   console.log(
     `load average at start ${os
@@ -236,4 +238,5 @@ try {
 } finally {
   await tm?.close();
   await rm(work, { recursive: true, force: true });
+  await azurite.stop();
 }
