@@ -216,6 +216,9 @@ describe('OGC API - Features', () => {
     const api = await get('/api');
     const bbox = api.body.paths['/collections/{collectionId}/items'].get.parameters.find((p: any) => p.name === 'bbox');
     expect(bbox).toMatchObject({ in: 'query', style: 'form', explode: false, schema: { type: 'array', minItems: 4 } });
+    // Every parameter the items route accepts is declared (a generated client can follow next links).
+    const declared = api.body.paths['/collections/{collectionId}/items'].get.parameters.map((p: any) => p.name);
+    expect(declared.sort()).toEqual(['after', 'bbox', 'collectionId', 'datetime', 'limit', 'offset']);
     // What a generated client sends for [2.5, 0, 5.5, 10] with style form, explode false.
     const form = await get(`/collections/cities/items?bbox=${encodeURIComponent([2.5, 0, 5.5, 10].join(','))}`);
     expect(form.body.numberMatched).toBe(3);

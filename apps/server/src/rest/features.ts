@@ -298,7 +298,12 @@ function openapi(base: string) {
               false,
               { style: 'form', explode: false },
             ),
-            p('offset', { type: 'integer', minimum: 0, default: 0 }, 'Features to skip (next links)'),
+            p('offset', { type: 'integer', minimum: 0, default: 0 }, 'Features to skip'),
+            p(
+              'after',
+              { type: 'string' },
+              'Features whose id (primary key) is above this one, in key order (what next links use)',
+            ),
           ],
           responses: {
             200: json('Features', 'application/geo+json'),
