@@ -17,9 +17,8 @@ import { taskId as makeTaskId } from './job-id.ts';
 import { addEvents, failJob, sendTaskMessages, taskMessages, type LedgerEvent } from './ledger.ts';
 import { withFields } from './log.ts';
 import { metrics } from './metrics.ts';
-import type { CoreMachine } from './machine.ts';
+import { zodIssues, type Engine } from './engine.ts';
 import { closeStages } from './settle.ts';
-import { zodIssues } from './machine.ts';
 
 const INSERT_CHUNK = 5_000;
 
@@ -37,11 +36,11 @@ export function stageIndexOf(plugin: AnyJobDefinition, stage: StageDefinition, b
 }
 
 /** Completed outcomes of a stage (typed by the caller through `CompletedOutcome`). */
-async function completedOutputs(machine: CoreMachine, jobId: string, stage: number): Promise<any[]> {
+async function completedOutputs(machine: Engine, jobId: string, stage: number): Promise<any[]> {
   return (await loadOutcomes(machine, jobId, stage)).filter((t) => t.status === 'completed');
 }
 
-export async function loadOutcomes(machine: CoreMachine, jobId: string, stage: number): Promise<TaskOutcome[]> {
+export async function loadOutcomes(machine: Engine, jobId: string, stage: number): Promise<TaskOutcome[]> {
   const { rows } = await machine.pool.query(
     `SELECT id, key, status, output, error, attempts FROM ${machine.t.tasks} WHERE job_id = $1 AND stage_index = $2 ORDER BY key`,
     [jobId, stage],
@@ -57,7 +56,7 @@ export async function loadOutcomes(machine: CoreMachine, jobId: string, stage: n
 }
 
 async function failAndLog(
-  machine: CoreMachine,
+  machine: Engine,
   jobId: string,
   code: string,
   err: unknown,
@@ -129,7 +128,7 @@ export interface JobRow {
 }
 
 /** Reads the job rows of a batch of control steps in one statement. */
-export async function loadJobs(machine: CoreMachine, jobIds: string[]): Promise<Map<string, JobRow>> {
+export async function loadJobs(machine: Engine, jobIds: string[]): Promise<Map<string, JobRow>> {
   if (!jobIds.length) return new Map();
   const { rows } = await machine.pool.query<JobRow>(
     `SELECT id, type, status, current_stage, total_stages, parameters FROM ${machine.t.jobs} WHERE id = ANY($1)`,
@@ -155,7 +154,7 @@ interface Planned {
 
 /** Outcomes of the previous stage of each step (stage > 1), in one statement. */
 async function previousOutcomes(
-  machine: CoreMachine,
+  machine: Engine,
   steps: Array<{ jobId: string; stage: number }>,
 ): Promise<Map<string, TaskOutcome[]>> {
   const wanted = steps.filter((s) => s.stage > 1);
@@ -182,7 +181,7 @@ async function previousOutcomes(
 
 /** Runs the plugin's plan of one step and checks what it returns; throws what fails the job. */
 async function runPlan(
-  machine: CoreMachine,
+  machine: Engine,
   job: JobRow,
   plugin: AnyJobDefinition,
   stageIndex: number,
@@ -232,7 +231,7 @@ async function runPlan(
  * Plans a batch of stages (one per job): reads, runs the plugins' plans side by side, then
  * creates every stage row, task row and task message of the batch in one transaction.
  */
-export async function planStages(machine: CoreMachine, steps: PlanStep[], jobs: Map<string, JobRow>): Promise<void> {
+export async function planStages(machine: Engine, steps: PlanStep[], jobs: Map<string, JobRow>): Promise<void> {
   const due = steps.filter((s) => {
     const job = jobs.get(s.jobId);
     return job && (job.status === 'queued' || job.status === 'processing') && job.current_stage < s.stage;
@@ -278,7 +277,7 @@ export async function planStages(machine: CoreMachine, steps: PlanStep[], jobs: 
   );
 }
 
-async function commitPlans(client: PoolClient, machine: CoreMachine, input: Planned[]): Promise<void> {
+async function commitPlans(client: PoolClient, machine: Engine, input: Planned[]): Promise<void> {
   const { t } = machine;
   // Job rows locked in id order (as settle, cancel and retry do); a step another worker (or a
   // duplicate message) already took is dropped here.
@@ -368,7 +367,7 @@ async function commitPlans(client: PoolClient, machine: CoreMachine, input: Plan
  * in two statements, the plugins' aggregates run side by side, and the results recorded (with
  * their `job_completed` events) in one statement.
  */
-export async function aggregateJobs(machine: CoreMachine, jobIds: string[], jobs: Map<string, JobRow>): Promise<void> {
+export async function aggregateJobs(machine: Engine, jobIds: string[], jobs: Map<string, JobRow>): Promise<void> {
   const { t } = machine;
   const due = [...new Set(jobIds)]
     .map((id) => jobs.get(id))
@@ -438,7 +437,7 @@ export async function aggregateJobs(machine: CoreMachine, jobIds: string[], jobs
 }
 
 async function recordResults(
-  machine: CoreMachine,
+  machine: Engine,
   done: Array<{ id: string; status: string; result: unknown; failed: number }>,
 ): Promise<void> {
   const { t } = machine;

@@ -1,13 +1,6 @@
 import { PgBoss } from 'pg-boss';
 import { z } from 'zod';
-import {
-  backoffMs,
-  configFromEnv,
-  DEFAULT_CONFIG,
-  logLevelFromEnv,
-  type MachineConfig,
-  type MachineOptions,
-} from './config.ts';
+import { configFromEnv, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
 import { createPool, listenOnConnect, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
 import type { AnyJobDefinition, JobStatus, LedgerInfo, Logger, Services, TaskStatus } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
@@ -17,6 +10,9 @@ import { defaultJobId } from './job-id.ts';
 import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, nextStep, type Tables } from './ledger.ts';
 import { completeStage } from './settle.ts';
 import { SubmitGroups } from './submit.ts';
+import { liveWorkers, pluginOf, retryDelayMs, zodIssues, type Engine, type LiveWorker } from './engine.ts';
+
+export { zodIssues, type LiveWorker } from './engine.ts';
 import { unknownLimitKeys } from './claim.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
@@ -52,18 +48,6 @@ export interface ListTasksFilter {
   status?: TaskStatus;
   cursor?: string | null;
   limit?: number;
-}
-
-export interface LiveWorker {
-  id: string;
-  host: string;
-  pid: number;
-  jobTypes: string[];
-  control: boolean;
-  running: number;
-  stopping: boolean;
-  startedAt: string;
-  heartbeatAgeSeconds: number;
 }
 
 /** Resolves within `ms` whatever `p` does: its value, or the error (a timeout included). */
@@ -120,15 +104,6 @@ function decodeCursor(cursor: string | null | undefined): unknown[] | null {
   );
 }
 
-/** Turns zod issues into `params.<path>: message` entries. */
-export function zodIssues(err: z.ZodError, prefix = 'params'): Array<{ path: string; message: string }> {
-  return err.issues.map((i) => {
-    const path = [prefix, ...i.path.map(String)].join('.');
-    const keys = (i as { keys?: string[] }).keys;
-    return { path: keys?.length ? keys.map((k) => `${path}.${k}`).join(', ') : path, message: i.message };
-  });
-}
-
 /**
  * The orchestrator: the API side (submit, query, cancel, retry) and the factory of workers.
  * One per process; `start` migrates the ledger and pg-boss, creates the queues and returns it.
@@ -138,7 +113,7 @@ export function zodIssues(err: z.ZodError, prefix = 'params'): Array<{ path: str
  *   const { jobId } = await machine.submit('hello_world', { n: 3 });
  *   const worker = await machine.startWorker();
  */
-export class CoreMachine {
+export class CoreMachine implements Engine {
   readonly pool: Pool;
   readonly boss: PgBoss;
   readonly config: MachineConfig;
@@ -238,15 +213,7 @@ export class CoreMachine {
   }
 
   plugin(type: string): AnyJobDefinition {
-    const p = this.plugins.get(type);
-    if (!p) {
-      throw new CoreMachineError(
-        'CM_ERR_UNKNOWN_JOB_TYPE',
-        `Unknown job type ${JSON.stringify(type)}; known types: ${[...this.plugins.keys()].join(', ')}`,
-        { issues: [{ path: 'type', message: `unknown job type ${JSON.stringify(type)}` }] },
-      );
-    }
-    return p;
+    return pluginOf(this, type);
   }
 
   /** Validates parameters (defaults applied) and computes the job id, without writing anything. */
@@ -592,23 +559,7 @@ export class CoreMachine {
 
   /** Worker processes whose heartbeat in the database is fresh. */
   async liveWorkers(): Promise<LiveWorker[]> {
-    const { rows } = await this.pool.query(
-      `SELECT id, host, pid, job_types, control, running, stopping, started_at,
-              extract(epoch FROM now() - heartbeat_at)::float8 AS age
-       FROM ${this.t.workers} WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY started_at`,
-      [this.config.workerLivenessSeconds],
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      host: r.host,
-      pid: r.pid,
-      jobTypes: r.job_types,
-      control: r.control,
-      running: r.running,
-      stopping: r.stopping,
-      startedAt: new Date(r.started_at).toISOString(),
-      heartbeatAgeSeconds: Math.round(r.age * 10) / 10,
-    }));
+    return liveWorkers(this);
   }
 
   /** Starts a worker in this process for all job types (or those given). */
@@ -622,11 +573,7 @@ export class CoreMachine {
 
   /** Retry delay for a task that failed on run `attempt`. */
   retryDelayMs(attempt: number, policy?: { baseDelayMs?: number; maxDelayMs?: number }): number {
-    return backoffMs(
-      attempt,
-      policy?.baseDelayMs ?? this.config.retryBaseDelayMs,
-      policy?.maxDelayMs ?? this.config.retryMaxDelayMs,
-    );
+    return retryDelayMs(this.config, attempt, policy);
   }
 
   /** Stops this process's workers (running tasks aborted and released at once) and disconnects. */

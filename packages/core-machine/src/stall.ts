@@ -6,7 +6,7 @@
  */
 import { withTransaction } from './db.ts';
 import { addEvent, failJob, nextStep, sendControl, sendTasks, type ControlMessage } from './ledger.ts';
-import type { CoreMachine } from './machine.ts';
+import { liveWorkers, type Engine } from './engine.ts';
 import { completeStage } from './settle.ts';
 
 /**
@@ -19,7 +19,7 @@ import { completeStage } from './settle.ts';
  *   stage closed (or the job failed) through the same step a settle takes;
  * - running task whose heartbeat stopped: the workers' lease sweep (worker.ts).
  */
-export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: number; jobs: number; stages: number }> {
+export async function recoverStalled(machine: Engine): Promise<{ tasks: number; jobs: number; stages: number }> {
   const stages = await repairStages(machine);
   const { t, config } = machine;
   const stall = config.stallSeconds;
@@ -40,7 +40,7 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
           perMessage: machine.plugins.get(type)?.queue?.tasksPerMessage ?? 1,
         });
       // Tasks of a type no live worker serves wait for one: the timeline says so, not just "sent again".
-      const live = await machine.liveWorkers().catch(() => null);
+      const live = await liveWorkers(machine).catch(() => null);
       const served = live ? new Set(live.flatMap((w) => w.jobTypes)) : null;
       const jobs = [...new Map(tasks.map((r) => [r.job_id as string, r.type as string])).entries()];
       for (const [jobId, type] of jobs) {
@@ -78,7 +78,7 @@ export async function recoverStalled(machine: CoreMachine): Promise<{ tasks: num
 }
 
 /** Open stages of running jobs whose tasks are all settled: nothing else would ever close them. */
-async function repairStages(machine: CoreMachine): Promise<number> {
+async function repairStages(machine: Engine): Promise<number> {
   const { t, config } = machine;
   // A settle closes a stage in the transaction that settles its last task, so a stage seen here
   // is stuck; the quiet window keeps clear of a settle still in flight.

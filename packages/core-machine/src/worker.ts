@@ -15,12 +15,11 @@ import { isTransientDbError, withTransaction } from './db.ts';
 import type { AnyJobDefinition, StageDefinition, TaskContext } from './define-job.ts';
 import { abortReason, classifyError, isAbortReason, toStoredError, type StoredError } from './errors.ts';
 import { addEvent, CONTROL_QUEUE, sendTasks, taskQueue, type ControlMessage, type TaskMessage } from './ledger.ts';
-import type { CoreMachine } from './machine.ts';
+import { pluginOf, retryDelayMs, zodIssues, type Engine } from './engine.ts';
 import { settleBatch, type Settlement } from './settle.ts';
 import { recoverStalled } from './stall.ts';
 import { taskLogFields, withFields } from './log.ts';
 import { metrics } from './metrics.ts';
-import { zodIssues } from './machine.ts';
 
 export interface WorkerOptions {
   /** Job types this worker runs tasks for (default: all loaded plugins). */
@@ -91,7 +90,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class Worker {
   /** This worker's row in the `workers` table (host:pid:random). */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private readonly machine: CoreMachine;
+  private readonly machine: Engine;
   private readonly options: WorkerOptions;
   private readonly running = new Map<string, Running>();
   private readonly queues: string[] = [];
@@ -114,7 +113,7 @@ export class Worker {
 
   private readonly controlLocks: ControlLocks;
 
-  constructor(machine: CoreMachine, options: WorkerOptions) {
+  constructor(machine: Engine, options: WorkerOptions) {
     this.machine = machine;
     this.options = options;
     this.controlLocks = new ControlLocks(machine.ledger.connectionString, machine.ledger.schema);
@@ -154,7 +153,7 @@ export class Worker {
       this.queues.push(CONTROL_QUEUE);
     }
     for (const type of this.jobTypes) {
-      const plugin = this.machine.plugin(type);
+      const plugin = pluginOf(this.machine, type);
       const name = taskQueue(type);
       await boss.work<TaskMessage>(
         name,
@@ -483,7 +482,7 @@ export class Worker {
       });
       return { kind: 'failed', ...base, error };
     }
-    return { kind: 'retry', ...base, error, delayMs: this.machine.retryDelayMs(row.attempts, stage?.retry) };
+    return { kind: 'retry', ...base, error, delayMs: retryDelayMs(this.machine.config, row.attempts, stage?.retry) };
   }
 
   private async predecessor(row: ClaimedRow, stage: number): Promise<unknown> {
