@@ -1,7 +1,7 @@
 import { createTestMachine, startPostgres, type PgInstance, type TestMachine } from '@coremachine/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRunsTable, faultPlugins, RUNS_TABLE } from '../fixtures/fault-jobs.ts';
-import { runsOf, startFaultWorker, type WorkerProcess } from './fault-helpers.ts';
+import { runsOf, startFaultWorker, until, type WorkerProcess } from './fault-helpers.ts';
 
 // The cluster-wide concurrency cap (`concurrencyLimits`, CM_CONCURRENCY_LIMITS): three real
 // worker processes, each able to run 40 tasks at once, share jobs of capped types. Every run of a
@@ -46,6 +46,16 @@ describe('cluster-wide concurrency cap', () => {
     const capped = await tm.submit('effect_job', { n, sleep_ms: 150, tag: 'cap' });
     const stageCapped = await tm.submit('lease_job', { n: 20, sleep_ms: 150, tag: 'stage-cap' });
     const free = await tm.submit('timeout_job', { n, sleep_ms: 300, tag: 'no-cap' });
+    // jobs.get says what the queued tasks wait for.
+    const summary = await until(
+      async () => {
+        const s = (await tm.machine.getJob(capped.jobId))?.stages[0]?.waiting?.summary;
+        return s?.includes('queued') ? s : null;
+      },
+      20_000,
+      'queued tasks of the capped job',
+    );
+    expect(summary).toContain('waiting for a free worker slot (cluster-wide cap: at most 4 effect_job tasks at once)');
     for (const { jobId } of [capped, stageCapped, free])
       expect((await tm.waitFor(jobId, { timeoutMs: 60_000 })).status).toBe('completed');
 

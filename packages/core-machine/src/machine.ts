@@ -301,7 +301,7 @@ export class CoreMachine implements Engine {
       parts.push(
         noLiveWorker
           ? `${q.due} queued, but no live worker serves ${view.type}: they wait until one starts`
-          : `${q.due} queued, waiting for a free worker slot`,
+          : `${q.due} queued, waiting for a free worker slot${this.capNote(view.type, stage.name)}`,
       );
     if (q.retry) parts.push(`${q.retry} retrying, the next at ${new Date(q.next_due).toISOString()}`);
     stage.waiting = {
@@ -312,6 +312,16 @@ export class CoreMachine implements Engine {
       running,
       summary: parts.join('; ') || 'every task has settled; the next step is queued',
     };
+  }
+
+  /** The cluster-wide caps on a stage's tasks, as words (empty without any). */
+  private capNote(type: string, stageName: string): string {
+    const limits = this.config.concurrencyLimits;
+    const caps = [
+      limits[type] !== undefined ? `${limits[type]} ${type} tasks` : null,
+      limits[`${type}.${stageName}`] !== undefined ? `${limits[`${type}.${stageName}`]} of stage ${stageName}` : null,
+    ].filter(Boolean);
+    return caps.length ? ` (cluster-wide cap: at most ${caps.join(' and ')} at once)` : '';
   }
 
   async requireJob(jobId: string): Promise<JobView> {
