@@ -1,4 +1,10 @@
-import { CoreMachineError, withActor, type ComplianceReport, type CoreMachine } from '@coremachine/core-machine';
+import {
+  CoreMachineError,
+  isTransientDbError,
+  withActor,
+  type ComplianceReport,
+  type CoreMachine,
+} from '@coremachine/core-machine';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { roleAllows, type Principal, type Role, type TokenStore } from './auth/tokens.ts';
@@ -41,7 +47,7 @@ const CODE_MAP: Partial<Record<CoreMachineError['code'], TRPC_ERROR_CODE_KEY>> =
   CM_ERR_UNKNOWN_JOB_TYPE: 'BAD_REQUEST',
   CM_ERR_JOB_NOT_FOUND: 'NOT_FOUND',
   CM_ERR_INVALID_STATE: 'CONFLICT',
-  CM_ERR_DATABASE_UNREACHABLE: 'INTERNAL_SERVER_ERROR',
+  CM_ERR_DATABASE_UNREACHABLE: 'SERVICE_UNAVAILABLE',
 };
 
 const t = initTRPC
@@ -55,13 +61,24 @@ const t = initTRPC
     },
   });
 
-/** Maps engine errors to tRPC errors at the edge, keeping the cause. */
+/**
+ * Maps engine errors to tRPC errors at the edge, keeping the cause. A lost or refused database
+ * connection (PostgreSQL restarting, failing over) is a 503 the client may retry, not a 500.
+ */
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok && result.error.cause instanceof CoreMachineError) {
-    const cause = result.error.cause;
+  if (result.ok) return result;
+  const raw = result.error.cause ?? result.error;
+  const cause =
+    raw instanceof CoreMachineError
+      ? raw
+      : isTransientDbError(raw)
+        ? new CoreMachineError('CM_ERR_DATABASE_UNREACHABLE', 'PostgreSQL is unavailable; try again shortly', {
+            cause: raw,
+          })
+        : null;
+  if (cause)
     throw new TRPCError({ code: CODE_MAP[cause.code] ?? 'INTERNAL_SERVER_ERROR', message: cause.message, cause });
-  }
   return result;
 });
 
