@@ -49,7 +49,7 @@ const small = defineJob({
   ],
   result: z.object({ tasks: z.number() }),
   aggregate: (ctx) => ({ tasks: ctx.stages[0]!.completed }),
-  queue: { batchSize: 100, concurrency: 2, tasksPerMessage: 10 },
+  queue: { batchSize: 1000, concurrency: 2, tasksPerMessage: 10 },
 });
 
 const schema = uniqueSchema('benchp');

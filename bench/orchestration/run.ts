@@ -67,7 +67,9 @@ const smallNoop = defineJob({
   ],
   result: z.object({ tasks: z.number() }),
   aggregate: (ctx) => ({ tasks: ctx.stages[0]!.completed }),
-  queue: { batchSize: BATCH, concurrency: LOOPS, tasksPerMessage: TASKS_PER_JOB },
+  // One message per job's stage: a fetch takes BATCH messages (BATCH jobs' tasks), as one raw
+  // fetch below takes BATCH messages.
+  queue: { batchSize: BATCH * TASKS_PER_JOB, concurrency: LOOPS, tasksPerMessage: TASKS_PER_JOB },
 });
 
 async function coreMachine(n: number): Promise<number> {

@@ -117,6 +117,25 @@ export async function commitAsReady<T>(
   if (failure) throw (failure as { error: unknown }).error;
 }
 
+/** Plugin plans (or aggregates) of one batch running at once; the rest wait for a free one. */
+const STEP_PARALLELISM = 16;
+
+/** `items.map(fn)`, at most `limit` calls of `fn` running at once. */
+function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Array<Promise<R>> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return items.map(async (item) => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn(item);
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  });
+}
+
 /** A job row as the control steps read it. */
 export interface JobRow {
   id: string;
@@ -238,7 +257,7 @@ export async function planStages(machine: Engine, steps: PlanStep[], jobs: Map<s
   });
   if (!due.length) return;
   const previous = await previousOutcomes(machine, due);
-  const work = due.map(async (step): Promise<Planned | null> => {
+  const work = mapLimited(due, STEP_PARALLELISM, async (step): Promise<Planned | null> => {
     const job = jobs.get(step.jobId)!;
     const log = withFields(machine.log, { job_id: job.id, job_type: job.type, stage: step.stage });
     const plugin = machine.plugins.get(job.type);
@@ -385,7 +404,7 @@ export async function aggregateJobs(machine: Engine, jobIds: string[], jobs: Map
   );
   const retries = new Map(retryRows.map((r) => [r.job_id as string, r.retries as number]));
   type Done = { id: string; status: string; result: unknown; failed: number };
-  const work = due.map(async (job): Promise<Done | null> => {
+  const work = mapLimited(due, STEP_PARALLELISM, async (job): Promise<Done | null> => {
     const plugin = machine.plugins.get(job.type)!;
     const stageRows = allStages.filter((s) => s.job_id === job.id);
     // Not finished: a spurious message.

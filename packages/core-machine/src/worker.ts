@@ -56,7 +56,7 @@ interface Job<T> {
 }
 
 const SETTLE_BATCH = 500;
-const CONTROL_BATCH = 50;
+const CONTROL_BATCH = 100;
 
 export function messagesPerFetch(tasks: number, tasksPerMessage: number): number {
   const messages = Math.max(1, Math.floor(tasks / tasksPerMessage));
