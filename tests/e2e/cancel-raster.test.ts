@@ -115,7 +115,8 @@ describe('cancel of a running process_raster COG stage', () => {
       blob_name: `${prefix}/big.tif`,
       output_container: output,
     });
-    const cogTask = async () => (await app.machine.listTasks(jobId, { stage: 2, limit: 10 })).items[0];
+    const cogTask = async () =>
+      (await app.machine.listTasks(jobId, { limit: 100 })).items.find((t) => t.stageName === 'create_cog');
     // The COG stage is running and GDAL is at work in it (gdalwarp or gdal_translate under the worker).
     await until(async () => (await cogTask())?.status === 'processing', 90_000, 'the COG stage running');
     const gdalAtWork = await until(
