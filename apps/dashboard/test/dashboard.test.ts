@@ -382,23 +382,26 @@ describe('dashboard in headless Chromium', () => {
     );
     let t0 = Date.now();
     await page.goto(`${slow.url}/jobs`);
-    await expect.poll(() => page.locator('table.jobs tbody tr').count()).toBe(25);
+    // The bound is the assertion on listMs below; the poll waits as long (vitest's default is 1 s).
+    await expect.poll(() => page.locator('table.jobs tbody tr').count(), { timeout: 10_000 }).toBe(25);
     const listMs = Date.now() - t0;
     const firstPage = await page.locator('table.jobs tbody tr').first().getAttribute('data-job-id');
     await page.click('nav[aria-label="Job pages"] button:has-text("Older")');
     await expect
-      .poll(() => page.locator('table.jobs tbody tr').first().getAttribute('data-job-id'))
+      .poll(() => page.locator('table.jobs tbody tr').first().getAttribute('data-job-id'), { timeout: 10_000 })
       .not.toBe(firstPage);
     expect(await page.locator('table.jobs tbody tr').count()).toBe(25);
 
     t0 = Date.now();
     await page.goto(`${slow.url}/jobs/${big.slice(0, 10)}`); // a prefix opens the job
     await page.waitForURL(`${slow.url}/jobs/${big}`);
-    await expect.poll(() => page.locator('.tasks tbody tr').count()).toBe(50);
+    await expect.poll(() => page.locator('.tasks tbody tr').count(), { timeout: 10_000 }).toBe(50);
     const jobMs = Date.now() - t0;
     expect(await page.textContent('[data-stage=greeting] .stage-count')).toBe('10000/10000');
     await page.click('nav[aria-label="Task pages"] button:has-text("Older")');
-    await expect.poll(() => page.locator('.tasks tbody tr').first().getAttribute('data-task-key')).toBe('00050');
+    await expect
+      .poll(() => page.locator('.tasks tbody tr').first().getAttribute('data-task-key'), { timeout: 10_000 })
+      .toBe('00050');
     // The browser keeps only a page of rows: the DOM stays small whatever the job's size.
     expect(await page.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(2000);
     console.log(`10,000 jobs: first page in ${listMs} ms; 10,000-task job: page in ${jobMs} ms`);
