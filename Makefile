@@ -7,8 +7,10 @@ SHELL := /bin/bash
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# The server connects as the application role scripts/bootstrap.sh creates (no superuser, password
+# authentication), unless DATABASE_URL says otherwise.
 start: bootstrap
-	@source scripts/env.sh && pnpm --silent --filter @coremachine/dashboard build && cd apps/server && exec node --import tsx src/main.ts
+	@source scripts/env.sh && export DATABASE_URL="$${DATABASE_URL:-postgres://$${CM_DATABASE_ROLE:-coremachine}:$${CM_DATABASE_PASSWORD:-coremachine}@127.0.0.1:5432/$${CM_DATABASE_NAME:-coremachine}}" && pnpm --silent --filter @coremachine/dashboard build && cd apps/server && exec node --import tsx src/main.ts
 
 test: bootstrap
 	@source scripts/env.sh && node scripts/test.mjs

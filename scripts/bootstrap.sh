@@ -67,6 +67,12 @@ if [ -z "${DATABASE_URL:-}" ]; then
       psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_roles where rolname='$APP_ROLE'" | grep -q 1
   fi
   psql -h 127.0.0.1 -U postgres -d postgres -qc "grant connect, create, temporary on database \"$DB_NAME\" to \"$APP_ROLE\"" >/dev/null
+  # Schemas an earlier set-up created as the superuser become the application role's (make start
+  # connects as it): the ledger and its queue, STAC, vector tables, inventories.
+  LEDGER="${CM_SCHEMA:-coremachine}"
+  psql -h 127.0.0.1 -U postgres -d "$DB_NAME" -v ON_ERROR_STOP=1 -q -v role="$APP_ROLE" \
+    -v schemas="$LEDGER,${LEDGER}_queue,${CM_STAC_SCHEMA:-stac},${CM_GEO_SCHEMAS:-geo},inventory" \
+    -f "$ROOT/scripts/adopt-schemas.sql" >/dev/null
   HBA="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'show hba_file')"
   if ! $SUDO grep -q "^host $DB_NAME $APP_ROLE 127.0.0.1/32 scram-sha-256" "$HBA"; then
     log "password authentication for $APP_ROLE in $HBA"
