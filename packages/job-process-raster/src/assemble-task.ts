@@ -1,22 +1,12 @@
 import path from 'node:path';
-import { isAbortReason, isCoreMachineError, permanentError, type TaskContext } from '@coremachine/core-machine';
+import { isAbortReason, isCoreMachineError, type TaskContext } from '@coremachine/core-machine';
 import { gdalTaskError, useStorageForGdal } from '@coremachine/geo';
-import {
-  assembleCog,
-  checkCog,
-  cogCreationOptions,
-  describeRaster,
-  rasterError,
-  type Compression,
-  type Resampling,
-} from '@coremachine/geo/raster';
-import { registerBlobRaster, StacError } from '@coremachine/geo/stac';
+import { assembleCog, cogCreationOptions, type Compression, type Resampling } from '@coremachine/geo/raster';
 import { vsiazPath } from '@coremachine/storage';
 import { z } from 'zod';
-import type { CreateCogOutput } from './create-cog-task.ts';
+import { checkedCog, cogResult, registerCogItem, type CreateCogOutput } from './create-cog-task.ts';
 import { deleteTmpPrefix, tiledAssembly, type TiledAssembly } from './tiled.ts';
-
-const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+import { COG_CONTENT_TYPE } from './tiles.ts';
 
 export { tiledAssembly };
 
@@ -90,15 +80,7 @@ async function assemble(input: AssembleTaskInput, ctx: AssembleContext, started:
     onProgress: (fraction, note) => ctx.progress(fraction * 0.9, note),
   });
   ctx.signal.throwIfAborted();
-  const check = await checkCog(local);
-  if (!check.valid)
-    throw rasterError(
-      'COG_INVALID',
-      `the COG made from ${label} breaks the COG layout rules: ${check.errors.join('; ')}`,
-      check,
-    );
-  const info = await describeRaster(local);
-  if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
+  const checked = await checkedCog(local, label);
   ctx.progress(0.9, 'uploading');
   await storage.ensureContainer(input.output_container);
   const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
@@ -111,49 +93,19 @@ async function assemble(input: AssembleTaskInput, ctx: AssembleContext, started:
     bytes,
     options: creationOptions,
   });
-  const stac = ctx.services.stac
-    ? await registerBlobRaster(
-        ctx.db,
-        ctx.services.stac.schema,
-        storage,
-        input.output_container,
-        input.output_blob_name,
-        { collection: input.collection },
-      ).catch((err: unknown) => {
-        throw err instanceof StacError
-          ? permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined)
-          : err;
-      })
-    : null;
-  return {
-    cog_blob: input.output_blob_name,
-    cog_container: input.output_container,
-    cog_url: storage.blobUrl(input.output_container, input.output_blob_name),
-    source_blob: input.source_blob,
-    source_container: input.source_container,
-    reprojection_performed: tiled.reprojected,
+  const stac = await registerCogItem(ctx, input.output_container, input.output_blob_name, input.collection);
+  return cogResult({
+    settings: input,
+    cogUrl: storage.blobUrl(input.output_container, input.output_blob_name),
+    source: { blob: input.source_blob, container: input.source_container },
+    reprojected: tiled.reprojected,
     sidecars: [],
     collar: tiled.collar,
-    source_crs: input.source_crs,
-    target_crs: info.crs,
-    bounds: info.bounds,
-    bounds_4326: info.bounds_4326,
-    shape: info.shape,
-    band_count: info.band_count,
-    dtype: info.dtype,
-    nodata: info.nodata,
-    size_mb: Math.round((bytes / (1024 * 1024)) * 1000) / 1000,
-    compression: input.compression,
-    jpeg_quality: input.compression === 'jpeg' || input.compression === 'webp' ? input.jpeg_quality : null,
-    tile_size: check.tileSize ?? info.block_size,
-    overview_levels: check.overviewLevels,
-    overview_resampling: input.overview_resampling,
-    reproject_resampling: input.reproject_resampling,
-    raster_type: input.raster_type,
-    cog_warnings: check.warnings,
-    processing_time_seconds: Math.round(performance.now() - started) / 1000,
-    stac_item_id: stac?.id ?? null,
-  };
+    made: checked,
+    bytes,
+    started,
+    stacItemId: stac?.id ?? null,
+  });
 }
 
 /** How a tiled result records the windows (appended to the result by the aggregate). */

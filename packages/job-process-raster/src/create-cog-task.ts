@@ -11,11 +11,15 @@ import {
   rasterError,
   RESAMPLINGS,
   withTempDir,
+  type Bounds,
+  type CogCheck,
+  type RasterDescription,
 } from '@coremachine/geo/raster';
 import { vsiazPath } from '@coremachine/storage';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Params } from './parameters.ts';
+import { COG_CONTENT_TYPE } from './tiles.ts';
 
 const bounds = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 
@@ -77,7 +81,97 @@ export const createCogOutput = z.object({
 });
 export type CreateCogOutput = z.output<typeof createCogOutput>;
 
-const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+/** What both paths (single task, tiled assembly) made: the COG's layout check and description. */
+export interface CheckedCog {
+  check: CogCheck;
+  info: RasterDescription & { crs: string; bounds_4326: Bounds };
+}
+
+/** Checks a COG just made against the layout rules and reads its georeferencing. */
+export async function checkedCog(local: string, label: string): Promise<CheckedCog> {
+  const check = await checkCog(local);
+  if (!check.valid)
+    throw rasterError(
+      'COG_INVALID',
+      `the COG made from ${label} breaks the COG layout rules: ${check.errors.join('; ')}`,
+      check,
+    );
+  const info = await describeRaster(local);
+  if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
+  return { check, info: { ...info, crs: info.crs, bounds_4326: info.bounds_4326 } };
+}
+
+/** Registers the uploaded COG's STAC item (null without a STAC store); STAC errors are permanent. */
+export async function registerCogItem(
+  ctx: Pick<TaskContext<unknown>, 'services' | 'db'>,
+  container: string,
+  blob: string,
+  collection: string,
+): Promise<{ id: string } | null> {
+  const { stac, storage } = ctx.services;
+  if (!stac) return null;
+  return registerBlobRaster(ctx.db, stac.schema, storage, container, blob, { collection }).catch((err: unknown) => {
+    throw err instanceof StacError
+      ? permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined)
+      : err;
+  });
+}
+
+/** The `create_cog` result, the same from the single task and the tiled assembly. */
+export function cogResult(o: {
+  settings: Pick<
+    CreateCogInput,
+    | 'output_container'
+    | 'output_blob_name'
+    | 'source_crs'
+    | 'compression'
+    | 'jpeg_quality'
+    | 'overview_resampling'
+    | 'reproject_resampling'
+    | 'raster_type'
+  >;
+  cogUrl: string;
+  source: { blob: string; container: string };
+  reprojected: boolean;
+  sidecars: string[];
+  collar: CreateCogOutput['collar'];
+  made: CheckedCog;
+  bytes: number;
+  started: number;
+  stacItemId: string | null;
+}): CreateCogOutput {
+  const { settings: input, made } = o;
+  const { info, check } = made;
+  return {
+    cog_blob: input.output_blob_name,
+    cog_container: input.output_container,
+    cog_url: o.cogUrl,
+    source_blob: o.source.blob,
+    source_container: o.source.container,
+    reprojection_performed: o.reprojected,
+    sidecars: o.sidecars,
+    collar: o.collar,
+    source_crs: input.source_crs,
+    target_crs: info.crs,
+    bounds: info.bounds,
+    bounds_4326: info.bounds_4326,
+    shape: info.shape,
+    band_count: info.band_count,
+    dtype: info.dtype,
+    nodata: info.nodata,
+    size_mb: Math.round((o.bytes / (1024 * 1024)) * 1000) / 1000,
+    compression: input.compression,
+    jpeg_quality: input.compression === 'jpeg' || input.compression === 'webp' ? input.jpeg_quality : null,
+    tile_size: check.tileSize ?? info.block_size,
+    overview_levels: check.overviewLevels,
+    overview_resampling: input.overview_resampling,
+    reproject_resampling: input.reproject_resampling,
+    raster_type: input.raster_type,
+    cog_warnings: check.warnings,
+    processing_time_seconds: Math.round(performance.now() - o.started) / 1000,
+    stac_item_id: o.stacItemId,
+  };
+}
 
 /**
  * Warps (if needed) and writes the COG in a task-private temporary folder, checks its layout
@@ -127,15 +221,7 @@ async function writeCog(
       onProgress: (fraction, note) => ctx.progress(fraction * 0.9, note),
       signal: ctx.signal,
     });
-    const check = await checkCog(local);
-    if (!check.valid)
-      throw rasterError(
-        'COG_INVALID',
-        `the COG made from ${label} breaks the COG layout rules: ${check.errors.join('; ')}`,
-        check,
-      );
-    const info = await describeRaster(local);
-    if (!info.bounds_4326 || !info.crs) throw rasterError('COG_INVALID', `the COG made from ${label} has no CRS`);
+    const checked = await checkedCog(local, label);
     ctx.signal.throwIfAborted();
     ctx.progress(0.9, 'uploading');
     await storage.ensureContainer(input.output_container);
@@ -186,48 +272,18 @@ async function writeCog(
       bytes,
       options: made.creationOptions,
     });
-    const stac = ctx.services.stac
-      ? await registerBlobRaster(
-          ctx.db,
-          ctx.services.stac.schema,
-          storage,
-          input.output_container,
-          input.output_blob_name,
-          { collection: 'cogs' },
-        ).catch((err: unknown) => {
-          throw err instanceof StacError
-            ? permanentError(err.code, err.message, err.issues.length ? { issues: err.issues } : undefined)
-            : err;
-        })
-      : null;
-    return {
-      cog_blob: input.output_blob_name,
-      cog_container: input.output_container,
-      cog_url: storage.blobUrl(input.output_container, input.output_blob_name),
-      source_blob: input.blob_name,
-      source_container: input.container_name,
-      reprojection_performed: made.reprojected,
+    const stac = await registerCogItem(ctx, input.output_container, input.output_blob_name, 'cogs');
+    return cogResult({
+      settings: input,
+      cogUrl: storage.blobUrl(input.output_container, input.output_blob_name),
+      source: { blob: input.blob_name, container: input.container_name },
+      reprojected: made.reprojected,
       sidecars,
       collar: { mask: made.collar.mask, nodata: nodataToJson(made.collar.nodata) },
-      source_crs: input.source_crs,
-      target_crs: info.crs,
-      bounds: info.bounds,
-      bounds_4326: info.bounds_4326,
-      shape: info.shape,
-      band_count: info.band_count,
-      dtype: info.dtype,
-      nodata: info.nodata,
-      size_mb: Math.round((bytes / (1024 * 1024)) * 1000) / 1000,
-      compression: input.compression,
-      jpeg_quality: input.compression === 'jpeg' || input.compression === 'webp' ? input.jpeg_quality : null,
-      tile_size: check.tileSize ?? info.block_size,
-      overview_levels: check.overviewLevels,
-      overview_resampling: input.overview_resampling,
-      reproject_resampling: input.reproject_resampling,
-      raster_type: input.raster_type,
-      cog_warnings: check.warnings,
-      processing_time_seconds: Math.round(performance.now() - started) / 1000,
-      stac_item_id: stac?.id ?? null,
-    };
+      made: checked,
+      bytes,
+      started,
+      stacItemId: stac?.id ?? null,
+    });
   });
 }
