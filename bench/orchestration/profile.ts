@@ -5,10 +5,10 @@
  *
  *   node --import tsx orchestration/profile.ts [--jobs 200]
  */
-import { CoreMachine, defineJob, defineStage } from '@coremachine/core-machine';
+import { CoreMachine } from '@coremachine/core-machine';
 import { DATABASE_URL, dropSchemas, uniqueSchema } from '@coremachine/test-kit';
+import { noopJob } from './noop-job.ts';
 import pg from 'pg';
-import { z } from 'zod';
 
 const i = process.argv.indexOf('--jobs');
 const JOBS = i > 0 ? Number(process.argv[i + 1]) : 200;
@@ -33,23 +33,10 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   return result;
 } as typeof pg.Client.prototype.query;
 
-const small = defineJob({
-  type: 'bench_small',
-  version: '1.0.0',
-  description: 'a few tasks that do nothing',
-  parameters: z.object({ n: z.number().int(), run: z.string() }),
-  stages: [
-    defineStage<{ n: number }>()({
-      name: 'noop',
-      input: z.object({}),
-      output: z.object({}),
-      plan: ({ params }) => Array.from({ length: params.n }, (_, k) => ({ key: String(k), input: {} })),
-      handler: () => ({}),
-    }),
-  ],
-  result: z.object({ tasks: z.number() }),
-  aggregate: (ctx) => ({ tasks: ctx.stages[0]!.completed }),
-  queue: { batchSize: 1000, concurrency: 2, tasksPerMessage: 10 },
+const small = noopJob('bench_small', 'a few tasks that do nothing', {
+  batchSize: 1000,
+  concurrency: 2,
+  tasksPerMessage: 10,
 });
 
 const schema = uniqueSchema('benchp');

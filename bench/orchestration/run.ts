@@ -12,10 +12,10 @@
  * to raw pg-boss moving the same number of messages CoreMachine sends for them (per job: plan,
  * aggregate and its task messages). This measures the control steps (plan, aggregate).
  */
-import { CoreMachine, defineJob, defineStage } from '@coremachine/core-machine';
+import { CoreMachine } from '@coremachine/core-machine';
 import { DATABASE_URL, dropSchemas, uniqueSchema } from '@coremachine/test-kit';
+import { noopJob } from './noop-job.ts';
 import { PgBoss } from 'pg-boss';
-import { z } from 'zod';
 
 const flag = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,46 +30,20 @@ const REPEAT = flag('repeat') ?? 3;
 const BATCH = 100;
 const LOOPS = 2;
 
-const noop = defineJob({
-  type: 'bench_noop',
-  version: '1.0.0',
-  description: 'N tasks that do nothing',
-  parameters: z.object({ n: z.number().int(), run: z.string() }),
-  stages: [
-    defineStage<{ n: number }>()({
-      name: 'noop',
-      input: z.object({}),
-      output: z.object({}),
-      plan: ({ params }) => Array.from({ length: params.n }, (_, i) => ({ key: String(i), input: {} })),
-      handler: () => ({}),
-    }),
-  ],
-  result: z.object({ tasks: z.number() }),
-  aggregate: (ctx) => ({ tasks: ctx.stages[0]!.completed }),
-  // A message carries task ids: one fetch (2 messages) takes BATCH tasks, as one raw fetch
-  // below takes BATCH jobs.
-  queue: { batchSize: BATCH, concurrency: LOOPS, tasksPerMessage: BATCH / 2 },
+// A message carries task ids: one fetch (2 messages) takes BATCH tasks, as one raw fetch below
+// takes BATCH jobs.
+const noop = noopJob('bench_noop', 'N tasks that do nothing', {
+  batchSize: BATCH,
+  concurrency: LOOPS,
+  tasksPerMessage: BATCH / 2,
 });
 
-const smallNoop = defineJob({
-  type: 'bench_small',
-  version: '1.0.0',
-  description: 'a few tasks that do nothing',
-  parameters: z.object({ n: z.number().int(), run: z.string() }),
-  stages: [
-    defineStage<{ n: number }>()({
-      name: 'noop',
-      input: z.object({}),
-      output: z.object({}),
-      plan: ({ params }) => Array.from({ length: params.n }, (_, i) => ({ key: String(i), input: {} })),
-      handler: () => ({}),
-    }),
-  ],
-  result: z.object({ tasks: z.number() }),
-  aggregate: (ctx) => ({ tasks: ctx.stages[0]!.completed }),
-  // One message per job's stage: a fetch takes BATCH messages (BATCH jobs' tasks), as one raw
-  // fetch below takes BATCH messages.
-  queue: { batchSize: BATCH * TASKS_PER_JOB, concurrency: LOOPS, tasksPerMessage: TASKS_PER_JOB },
+// One message per job's stage: a fetch takes BATCH messages (BATCH jobs' tasks), as one raw
+// fetch below takes BATCH messages.
+const smallNoop = noopJob('bench_small', 'a few tasks that do nothing', {
+  batchSize: BATCH * TASKS_PER_JOB,
+  concurrency: LOOPS,
+  tasksPerMessage: TASKS_PER_JOB,
 });
 
 async function coreMachine(n: number): Promise<number> {
