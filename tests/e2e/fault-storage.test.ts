@@ -14,15 +14,60 @@ import { freePort, startServerProcess, type ServerProcess } from './fault-server
 import { sleep, until } from './fault-helpers.ts';
 
 // A frozen storage endpoint (SIGSTOP of an Azurite of this test's own) while storage-using jobs
-// run in real server processes (one API + worker, one worker) on a PostgreSQL of its own. With
-// small configured budgets (1.5 s per request, 4 s per call) the freeze (15 s) outlasts several
-// whole budgets: every storage call ends in STORAGE_TIMEOUT instead of hanging, the tasks are
-// retried by the engine's policy meanwhile, /health answers within 2 s saying storage is
-// unreachable, and once Azurite runs again the jobs complete with the right results.
-const FREEZE_MS = 15_000;
+// run in real server processes (one API + worker, one worker) on a PostgreSQL of its own.
+// - With small configured budgets (1.5 s per request, 4 s per call) a 15 s freeze outlasts several
+//   whole budgets: every storage call ends in STORAGE_TIMEOUT instead of hanging and the tasks are
+//   retried by the engine's policy meanwhile.
+// - With the default budgets (30 s per request, 120 s per call), the 60 s freeze users meet: calls
+//   wait it out within their budget.
+// Either way /health answers within 2 s saying storage is unreachable, no process exits, and once
+// Azurite runs again the jobs complete with the right results.
 const BLOBS = 40;
 
-describe('a frozen storage endpoint', () => {
+interface FreezeCase {
+  name: string;
+  freezeMs: number;
+  /** Storage and retry settings of the server processes. */
+  env: Record<string, string>;
+  /** Retries the summary's task must have made while Azurite was stopped. */
+  minRetriesInFreeze: number;
+  /** Bounds on the attempts the summary's task took in all. */
+  minAttempts: number;
+  maxAttempts: number;
+  settleMs: number;
+}
+
+const cases: FreezeCase[] = [
+  {
+    name: 'small budgets, 15 s freeze: tasks time out and retry',
+    freezeMs: 15_000,
+    env: {
+      CM_STORAGE_REQUEST_TIMEOUT_MS: '1500',
+      CM_STORAGE_TOTAL_TIMEOUT_MS: '4000',
+      CM_STORAGE_MAX_ATTEMPTS: '3',
+      CM_STORAGE_RETRY_BASE_DELAY_MS: '200',
+      CM_STORAGE_RETRY_MAX_DELAY_MS: '1000',
+      CM_MAX_ATTEMPTS: '12',
+      CM_RETRY_BASE_DELAY_MS: '500',
+      CM_RETRY_MAX_DELAY_MS: '2000',
+    },
+    minRetriesInFreeze: 2,
+    minAttempts: 3,
+    maxAttempts: 11,
+    settleMs: 30_000,
+  },
+  {
+    name: 'default budgets, 60 s freeze: calls wait it out',
+    freezeMs: 60_000,
+    env: {},
+    minRetriesInFreeze: 0,
+    minAttempts: 1,
+    maxAttempts: 2,
+    settleMs: 90_000,
+  },
+];
+
+describe.each(cases)('a frozen storage endpoint ($name)', (c) => {
   let pgi: PgInstance;
   let azurite: AzuriteHandle;
   let storage: BlobStorage;
@@ -43,14 +88,7 @@ describe('a frozen storage endpoint', () => {
       DATABASE_URL: pgi.url,
       CM_EMBEDDED_AZURITE: 'false',
       CM_AZURITE_ENDPOINT: azurite.endpoint,
-      CM_STORAGE_REQUEST_TIMEOUT_MS: '1500',
-      CM_STORAGE_TOTAL_TIMEOUT_MS: '4000',
-      CM_STORAGE_MAX_ATTEMPTS: '3',
-      CM_STORAGE_RETRY_BASE_DELAY_MS: '200',
-      CM_STORAGE_RETRY_MAX_DELAY_MS: '1000',
-      CM_MAX_ATTEMPTS: '12',
-      CM_RETRY_BASE_DELAY_MS: '500',
-      CM_RETRY_MAX_DELAY_MS: '2000',
+      ...c.env,
       CM_LOG_LEVEL: 'warn',
     };
     servers.push(await startServerProcess({ ...env, CM_ROLE: 'all', CM_API_PORT: '0' }));
@@ -85,7 +123,7 @@ describe('a frozen storage endpoint', () => {
         const j = (await api('GET', `/jobs/${jobId}`)).body;
         return j.status === 'completed' || j.status === 'failed' ? j : null;
       },
-      30_000,
+      c.settleMs,
       `job ${jobId} settled`,
     );
   interface Event {
@@ -94,81 +132,85 @@ describe('a frozen storage endpoint', () => {
     message: string | null;
   }
 
-  it('no process exits, /health answers within 2 s, tasks time out and retry, the jobs complete after SIGCONT', async () => {
-    // Before: healthy, and a summary runs in well under a second.
-    expect((await health()).status).toBe(200);
-    const before = await api('POST', '/jobs', {
-      type: 'summarize_container',
-      params: { container_name: 'bronze', filter: { prefix: 'freeze/' } },
-    });
-    expect(before.status).toBe(201);
-    const b = await settled(before.body.jobId);
-    expect(b.status).toBe('completed');
-    expect(b.result.summary.total_files).toBe(BLOBS);
+  it(
+    'no process exits, /health answers within 2 s, storage calls end within their budget, the jobs complete after SIGCONT',
+    async () => {
+      // Before: healthy, and a summary runs in well under a second.
+      expect((await health()).status).toBe(200);
+      const before = await api('POST', '/jobs', {
+        type: 'summarize_container',
+        params: { container_name: 'bronze', filter: { prefix: 'freeze/' } },
+      });
+      expect(before.status).toBe(201);
+      const b = await settled(before.body.jobId);
+      expect(b.status).toBe('completed');
+      expect(b.result.summary.total_files).toBe(BLOBS);
 
-    process.kill(azurite.pid!, 'SIGSTOP');
-    const frozenAt = Date.now();
-    // Two storage-using jobs submitted into the freeze: a summary (one listing task) and an
-    // inventory that stats every blob (verify_blobs).
-    const summary = await api('POST', '/jobs', {
-      type: 'summarize_container',
-      params: { container_name: 'bronze', filter: { prefix: 'freeze/', extensions: ['txt'] } },
-    });
-    const inventory = await api('POST', '/jobs', {
-      type: 'list_container_contents',
-      params: { container_name: 'bronze', filter: { prefix: 'freeze/' }, verify_blobs: true },
-    });
-    expect([summary.status, inventory.status]).toEqual([201, 201]);
+      process.kill(azurite.pid!, 'SIGSTOP');
+      const frozenAt = Date.now();
+      // Two storage-using jobs submitted into the freeze: a summary (one listing task) and an
+      // inventory that stats every blob (verify_blobs).
+      const summary = await api('POST', '/jobs', {
+        type: 'summarize_container',
+        params: { container_name: 'bronze', filter: { prefix: 'freeze/', extensions: ['txt'] } },
+      });
+      const inventory = await api('POST', '/jobs', {
+        type: 'list_container_contents',
+        params: { container_name: 'bronze', filter: { prefix: 'freeze/' }, verify_blobs: true },
+      });
+      expect([summary.status, inventory.status]).toEqual([201, 201]);
 
-    // /health during the freeze: within 2 s every time, storage reported unreachable.
-    const probes: { ms: number; status: number; storageOk: boolean }[] = [];
-    while (Date.now() - frozenAt < FREEZE_MS) {
-      const h = await health();
-      probes.push({ ms: h.ms, status: h.status, storageOk: h.body.storage.ok });
-      await sleep(2_000);
-    }
-    // Meanwhile the summary's task failed STORAGE_TIMEOUT at least twice and was retried, while
-    // Azurite was still stopped (no call waited for the endpoint to come back).
-    const duringFreeze = (await api('GET', `/jobs/${summary.body.jobId}/events?afterId=0&limit=500`)).body as Event[];
-    const thawedAt = Date.now();
-    process.kill(azurite.pid!, 'SIGCONT');
+      // /health during the freeze: within 2 s every time, storage reported unreachable.
+      const probes: { ms: number; status: number; storageOk: boolean }[] = [];
+      while (Date.now() - frozenAt < c.freezeMs) {
+        const h = await health();
+        probes.push({ ms: h.ms, status: h.status, storageOk: h.body.storage.ok });
+        await sleep(2_000);
+      }
+      // Meanwhile (small budgets) the summary's task failed STORAGE_TIMEOUT and was retried, while
+      // Azurite was still stopped (no call waited for the endpoint to come back).
+      const duringFreeze = (await api('GET', `/jobs/${summary.body.jobId}/events?afterId=0&limit=500`)).body as Event[];
+      const thawedAt = Date.now();
+      process.kill(azurite.pid!, 'SIGCONT');
 
-    expect(probes.length).toBeGreaterThanOrEqual(5);
-    for (const p of probes) expect(p).toMatchObject({ status: 503, storageOk: false });
-    expect(Math.max(...probes.map((p) => p.ms))).toBeLessThan(2_000);
-    const retriedInFreeze = duringFreeze.filter((e) => e.kind === 'task_retried' && Date.parse(e.at) < thawedAt);
-    expect(retriedInFreeze.length).toBeGreaterThanOrEqual(2);
-    for (const e of retriedInFreeze) expect(e.message).toContain('STORAGE_TIMEOUT');
+      expect(probes.length).toBeGreaterThanOrEqual(5);
+      for (const p of probes) expect(p).toMatchObject({ status: 503, storageOk: false });
+      expect(Math.max(...probes.map((p) => p.ms))).toBeLessThan(2_000);
+      const retriedInFreeze = duringFreeze.filter((e) => e.kind === 'task_retried' && Date.parse(e.at) < thawedAt);
+      expect(retriedInFreeze.length).toBeGreaterThanOrEqual(c.minRetriesInFreeze);
+      for (const e of retriedInFreeze) expect(e.message).toContain('STORAGE_TIMEOUT');
 
-    const [s, inv] = await Promise.all([summary, inventory].map((r) => settled(r.body.jobId)));
-    expect(s.status).toBe('completed');
-    expect(s.result.summary.total_files).toBe(BLOBS);
-    expect(inv.status).toBe('completed');
-    expect(inv.result.summary).toMatchObject({
-      total_blobs_found: BLOBS,
-      successful_analyses: BLOBS,
-      failed_analyses: 0,
-    });
+      const [s, inv] = await Promise.all([summary, inventory].map((r) => settled(r.body.jobId)));
+      expect(s.status).toBe('completed');
+      expect(s.result.summary.total_files).toBe(BLOBS);
+      expect(inv.status).toBe('completed');
+      expect(inv.result.summary).toMatchObject({
+        total_blobs_found: BLOBS,
+        successful_analyses: BLOBS,
+        failed_analyses: 0,
+      });
 
-    // Attempt counts: the summary's one task ran as often as its retried events say, more than once.
-    const tasks = (await api('GET', `/jobs/${summary.body.jobId}/tasks?stage=1`)).body.items as {
-      status: string;
-      attempts: number;
-    }[];
-    const events = (await api('GET', `/jobs/${summary.body.jobId}/events?afterId=0&limit=500`)).body as Event[];
-    const retried = events.filter((e) => e.kind === 'task_retried');
-    expect(tasks).toHaveLength(1);
-    expect(tasks[0]!.status).toBe('completed');
-    expect(tasks[0]!.attempts).toBe(retried.length + 1);
-    expect(tasks[0]!.attempts).toBeGreaterThanOrEqual(3);
-    expect(tasks[0]!.attempts).toBeLessThan(12);
+      // Attempt counts: the summary's one task ran as often as its retried events say.
+      const tasks = (await api('GET', `/jobs/${summary.body.jobId}/tasks?stage=1`)).body.items as {
+        status: string;
+        attempts: number;
+      }[];
+      const events = (await api('GET', `/jobs/${summary.body.jobId}/events?afterId=0&limit=500`)).body as Event[];
+      const retried = events.filter((e) => e.kind === 'task_retried');
+      expect(tasks).toHaveLength(1);
+      expect(tasks[0]!.status).toBe('completed');
+      expect(tasks[0]!.attempts).toBe(retried.length + 1);
+      expect(tasks[0]!.attempts).toBeGreaterThanOrEqual(c.minAttempts);
+      expect(tasks[0]!.attempts).toBeLessThanOrEqual(c.maxAttempts);
 
-    // After the freeze: healthy again, and no process exited.
-    await until(async () => (await health()).status === 200, 10_000, 'healthy again');
-    expect(servers.map((p) => (p.child.exitCode === null ? 'alive' : p.output().slice(-3000)))).toEqual([
-      'alive',
-      'alive',
-    ]);
-    expect(servers.map((p) => p.output()).join('')).not.toMatch(/UNCAUGHT|unhandled/i);
-  });
+      // After the freeze: healthy again, and no process exited.
+      await until(async () => (await health()).status === 200, 10_000, 'healthy again');
+      expect(servers.map((p) => (p.child.exitCode === null ? 'alive' : p.output().slice(-3000)))).toEqual([
+        'alive',
+        'alive',
+      ]);
+      expect(servers.map((p) => p.output()).join('')).not.toMatch(/UNCAUGHT|unhandled/i);
+    },
+    c.freezeMs + c.settleMs + 60_000,
+  );
 });
