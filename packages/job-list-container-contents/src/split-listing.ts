@@ -109,6 +109,8 @@ function merged(page: HierarchyPage): Entry[] {
  * The blobs under `prefix`, page by page, in the order of the flat listing, with the listing's
  * properties (size, content type, last modified, ETag, and metadata/tags when asked): nothing
  * is requested per blob. Listings run ahead of the consumer by at most `PAGES_AHEAD` pages.
+ * Flat listings go through `listPagesStreamed` (each List Blobs response parsed as it arrives,
+ * one small record per blob), which keeps a long listing's memory to the pages held.
  *
  * With `split`, the listing is split at the first level that has more than one virtual
  * directory: each directory is listed on its own, `concurrency` at a time, and handed over in
@@ -135,7 +137,10 @@ export async function* splitListing(
   const concurrency = Math.max(1, options.concurrency ?? LIST_CONCURRENCY);
   try {
     if (options.split === false) {
-      const pages = new Prefetch(storage.listPages(container, { ...listOptions, prefix: options.prefix }), PAGES_AHEAD);
+      const pages = new Prefetch(
+        storage.listPagesStreamed(container, { ...listOptions, prefix: options.prefix }),
+        PAGES_AHEAD,
+      );
       for await (const page of pages) if (page.length > 0) yield page;
       return;
     }
@@ -185,7 +190,10 @@ export async function* splitListing(
           pending.shift();
           stats.prefixes += 1;
           window.push({
-            pages: new Prefetch(storage.listPages(container, { ...listOptions, prefix: head.prefix }), PAGES_AHEAD),
+            pages: new Prefetch(
+              storage.listPagesStreamed(container, { ...listOptions, prefix: head.prefix }),
+              PAGES_AHEAD,
+            ),
           });
         } else {
           const blobs: BlobInfo[] = [];

@@ -24,6 +24,7 @@ const TREE: Array<{
   meta?: Record<string, string>;
   tags?: Record<string, string>;
 }> = [
+  { name: 'a&b<c>.txt', body: 'xml', meta: { note: 'a & b <c> "d"' }, tags: { kind: 'x+y' } },
   { name: 'a-b.txt', body: 'ab' },
   { name: 'a.txt', body: 'a', meta: { note: 'say "hi" \\ there' } },
   { name: 'a/1.tif', body: 'x'.repeat(300), type: 'image/tiff', tags: { project: 'alpha', stage: 'raw' } },
@@ -36,6 +37,7 @@ const TREE: Array<{
   ...Array.from({ length: 12 }, (_, i) => ({ name: `m/part-${String(i).padStart(2, '0')}`, body: `part ${i}` })),
   { name: 'top', body: 'no extension' },
   { name: 'z/last.txt', body: 'last' },
+  { name: 'é/ü.tif', body: 'umlaut', type: 'image/tiff', meta: { ville: 'Zürich' } },
 ];
 
 interface SdkRow {
@@ -197,6 +199,12 @@ describe('list_container_contents from the listing', () => {
     expect(byName.get('b/empty.bin')).toMatchObject({ size_bytes: 0, metadata: { empty: 'yes' } });
     expect(byName.get('a/1.tif')!.tags).toEqual({ project: 'alpha', stage: 'raw' });
     expect(byName.get('a.txt')!.metadata).toEqual({ note: 'say "hi" \\ there' });
+    expect(byName.get('a&b<c>.txt')).toMatchObject({ metadata: { note: 'a & b <c> "d"' }, tags: { kind: 'x+y' } });
+    expect(byName.get('é/ü.tif')).toMatchObject({
+      extension: '.tif',
+      content_type: 'image/tiff',
+      metadata: { ville: 'Zürich' },
+    });
     expect(byName.get('dir b/naïve file.txt')).toMatchObject({
       metadata: { langue: 'français' },
       tags: { kind: 'doc' },
@@ -221,8 +229,8 @@ describe('list_container_contents from the listing', () => {
     expect(split.status).toBe('completed');
     expect(statCalls).toEqual([]);
     const [list] = await tm.tasks(split.id, { stage: 1 });
-    // Top level: a/, b/, dir b/, m/, z/ each listed on its own.
-    expect(list!.output).toMatchObject({ total_count: TREE.length, prefixes_listed: 5 });
+    // Top level: a/, b/, dir b/, m/, z/, é/ each listed on its own.
+    expect(list!.output).toMatchObject({ total_count: TREE.length, prefixes_listed: 6 });
     const strip = (r: Record<string, unknown>[]) => r.map(({ analyzed_at: _a, ...rest }) => rest);
     const want = strip(await rows(flat.id));
     expect(want).toHaveLength(TREE.length);
@@ -243,6 +251,45 @@ describe('list_container_contents from the listing', () => {
     const want = sdk.filter((b) => ['.txt', '.tif'].includes(extOf(b.name))).slice(0, 4);
     expect((await rows(job.id)).map((r) => r.blob_name)).toEqual(want.map((b) => b.name));
     expect((job.result as any).listing).toMatchObject({ total_count: 4, hit_file_limit: true });
+  });
+
+  it('records a blob deleted between its listing page and the COPY as the listing returned it', async () => {
+    // `a0.txt` is deleted for real once its page has been listed, before the page is recorded.
+    const before = sdk.find((b) => b.name === 'a0.txt')!;
+    const deleting: BlobStorage = new Proxy(storage, {
+      get: (target, prop) => {
+        if (prop === 'listPagesStreamed')
+          return async function* (c: string, o?: Parameters<BlobStorage['listPagesStreamed']>[1]) {
+            for await (const page of target.listPagesStreamed(c, o)) {
+              if (page.some((b) => b.name === 'a0.txt')) await target.delete(c, 'a0.txt');
+              yield page;
+            }
+          };
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const tm2 = await createTestMachine({ plugins: [listContainerContents], services: { storage: deleting } });
+    try {
+      const job = await tm2.submitAndWait('list_container_contents', { container_name: GEN }, { timeoutMs: 60_000 });
+      jobIds.push(job.id);
+      expect(job.status).toBe('completed');
+      expect((await storage.stat(GEN, 'a0.txt')).exists).toBe(false);
+      const got = await rows(job.id);
+      expect(got.map((r) => r.blob_name)).toEqual(sdk.map((b) => b.name));
+      const row = got.find((r) => r.blob_name === 'a0.txt')!;
+      expect({ ...row, last_modified: row.last_modified.toISOString() }).toMatchObject({
+        size_bytes: before.size,
+        etag: before.etag,
+        last_modified: before.lastModified,
+        content_type: before.contentType,
+        error_code: null,
+      });
+    } finally {
+      await tm2.close();
+      await sdkContainer(config, GEN).getBlockBlobClient('a0.txt').uploadData(Buffer.from('zero'));
+      sdk = await sdkListing(GEN);
+    }
   });
 
   it('verify_blobs reads each blob once more and reports one deleted since the listing', async () => {
@@ -314,7 +361,7 @@ describe('splitListing', () => {
       const r = await collect(GEN, { pageSize, concurrency });
       expect(r.names, `pageSize ${pageSize}, concurrency ${concurrency}`).toEqual(sdk.map((b) => b.name));
       expect(Math.max(...r.pages)).toBeLessThanOrEqual(pageSize);
-      expect(r.stats.prefixes).toBe(5);
+      expect(r.stats.prefixes).toBe(6);
     }
     const flat = await collect(GEN, { pageSize: 2, split: false });
     expect(flat.names).toEqual(sdk.map((b) => b.name));

@@ -17,6 +17,7 @@ import { redactError, StorageError } from './errors.ts';
 import { assertBlobPath, assertContainerName } from './names.ts';
 import { guessContentType } from './content-type.ts';
 import type { BlobInfo, BlobStat, HierarchyPage, ListOptions, UploadOptions } from './blob-info.ts';
+import { ListBlobsXmlParser, quoteEtag } from './list-xml.ts';
 
 /**
  * Blob storage as the jobs see it. Every name is validated before any request is made.
@@ -31,6 +32,13 @@ export interface BlobStorage {
   list(container: string, options?: ListOptions): AsyncIterable<BlobInfo>;
   /** The same listing, one service page at a time. */
   listPages(container: string, options?: ListOptions): AsyncIterable<BlobInfo[]>;
+  /**
+   * The same pages as `listPages`, field for field, each parsed as its response arrives (a
+   * streaming XML parse of List Blobs, sent through the SDK's own pipeline and credential)
+   * instead of the SDK's whole-document parse, whose per-page object graphs dominate the
+   * memory of a long listing. Same time budget and retries, one page per budgeted call.
+   */
+  listPagesStreamed(container: string, options?: ListOptions): AsyncIterable<BlobInfo[]>;
   /**
    * One level of the listing split at `/` (under `prefix`): per page, the virtual directories
    * and the blobs directly at that level. Listing each directory in turn gives the flat listing.
@@ -111,11 +119,6 @@ function serviceClientFor(config: StorageConfig): BlobServiceClient {
   }
 }
 
-/** ETags in their HTTP form (quoted, as If-Match takes them): listings return them bare. */
-function quoteEtag(etag: string): string {
-  return etag === '' || etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
-}
-
 function toBlobInfo(b: BlobItem, options: ListOptions): BlobInfo {
   return {
     name: b.name,
@@ -191,6 +194,76 @@ class AzureBlobStorage implements BlobStorage {
       continuationToken = next.value.continuationToken;
       if (!continuationToken) return;
     }
+  }
+
+  async *listPagesStreamed(container: string, options: ListOptions = {}): AsyncIterable<BlobInfo[]> {
+    const client = this.#container(container);
+    if (options.prefix) assertBlobPath(options.prefix, { prefix: true });
+    const raw = rawListing(client);
+    if (!raw) {
+      // An SDK without the raw List Blobs operation: its own listing, the same pages.
+      yield* this.listPages(container, options);
+      return;
+    }
+    const maxPageSize = Math.min(options.pageSize ?? 5000, 5000);
+    const include = [
+      ...(options.includeMetadata ? ['metadata' as const] : []),
+      ...(options.includeTags ? ['tags' as const] : []),
+    ];
+    // One page per budgeted call, its body read within the call (each chunk counts as
+    // progress); a retried page starts again from the same marker.
+    let marker: string | undefined;
+    for (;;) {
+      const page = await this.#run(`listing ${container}`, options.signal, async ({ signal, progress }) => {
+        const r = await raw.listBlobFlatSegmentApacheArrow({
+          prefix: options.prefix || undefined,
+          marker,
+          maxPageSize,
+          ...(include.length > 0 ? { include } : {}),
+          abortSignal: signal,
+          // XML only: the body is parsed here (the operation asks for Apache Arrow by default).
+          requestOptions: { customHeaders: { accept: 'application/xml' } },
+        });
+        progress();
+        const body = r.readableStreamBody;
+        if (!body || !/^\s*(application|text)\/xml\b/i.test(r.contentType ?? '')) {
+          (body as Readable | undefined)?.destroy();
+          return null;
+        }
+        return parseListBody(body as Readable, options, signal, progress);
+      }).catch((err: unknown) => this.#notFound(err, container));
+      if (page === null) {
+        // Not XML (a service answering in another format): this page through the SDK.
+        const next = await this.#sdkFlatPage(client, container, options, maxPageSize, marker);
+        if (next.done) return;
+        yield next.value.segment.blobItems.map((b) => toBlobInfo(b, options));
+        marker = next.value.continuationToken || undefined;
+      } else {
+        yield page.blobs;
+        marker = page.nextMarker || undefined;
+      }
+      if (!marker) return;
+    }
+  }
+
+  #sdkFlatPage(
+    client: ContainerClient,
+    container: string,
+    options: ListOptions,
+    maxPageSize: number,
+    continuationToken: string | undefined,
+  ) {
+    return this.#run(`listing ${container}`, options.signal, ({ signal }) =>
+      client
+        .listBlobsFlat({
+          prefix: options.prefix || undefined,
+          includeMetadata: options.includeMetadata ?? false,
+          includeTags: options.includeTags ?? false,
+          abortSignal: signal,
+        })
+        .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) })
+        .next(),
+    ).catch((err: unknown) => this.#notFound(err, container));
   }
 
   async *listHierarchyPages(container: string, options: ListOptions = {}): AsyncIterable<HierarchyPage> {
@@ -393,6 +466,63 @@ class AzureBlobStorage implements BlobStorage {
 
   blobUrl(container: string, blob: string): string {
     return blobUrlFrom(this.#baseUrl, container, blob);
+  }
+}
+
+/** The SDK's raw List Blobs (flat) operation, which returns the body unparsed. */
+interface RawListing {
+  listBlobFlatSegmentApacheArrow(options: {
+    prefix?: string;
+    marker?: string;
+    maxPageSize?: number;
+    include?: Array<'metadata' | 'tags'>;
+    abortSignal?: AbortSignal;
+    requestOptions?: { customHeaders?: Record<string, string> };
+  }): Promise<{ contentType?: string; readableStreamBody?: NodeJS.ReadableStream }>;
+}
+
+/**
+ * The container client's generated operations (the SDK keeps them private): requests sent
+ * there go through the client's own pipeline, so shared key, SAS and token credentials, the
+ * API version header and the SDK's error responses (a RestError with the service's code) all
+ * stay what `listBlobsFlat` has. Null if this SDK version has no such operation.
+ */
+function rawListing(client: ContainerClient): RawListing | null {
+  const ctx = (client as unknown as { containerContext?: Partial<RawListing> }).containerContext;
+  return typeof ctx?.listBlobFlatSegmentApacheArrow === 'function' ? (ctx as RawListing) : null;
+}
+
+/** Reads a List Blobs body through the streaming parser; the signal destroys it mid-way. */
+async function parseListBody(
+  body: Readable,
+  options: ListOptions,
+  signal: AbortSignal,
+  progress: () => void,
+): Promise<{ blobs: BlobInfo[]; nextMarker: string }> {
+  const parser = new ListBlobsXmlParser(options);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const onAbort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    signal.throwIfAborted();
+    const blobs: BlobInfo[] = [];
+    for await (const chunk of body) {
+      progress();
+      parser.write(typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true }));
+      for (const b of parser.take()) blobs.push(b);
+    }
+    parser.write(decoder.decode());
+    let end;
+    try {
+      end = parser.end();
+    } catch (err) {
+      // A body cut short is a network failure (retried), not a malformed answer.
+      throw Object.assign(new Error('The List Blobs response ended early', { cause: err }), { code: 'ECONNRESET' });
+    }
+    for (const b of end.blobs) blobs.push(b);
+    return { blobs, nextMarker: end.nextMarker };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 
