@@ -105,6 +105,37 @@ describe('gdalTaskError', () => {
     expect(err).toMatchObject({ code: 'GDAL_ERROR', permanent: false, message: 'bronze/x.tif: odd failure' });
   });
 
+  it('an error GDAL did not raise keeps its own classification: a coded error its code, PostgreSQL its SQLSTATE', () => {
+    const storage = Object.assign(new Error('a storage call exceeded its 4000 ms budget (timed out)'), {
+      code: 'STORAGE_TIMEOUT',
+      permanent: false,
+    });
+    expect(gdalTaskError(storage, { file: 'bronze/x.tif' })).toMatchObject({
+      code: 'STORAGE_TIMEOUT',
+      permanent: false,
+      cause: storage,
+    });
+    // Read as GDAL's message this was BLOB_NOT_FOUND, permanent ("does not exist").
+    const missing = Object.assign(new Error('relation "stac.collections" does not exist'), {
+      code: '42P01',
+      severity: 'ERROR',
+    });
+    expect(gdalTaskError(missing, { file: 'bronze/x.tif' })).toMatchObject({
+      code: 'TASK_ERROR',
+      permanent: false,
+      message: 'bronze/x.tif: PostgreSQL: relation "stac.collections" does not exist',
+      detail: { file: 'bronze/x.tif', sqlstate: '42P01' },
+    });
+    const restart = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+      severity: 'FATAL',
+    });
+    expect(gdalTaskError(restart, { file: 'bronze/x.tif' })).toMatchObject({
+      code: 'CM_ERR_DATABASE_UNREACHABLE',
+      permanent: false,
+    });
+  });
+
   it('scrubPaths turns /vsiaz/ paths into container/blob and other absolute paths into file names', () => {
     expect(scrubPaths("open '/vsiaz/bronze/dem/a.tif' failed")).toBe("open 'bronze/dem/a.tif' failed");
     expect(scrubPaths('at /srv/app/packages/geo/src/raster/bounds.ts:38:14')).toBe('at bounds.ts:38:14');

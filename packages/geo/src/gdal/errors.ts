@@ -1,4 +1,4 @@
-import { registerErrorCodes, TaskError } from '@coremachine/core-machine';
+import { classifyError, registerErrorCodes, TaskError } from '@coremachine/core-machine';
 
 /**
  * Classification of the errors GDAL and PROJ raise, made once at the GDAL boundary so that every
@@ -173,6 +173,36 @@ export interface GdalErrorContext {
 }
 
 /**
+ * An error GDAL did not raise keeps its own classification instead of being read as GDAL's
+ * message (a PostgreSQL "relation … does not exist" is not a missing blob): an error that already
+ * carries a code (the storage client's, another package's) keeps its code and permanence, and a
+ * PostgreSQL error (a SQLSTATE and a severity) is transient `CM_ERR_DATABASE_UNREACHABLE` when the
+ * connection went away, else an unclassified `TASK_ERROR`. Null for anything else.
+ */
+function notFromGdal(err: unknown, context: GdalErrorContext): TaskError | null {
+  const e = err as { message?: unknown; detail?: unknown; code?: unknown; severity?: unknown } | null;
+  const raw = scrubPaths(gdalMessage(err), context.paths);
+  const coded = classifyError(err);
+  if (coded) {
+    return new TaskError(coded.code, raw, {
+      permanent: coded.permanent,
+      ...(e?.detail !== undefined ? { detail: e.detail } : {}),
+      cause: err,
+    });
+  }
+  if (typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string') {
+    const lost = /^(08|57P0)/.test(e.code);
+    const what = context.action ? `${context.action} ${context.file}` : context.file;
+    return new TaskError(lost ? 'CM_ERR_DATABASE_UNREACHABLE' : 'TASK_ERROR', `${what}: PostgreSQL: ${raw}`, {
+      permanent: false,
+      detail: { file: context.file, sqlstate: e.code },
+      cause: err,
+    });
+  }
+  return null;
+}
+
+/**
  * The `TaskError` for a GDAL/PROJ failure: permanent or transient by {@link classifyGdalError},
  * message `<file>: <GDAL's message>` (no server path), detail `{ file, gdal, kind }`; the original
  * error is kept as `cause` (for the log), never stored. A `TaskError` passes through unchanged.
@@ -182,6 +212,8 @@ export interface GdalErrorContext {
  */
 export function gdalTaskError(err: unknown, context: GdalErrorContext): TaskError {
   if (err instanceof TaskError) return err;
+  const foreign = notFromGdal(err, context);
+  if (foreign) return foreign;
   const c = classifyGdalError(err, context.paths);
   const code = context.codes?.[c.kind] ?? GDAL_ERROR_CODES[c.kind];
   const gdal = c.message.replace(/\s+$/, '');
