@@ -1,8 +1,7 @@
 import { PgBoss } from 'pg-boss';
-import { z } from 'zod';
 import { configFromEnv, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
 import { createPool, listenOnConnect, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
-import type { AnyJobDefinition, JobStatus, LedgerInfo, Logger, Services, TaskStatus } from './define-job.ts';
+import type { AnyJobDefinition, LedgerInfo, Logger, Services } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 import { assertCompliant } from './compliance.ts';
 import { checkManifests } from './discover.ts';
@@ -17,9 +16,6 @@ import { unknownLimitKeys } from './claim.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
 import {
-  toEvent,
-  toJobView,
-  toTaskView,
   TERMINAL_JOB_STATUSES,
   type JobEvent,
   type JobView,
@@ -27,50 +23,26 @@ import {
   type SubmitResult,
   type TaskView,
 } from './views.ts';
+import { health, ready, type HealthReport } from './health.ts';
+import {
+  getJob,
+  jobEvents,
+  jobTypes,
+  listJobs,
+  listTasks,
+  requireJob,
+  type JobTypeInfo,
+  type ListJobsFilter,
+  type ListTasksFilter,
+} from './jobs-view.ts';
+
+export type { HealthReport } from './health.ts';
+export type { JobTypeInfo, ListJobsFilter, ListTasksFilter } from './jobs-view.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
 export interface CreateMachineOptions extends MachineOptions {
   plugins: AnyJobDefinition[];
   services?: Partial<Services>;
-}
-
-export interface ListJobsFilter {
-  status?: JobStatus;
-  type?: string;
-  createdAfter?: string;
-  createdBefore?: string;
-  cursor?: string | null;
-  limit?: number;
-}
-
-export interface ListTasksFilter {
-  stage?: number;
-  status?: TaskStatus;
-  cursor?: string | null;
-  limit?: number;
-}
-
-/** Resolves within `ms` whatever `p` does: its value, or the error (a timeout included). */
-async function withBudget<T>(
-  p: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<{ ok: false; error: string }>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, error: `${what} did not answer within ${ms} ms` }), ms);
-  });
-  try {
-    return await Promise.race([
-      p.then(
-        (value) => ({ ok: true as const, value }),
-        (err: unknown) => ({ ok: false as const, error: (err as Error).message }),
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Every service a plugin declares (`services: ['storage']`) must be supplied. */
@@ -86,22 +58,6 @@ export function assertServices(plugins: AnyJobDefinition[], services: Partial<Se
       `Missing services: ${missing.join('; ')}. Supply them in CoreMachine.start({ services }).`,
       { issues: missing.map((m) => ({ path: 'services', message: m })) },
     );
-}
-
-const encodeCursor = (parts: unknown[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
-function decodeCursor(cursor: string | null | undefined): unknown[] | null {
-  if (!cursor) return null;
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v)) return v;
-  } catch {
-    /* fall through */
-  }
-  throw new CoreMachineError(
-    'CM_ERR_INVALID_PARAMETERS',
-    `Invalid cursor ${JSON.stringify(cursor)}: pass back the nextCursor of a previous page`,
-    { issues: [{ path: 'cursor', message: 'invalid cursor' }] },
-  );
 }
 
 /**
@@ -254,158 +210,27 @@ export class CoreMachine implements Engine {
     });
   }
 
-  async getJob(jobId: string): Promise<JobView | null> {
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [jobId]);
-    if (!rows[0]) return null;
-    const stages = await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 ORDER BY stage_index`, [
-      jobId,
-    ]);
-    const view = toJobView(rows[0], stages.rows, this.stageNames(rows[0].type));
-    if (view.status === 'processing' || view.status === 'queued') await this.explainWaiting(view);
-    return view;
+  getJob(jobId: string): Promise<JobView | null> {
+    return getJob(this, jobId);
   }
 
-  /** Fills `waiting` on the running stage (and tells when no live worker serves the type). */
-  private async explainWaiting(view: JobView): Promise<void> {
-    const live = await this.liveWorkers().catch(() => null);
-    const serving = live?.filter((w) => w.jobTypes.includes(view.type)) ?? null;
-    const stage = view.stages.find((s) => s.index === view.currentStage && s.status === 'processing');
-    if (!stage) return;
-    const {
-      rows: [q],
-    } = await this.pool.query(
-      `SELECT count(*) FILTER (WHERE due_at > now())::int AS retry, min(due_at) FILTER (WHERE due_at > now()) AS next_due,
-              count(*) FILTER (WHERE due_at <= now())::int AS due
-       FROM ${this.t.tasks} WHERE job_id = $1 AND stage_index = $2 AND status = 'queued'`,
-      [view.id, stage.index],
-    );
-    const { rows: held } = await this.pool.query(
-      `SELECT worker_id, count(*)::int AS n, max(heartbeat_at) AS beat FROM ${this.t.tasks}
-       WHERE job_id = $1 AND stage_index = $2 AND status = 'processing' GROUP BY worker_id ORDER BY worker_id`,
-      [view.id, stage.index],
-    );
-    const liveIds = new Set(live?.map((w) => w.id) ?? []);
-    const running = held.map((r) => ({
-      workerId: r.worker_id as string | null,
-      workerLive: r.worker_id ? liveIds.has(r.worker_id) : false,
-      tasks: r.n as number,
-      lastHeartbeatAt: r.beat ? new Date(r.beat).toISOString() : null,
-    }));
-    const noLiveWorker = serving !== null && serving.length === 0;
-    const parts: string[] = [];
-    for (const r of running)
-      parts.push(
-        `${r.tasks} running on ${r.workerId ?? 'an unknown worker'}${r.workerLive ? '' : ' (not live: its lease will lapse and the task re-run)'}`,
-      );
-    if (q.due)
-      parts.push(
-        noLiveWorker
-          ? `${q.due} queued, but no live worker serves ${view.type}: they wait until one starts`
-          : `${q.due} queued, waiting for a free worker slot${this.capNote(view.type, stage.name)}`,
-      );
-    if (q.retry) parts.push(`${q.retry} retrying, the next at ${new Date(q.next_due).toISOString()}`);
-    stage.waiting = {
-      retryScheduled: q.retry,
-      nextRetryAt: q.next_due ? new Date(q.next_due).toISOString() : null,
-      forWorkerSlot: noLiveWorker ? 0 : q.due,
-      noLiveWorker,
-      running,
-      summary: parts.join('; ') || 'every task has settled; the next step is queued',
-    };
-  }
-
-  /** The cluster-wide caps on a stage's tasks, as words (empty without any). */
-  private capNote(type: string, stageName: string): string {
-    const limits = this.config.concurrencyLimits;
-    const caps = [
-      limits[type] !== undefined ? `${limits[type]} ${type} tasks` : null,
-      limits[`${type}.${stageName}`] !== undefined ? `${limits[`${type}.${stageName}`]} of stage ${stageName}` : null,
-    ].filter(Boolean);
-    return caps.length ? ` (cluster-wide cap: at most ${caps.join(' and ')} at once)` : '';
-  }
-
-  async requireJob(jobId: string): Promise<JobView> {
-    const job = await this.getJob(jobId);
-    if (!job) throw new CoreMachineError('CM_ERR_JOB_NOT_FOUND', `No job with id ${jobId}`);
-    return job;
-  }
-
-  private stageNames(type: string): string[] {
-    return this.plugins.get(type)?.stages.map((s) => s.name) ?? [];
+  requireJob(jobId: string): Promise<JobView> {
+    return requireJob(this, jobId);
   }
 
   /** Jobs, newest first, filtered by status, type and creation time; cursor-paginated. */
-  async listJobs(filter: ListJobsFilter = {}): Promise<Page<JobView>> {
-    const limit = Math.min(Math.max(filter.limit ?? 20, 1), 200);
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const arg = (v: unknown) => {
-      args.push(v);
-      return `$${args.length}`;
-    };
-    if (filter.status) where.push(`status = ${arg(filter.status)}`);
-    if (filter.type) where.push(`type = ${arg(filter.type)}`);
-    if (filter.createdAfter) where.push(`created_at >= ${arg(filter.createdAfter)}`);
-    if (filter.createdBefore) where.push(`created_at < ${arg(filter.createdBefore)}`);
-    const cursor = decodeCursor(filter.cursor);
-    if (cursor) where.push(`(created_at, id) < (${arg(cursor[0])}::timestamptz, ${arg(cursor[1])})`);
-    const { rows } = await this.pool.query(
-      `SELECT * FROM ${this.t.jobs} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`,
-      args,
-    );
-    const page = rows.slice(0, limit);
-    const ids = page.map((r) => r.id);
-    const stages = ids.length
-      ? (await this.pool.query(`SELECT * FROM ${this.t.stages} WHERE job_id = ANY($1) ORDER BY stage_index`, [ids]))
-          .rows
-      : [];
-    const last = page[page.length - 1];
-    return {
-      items: page.map((r) =>
-        toJobView(
-          r,
-          stages.filter((s) => s.job_id === r.id),
-          this.stageNames(r.type),
-        ),
-      ),
-      nextCursor: rows.length > limit && last ? encodeCursor([new Date(last.created_at).toISOString(), last.id]) : null,
-    };
+  listJobs(filter: ListJobsFilter = {}): Promise<Page<JobView>> {
+    return listJobs(this, filter);
   }
 
   /** A job's tasks by stage and status, in (stage, key) order; cursor-paginated. */
-  async listTasks(jobId: string, filter: ListTasksFilter = {}): Promise<Page<TaskView>> {
-    const job = await this.requireJob(jobId);
-    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
-    const args: unknown[] = [jobId];
-    const arg = (v: unknown) => {
-      args.push(v);
-      return `$${args.length}`;
-    };
-    const where = ['job_id = $1'];
-    if (filter.stage !== undefined) where.push(`stage_index = ${arg(filter.stage)}`);
-    if (filter.status) where.push(`status = ${arg(filter.status)}`);
-    const cursor = decodeCursor(filter.cursor);
-    if (cursor) where.push(`(stage_index, key) > (${arg(cursor[0])}::int, ${arg(cursor[1])})`);
-    const { rows } = await this.pool.query(
-      `SELECT * FROM ${this.t.tasks} WHERE ${where.join(' AND ')} ORDER BY stage_index, key LIMIT ${limit + 1}`,
-      args,
-    );
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map((r) => toTaskView(r, this.stageNames(job.type))),
-      nextCursor: rows.length > limit && last ? encodeCursor([last.stage_index, last.key]) : null,
-    };
+  listTasks(jobId: string, filter: ListTasksFilter = {}): Promise<Page<TaskView>> {
+    return listTasks(this, jobId, filter);
   }
 
   /** The job's timeline, oldest first, after event id `afterId`. */
-  async events(jobId: string, afterId = 0, limit = 500): Promise<JobEvent[]> {
-    await this.requireJob(jobId);
-    const { rows } = await this.pool.query(
-      `SELECT * FROM ${this.t.events} WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
-      [jobId, afterId, Math.min(limit, 5000)],
-    );
-    return rows.map(toEvent);
+  events(jobId: string, afterId = 0, limit = 500): Promise<JobEvent[]> {
+    return jobEvents(this, jobId, afterId, limit);
   }
 
   /** Cancels a running job: queued tasks never run; running handlers see their abort signal. */
@@ -513,62 +338,22 @@ export class CoreMachine implements Engine {
   }
 
   /** Job types with descriptions, stages and the JSON Schema of their parameters. */
-  types(): Array<{ type: string; version: string; description: string; stages: string[]; parametersSchema: unknown }> {
-    return [...this.plugins.values()].map((p) => ({
-      type: p.type,
-      version: p.version,
-      description: p.description,
-      stages: p.stages.map((s) => s.name),
-      parametersSchema: z.toJSONSchema(p.parameters, { io: 'input', unrepresentable: 'any' }),
-    }));
+  types(): JobTypeInfo[] {
+    return jobTypes(this);
   }
 
-  /**
-   * Database, queue and live workers (from their heartbeats in the database, so an API process
-   * sees the workers of every process). Each probe has a time budget: answers within ~1.5 s
-   * whatever the state of PostgreSQL.
-   */
-  async health(options: { budgetMs?: number } = {}): Promise<{
-    database: { ok: boolean; latencyMs: number; error?: string };
-    queue: { ok: boolean; error?: string };
-    /** Live workers (heartbeat within workerLivenessSeconds), any process. */
-    workers: number;
-    liveWorkers: LiveWorker[];
-    /** Job types that no live worker serves: their tasks wait until one starts. */
-    unservedTypes: string[];
-  }> {
-    const budget = options.budgetMs ?? 1_500;
-    const t0 = performance.now();
-    const [db, queue, live] = await Promise.all([
-      withBudget(this.pool.query('select 1'), budget, 'database'),
-      withBudget(this.boss.getQueue(CONTROL_QUEUE), budget, 'queue'),
-      withBudget(this.liveWorkers(), budget, 'workers'),
-    ]);
-    const database = db.ok
-      ? { ok: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 }
-      : { ok: false, latencyMs: -1, error: db.error };
-    const liveWorkers = live.ok ? live.value : [];
-    const served = new Set(liveWorkers.flatMap((w) => w.jobTypes));
-    return {
-      database,
-      queue: queue.ok ? { ok: !!queue.value } : { ok: false, error: queue.error },
-      workers: liveWorkers.length,
-      liveWorkers,
-      unservedTypes: live.ok ? [...this.plugins.keys()].filter((t) => !served.has(t)) : [],
-    };
+  /** Database, queue and live workers of any process, each probe within a time budget. */
+  health(options: { budgetMs?: number } = {}): Promise<HealthReport> {
+    return health(this, options);
   }
 
-  /**
-   * Readiness: whether this process can serve requests now (PostgreSQL answers within the budget).
-   * False during a database outage, true again once the pool reconnects.
-   */
-  async ready(budgetMs = 1_000): Promise<{ ready: boolean; error?: string }> {
-    const db = await withBudget(this.pool.query('select 1'), budgetMs, 'database');
-    return db.ok ? { ready: true } : { ready: false, error: db.error };
+  /** Whether this process can serve requests now (PostgreSQL answers within the budget). */
+  ready(budgetMs = 1_000): Promise<{ ready: boolean; error?: string }> {
+    return ready(this, budgetMs);
   }
 
   /** Worker processes whose heartbeat in the database is fresh. */
-  async liveWorkers(): Promise<LiveWorker[]> {
+  liveWorkers(): Promise<LiveWorker[]> {
     return liveWorkers(this);
   }
 
