@@ -33,6 +33,7 @@ export default defineJob({
   description: 'Export a PostGIS table (or a bbox/filter of it) to GeoPackage, FlatGeobuf or GeoJSON in blob storage',
   parameters,
   stages: [plan, exportChunk, assemble],
+  services: ['storage', 'stac'],
   result,
   aggregate: async (ctx) => {
     const [done] = outputsOf(assemble, await ctx.tasks('assemble'));

@@ -41,6 +41,7 @@ export default defineJob({
   description: 'Lists the rasters of a container and upserts one validated STAC item per raster into a collection',
   parameters,
   stages: [listRasters, catalogRasters],
+  services: ['storage', 'stac'],
   result,
   aggregate: async (ctx) => {
     const listed = (await ctx.tasks('list_rasters'))[0];

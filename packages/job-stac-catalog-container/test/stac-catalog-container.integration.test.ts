@@ -52,6 +52,15 @@ const rows = async () =>
   ).rows;
 
 describe('stac_catalog_container', () => {
+  it('declares the services it uses: a machine without a STAC store refuses to start, naming it', async () => {
+    // Undeclared, the machine started and the job's first task failed TASK_ERROR "Cannot read properties of undefined".
+    const started = createTestMachine({ plugins: [job], services: { storage }, worker: false });
+    await expect(started).rejects.toMatchObject({
+      code: 'CM_ERR_SERVICE_MISSING',
+      message: expect.stringContaining("stac_catalog_container needs service 'stac'"),
+    });
+  });
+
   it('catalogues the rasters under a prefix, one item each, with stable ids and blob-URL hrefs', async () => {
     const job1 = await tm.submitAndWait('stac_catalog_container', {
       container_name: container,

@@ -23,6 +23,7 @@ export default defineJob({
   description: 'Catalogues one PostGIS table as a validated STAC item (bbox in WGS84, row count, geometry types, SRID)',
   parameters,
   stages: [catalogTable],
+  services: ['stac'],
   result,
   aggregate: async (ctx) => {
     const [task] = await ctx.tasks('catalog_table');

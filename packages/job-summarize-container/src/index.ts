@@ -30,6 +30,7 @@ export default defineJob({
     'Statistics of a blob container (optionally filtered): counts, sizes, file types, size buckets, date range',
   parameters,
   stages: [analyzeContainer],
+  services: ['storage'],
   result,
   aggregate: async (ctx) => {
     const tasks = await ctx.tasks('analyze_container');
