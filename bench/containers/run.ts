@@ -6,11 +6,14 @@
  *   - "sdk list + metadata": the same listing with `includeMetadata`, which is what the
  *     inventory records (the job asks for it too);
  *   - with BENCH_WITH_PROPS=1, "sdk list + getProperties": the listing plus a properties
- *     request for every blob, 64 in flight (what the job did before it recorded the listing).
+ *     request for every blob, 64 in flight (what the job did before it recorded the listing);
+ *   - "storage listPagesStreamed": the storage package's streamed listing alone (each List
+ *     Blobs response parsed as it arrives), the one the job records from, without a database.
  * After timing, the job's inventory rows are compared with the metadata listing field by
  * field (name, size, content type, last modified, ETag, metadata) through a digest.
  *
  *   pnpm --filter @coremachine/bench containers [N=100000]
+ *   pnpm --filter @coremachine/bench containers prepare [N]   # start Azurite and seed only
  *
  * It starts its own Azurite on port $CM_BENCH_AZURITE_PORT (10010) with data in
  * .data/azurite-bench, so a second run skips the seeding.
@@ -139,6 +142,27 @@ async function sdkList(withProps: boolean, withMetadata = false): Promise<void> 
   report({ mode, blobs: count, bytes, ms, ...(withMetadata ? { digest: h.digest('hex') } : {}) });
 }
 
+/**
+ * The storage package's streamed listing alone (what the job lists through: each List Blobs
+ * response parsed as it arrives), with metadata, through the same digest: no database.
+ */
+async function streamList(): Promise<void> {
+  const storage = createStorage(config);
+  const t0 = performance.now();
+  let count = 0,
+    bytes = 0;
+  const h = createHash('sha256');
+  for await (const page of storage.listPagesStreamed(CONTAINER, { includeMetadata: true })) {
+    for (const b of page) {
+      count += 1;
+      bytes += b.size;
+      digestRow(h, { ...b, metadata: b.metadata ?? {} });
+    }
+  }
+  const ms = Math.round(performance.now() - t0);
+  report({ mode: 'stream-list', blobs: count, bytes, ms, digest: h.digest('hex') });
+}
+
 async function job(): Promise<void> {
   const tm = await createTestMachine({
     plugins: [listContainerContents],
@@ -222,6 +246,9 @@ async function main(): Promise<void> {
     const list = child('sdk-list');
     const meta = child('sdk-list-meta');
     const props = process.env.BENCH_WITH_PROPS === '1' ? child('sdk-props') : null;
+    const streamed = child('stream-list');
+    if (streamed.digest !== meta.digest || streamed.blobs !== N)
+      throw new Error(`the streamed listing differs from the SDK listing: ${JSON.stringify({ streamed, sdk: meta })}`);
     const j = child('job');
     if (j.status !== 'completed' || j.blobs !== N || j.analysed !== N)
       throw new Error(`job did not analyse all blobs: ${JSON.stringify(j)}`);
@@ -236,6 +263,7 @@ async function main(): Promise<void> {
     row('baseline: sdk list', list);
     row('baseline: sdk list + metadata', meta);
     if (props) row('baseline: sdk list + getProperties', props);
+    row('storage listPagesStreamed (no db)', streamed);
     const ratio = (r: Record<string, number | string>) => (Number(j.ms) / Number(r.ms)).toFixed(2);
     console.log(`\nratio job / sdk list              ${ratio(list)}x`);
     console.log(`ratio job / sdk list + metadata   ${ratio(meta)}x`);
@@ -244,6 +272,23 @@ async function main(): Promise<void> {
       `job tasks per stage: ${JSON.stringify(j.tasks)}; directories listed apart: ${j.prefixes}; bytes: job ${j.bytes}, sdk ${meta.bytes}`,
     );
     console.log(`inventory = sdk listing, field by field (sha256 ${String(j.digest).slice(0, 16)}…)`);
+    const rss = Number(j.maxRssMb);
+    const time = Math.max(Number(ratio(list)), Number(ratio(meta)));
+    console.log(
+      `targets: job ≤ 1.3x the sdk listing (${time.toFixed(2)}x: ${time <= 1.3 ? 'met' : 'not met'}), ` +
+        `job peak RSS < 300 MB (${rss} MB: ${rss < 300 ? 'met' : 'not met'})`,
+    );
+  } finally {
+    await azurite.stop();
+  }
+}
+
+/** Starts the bench's Azurite and creates the blobs, nothing else (`containers prepare N`). */
+async function prepare(): Promise<void> {
+  const azurite = await ensureAzurite({ port: PORT, location: join(repoRoot(), '.data', 'azurite-bench') });
+  try {
+    const s = child('seed');
+    console.log(`container ${CONTAINER}: ${s.present} blobs present, ${s.created} created in ${s.ms} ms`);
   } finally {
     await azurite.stop();
   }
@@ -251,10 +296,12 @@ async function main(): Promise<void> {
 
 const modes: Record<string, () => Promise<void>> = {
   main,
+  prepare,
   seed,
   'sdk-list': () => sdkList(false),
   'sdk-props': () => sdkList(true),
   'sdk-list-meta': () => sdkList(false, true),
+  'stream-list': streamList,
   job,
 };
 await modes[MODE]!();

@@ -6,6 +6,37 @@ export function quoteEtag(etag: string): string {
   return etag === '' || etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
 }
 
+/**
+ * A copy of `s` that does not point into the text it was cut from. V8 keeps a substring of 13
+ * characters or more as a slice of its parent, so a blob name cut from a 64 KB chunk of the
+ * response would keep the whole chunk alive for as long as the record lives: a page of
+ * records would hold the page's XML.
+ */
+function detach(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/** `o[key] = value`, a key such as `__proto__` included (as data, not the prototype). */
+function setData(o: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__')
+    Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
+/** Values many blobs share (content types, dates, metadata keys), kept once. */
+class Interned {
+  readonly #map = new Map<string, string>();
+  get(s: string): string {
+    let v = this.#map.get(s);
+    if (v === undefined) {
+      if (this.#map.size >= 1024) this.#map.clear();
+      v = detach(s);
+      this.#map.set(v, v);
+    }
+    return v;
+  }
+}
+
 /** What a List Blobs (flat) response body holds, as `BlobInfo`s. */
 export interface ListXmlResult {
   blobs: BlobInfo[];
@@ -31,6 +62,7 @@ export class ListBlobsXmlParser {
   readonly #includeTags: boolean;
   readonly #blobs: BlobInfo[] = [];
   readonly #path: string[] = [];
+  readonly #interned = new Interned();
   #text = '';
   #nextMarker = '';
   #closed = false;
@@ -102,34 +134,24 @@ export class ListBlobsXmlParser {
     const depth = this.#path.length;
     const text = this.#text;
     if (depth === 1 && name === 'EnumerationResults') this.#closed = true;
-    else if (depth === 2 && name === 'NextMarker' && this.#path[0] === 'EnumerationResults') this.#nextMarker = text;
+    else if (depth === 2 && name === 'NextMarker' && this.#path[0] === 'EnumerationResults')
+      this.#nextMarker = detach(text);
     else if (depth >= 3 && this.#inBlob()) {
       const section = this.#path[3];
       if (depth === 3) this.#blobs.push(this.#record());
-      else if (depth === 4 && name === 'Name') this.#name = this.#encoded ? decodeURIComponent(text) : text;
+      else if (depth === 4 && name === 'Name') this.#name = detach(this.#encoded ? decodeURIComponent(text) : text);
       else if (depth === 5 && section === 'Properties') {
         if (name === 'Content-Length') this.#size = Number(text);
-        else if (name === 'Content-Type') this.#contentType = text || null;
+        else if (name === 'Content-Type') this.#contentType = text ? this.#interned.get(text) : null;
         else if (name === 'Last-Modified') this.#lastModified = text;
-        else if (name === 'Etag') this.#etag = text;
+        else if (name === 'Etag') this.#etag = detach(text);
       } else if (depth === 5 && section === 'Metadata' && this.#metadata) {
-        // defineProperty: a key such as `__proto__` is data, not the object's prototype.
-        Object.defineProperty(this.#metadata, name, {
-          value: text,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        setData(this.#metadata, this.#interned.get(name), detach(text));
       } else if (depth === 7 && section === 'Tags' && this.#path[5] === 'Tag') {
-        if (name === 'Key') this.#tagKey = text;
-        else if (name === 'Value') this.#tagValue = text;
+        if (name === 'Key') this.#tagKey = this.#interned.get(text);
+        else if (name === 'Value') this.#tagValue = detach(text);
       } else if (depth === 6 && section === 'Tags' && name === 'Tag' && this.#tags) {
-        Object.defineProperty(this.#tags, this.#tagKey, {
-          value: this.#tagValue,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        setData(this.#tags, this.#tagKey, this.#tagValue);
       }
     }
     this.#path.pop();
