@@ -262,11 +262,19 @@ async function finalizeJob(ctx: TaskContext<Params>): Promise<z.output<typeof fi
       );
     }
     // The statistics scan (which also finds the empty and invalid geometries of rows GDAL wrote
-    // straight into the table) and ANALYZE read the table side by side; neither blocks the other.
-    // The index builds follow (one beside the other; ANALYZE cannot run beside them).
+    // straight into the table) runs beside ANALYZE and then the two index builds: none of them
+    // blocks the scan (ANALYZE cannot run beside the builds, so it goes first). The single-threaded
+    // GiST build then no longer leaves a core idle after the scan. Repairs wait for the builds
+    // (the indexes follow the updated rows).
     const plan = await columnPlanOf(ctx.db, staging);
     const validity = plan.family !== 'point';
-    let [stats] = await Promise.all([describeTable(ctx.db, staging, validity), analyzeTable(ctx.db, staging)]);
+    const [scanned, built] = await Promise.allSettled([
+      describeTable(ctx.db, staging, validity),
+      analyzeTable(ctx.db, staging).then(() => buildIndexes(ctx.db, staging)),
+    ]);
+    if (scanned.status === 'rejected') throw scanned.reason;
+    if (built.status === 'rejected') throw built.reason;
+    let stats = scanned.value;
     const cleanup = await cleanUp(ctx.db, staging, stats);
     if (stats.empties > 0 || stats.invalid > 0) stats = await describeTable(ctx.db, staging);
     if (stats.written === 0) {
@@ -277,7 +285,6 @@ async function finalizeJob(ctx: TaskContext<Params>): Promise<z.output<typeof fi
         `No feature of ${params.container_name}/${params.blob_name} had a usable geometry`,
       );
     }
-    await buildIndexes(ctx.db, staging);
     try {
       await swapIntoPlace(ctx.db, staging, target, params.overwrite, {
         job: ctx.jobId,
