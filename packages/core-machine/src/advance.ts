@@ -14,11 +14,11 @@ import { withTransaction, type PoolClient } from './db.ts';
 import type { AnyJobDefinition, Logger, StageDefinition, TaskOutcome } from './define-job.ts';
 import { toStoredError } from './errors.ts';
 import { taskId as makeTaskId } from './job-id.ts';
-import { addEvents, failJob, sendTaskMessages, taskMessages, type LedgerEvent } from './ledger.ts';
+import { addEvents, sendTaskMessages, taskMessages, type LedgerEvent } from './ledger.ts';
 import { withFields } from './log.ts';
 import { metrics } from './metrics.ts';
 import { zodIssues, type Engine } from './engine.ts';
-import { closeStages } from './settle.ts';
+import { closeStages, failJob } from './transitions.ts';
 
 const INSERT_CHUNK = 5_000;
 

@@ -4,7 +4,6 @@
  */
 import type { PgBoss } from 'pg-boss';
 import { bossDb, type Queryable } from './db.ts';
-import type { StoredError } from './errors.ts';
 import { metrics } from './metrics.ts';
 import { writeActorEvent } from './actor.ts';
 
@@ -91,14 +90,6 @@ export async function addEvents(db: Queryable, t: Tables, events: LedgerEvent[])
   for (const e of events) await writeActorEvent(db, t.events, e.jobId, e.kind);
 }
 
-/**
- * The step that follows a closed stage: plan the next one, or aggregate after the last. Settle,
- * retry, a plan with no tasks and the stall sweep all advance a job through it.
- */
-export function nextStep(jobId: string, stage: number, totalStages: number): ControlMessage {
-  return stage < totalStages ? { jobId, action: 'plan', stage: stage + 1 } : { jobId, action: 'aggregate' };
-}
-
 /** A task message: the ids of queued tasks to claim. Payloads stay in the ledger. */
 export interface TaskMessage {
   taskIds: string[];
@@ -167,32 +158,4 @@ export function taskMessages(taskIds: string[], perMessage = 1): Array<{ taskIds
   const out: Array<{ taskIds: string[] }> = [];
   for (let i = 0; i < taskIds.length; i += per) out.push({ taskIds: taskIds.slice(i, i + per) });
   return out;
-}
-
-/**
- * Fails a job that is still running: records the error, cancels its queued tasks and closes
- * its open stage. Returns false when the job had already settled (nothing done).
- */
-export async function failJob(db: Queryable, t: Tables, jobId: string, error: StoredError): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE ${t.jobs} SET status = 'failed', error = $2, completed_at = now(), updated_at = now()
-     WHERE id = $1 AND status IN ('queued', 'processing')`,
-    [jobId, JSON.stringify(error)],
-  );
-  if (!rowCount) return false;
-  await db.query(
-    `UPDATE ${t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
-    [jobId],
-  );
-  await db.query(
-    `UPDATE ${t.stages} SET status = 'failed', completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
-    [jobId],
-  );
-  await addEvent(db, t, jobId, 'job_failed', {
-    stage: null,
-    taskId: error.taskId ?? null,
-    message: `${error.code}: ${error.message}`,
-    data: error,
-  });
-  return true;
 }

@@ -1,13 +1,13 @@
 import { PgBoss } from 'pg-boss';
 import { configFromEnv, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
-import { createPool, listenOnConnect, preflight, quoteIdent, withTransaction, type Pool } from './db.ts';
+import { createPool, listenOnConnect, preflight, quoteIdent, type Pool } from './db.ts';
 import type { AnyJobDefinition, LedgerInfo, Logger, Services } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 import { assertCompliant } from './compliance.ts';
 import { checkManifests } from './discover.ts';
 import { defaultJobId } from './job-id.ts';
-import { addEvent, CONTROL_QUEUE, sendControl, sendTasks, tables, taskQueue, nextStep, type Tables } from './ledger.ts';
-import { completeStage } from './settle.ts';
+import { CONTROL_QUEUE, tables, taskQueue, type Tables } from './ledger.ts';
+import { cancelJob, retryJob } from './transitions.ts';
 import { SubmitGroups } from './submit.ts';
 import { liveWorkers, pluginOf, retryDelayMs, zodIssues, type Engine, type LiveWorker } from './engine.ts';
 
@@ -15,14 +15,7 @@ export { zodIssues, type LiveWorker } from './engine.ts';
 import { unknownLimitKeys } from './claim.ts';
 import { createLogger } from './logger.ts';
 import { loadMigrations, migrate } from './migrate.ts';
-import {
-  TERMINAL_JOB_STATUSES,
-  type JobEvent,
-  type JobView,
-  type Page,
-  type SubmitResult,
-  type TaskView,
-} from './views.ts';
+import type { JobEvent, JobView, Page, SubmitResult, TaskView } from './views.ts';
 import { health, ready, type HealthReport } from './health.ts';
 import {
   getJob,
@@ -234,107 +227,13 @@ export class CoreMachine implements Engine {
   }
 
   /** Cancels a running job: queued tasks never run; running handlers see their abort signal. */
-  async cancel(jobId: string): Promise<JobView> {
-    const job = await this.requireJob(jobId);
-    if (TERMINAL_JOB_STATUSES.includes(job.status)) {
-      throw new CoreMachineError(
-        'CM_ERR_INVALID_STATE',
-        `Job ${jobId} is already ${job.status}; only queued or processing jobs can be cancelled`,
-      );
-    }
-    await withTransaction(this.pool, async (client) => {
-      const { rowCount } = await client.query(
-        `UPDATE ${this.t.jobs} SET status = 'cancelled', completed_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued','processing')`,
-        [jobId],
-      );
-      if (!rowCount) return;
-      const tasks = await client.query(
-        `UPDATE ${this.t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
-        [jobId],
-      );
-      await client.query(
-        `UPDATE ${this.t.stages} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
-        [jobId],
-      );
-      await addEvent(client, this.t, jobId, 'job_cancelled', {
-        message: `cancelled; ${tasks.rowCount} queued task(s) dropped`,
-      });
-    });
-    return this.requireJob(jobId);
+  cancel(jobId: string): Promise<JobView> {
+    return cancelJob(this, jobId);
   }
 
-  /**
-   * Re-runs a failed (or cancelled) job from where it stopped: only the failed and cancelled
-   * tasks of its current stage are queued again; completed tasks keep their results. A job that
-   * failed while planning or aggregating has that step queued again.
-   */
-  async retry(jobId: string): Promise<JobView> {
-    const job = await this.requireJob(jobId);
-    if (job.status !== 'failed' && job.status !== 'cancelled') {
-      throw new CoreMachineError(
-        'CM_ERR_INVALID_STATE',
-        `Job ${jobId} is ${job.status}; only failed or cancelled jobs can be retried`,
-      );
-    }
-    const plugin = this.plugin(job.type);
-    await withTransaction(this.pool, async (client) => {
-      const locked = await client.query(`SELECT status, current_stage FROM ${this.t.jobs} WHERE id = $1 FOR UPDATE`, [
-        jobId,
-      ]);
-      if (locked.rows[0]?.status !== job.status) return; // someone else retried first
-      const stage = locked.rows[0].current_stage as number;
-      await client.query(
-        `UPDATE ${this.t.jobs} SET status = 'processing', error = NULL, result = NULL, completed_at = NULL, updated_at = now() WHERE id = $1`,
-        [jobId],
-      );
-      const stageRow =
-        stage > 0
-          ? (
-              await client.query(`SELECT * FROM ${this.t.stages} WHERE job_id = $1 AND stage_index = $2`, [
-                jobId,
-                stage,
-              ])
-            ).rows[0]
-          : undefined;
-      let requeued = 0;
-      if (!stageRow) {
-        await sendControl(this.boss, client, { jobId, action: 'plan', stage: Math.max(stage, 1) });
-      } else if (stageRow.status === 'completed') {
-        await sendControl(this.boss, client, nextStep(jobId, stage, plugin.stages.length));
-      } else {
-        const { rows } = await client.query(
-          `UPDATE ${this.t.tasks} SET status = 'queued', attempts = 0, error = NULL, output = NULL, lease_token = NULL, worker_id = NULL, completed_at = NULL, due_at = now()
-           WHERE job_id = $1 AND stage_index = $2 AND status IN ('failed', 'cancelled') RETURNING id`,
-          [jobId, stage],
-        );
-        requeued = rows.length;
-        // Tasks still queued lost their messages while the job was not running (a claim skips the
-        // tasks of a stopped job): they get new ones with the re-queued tasks.
-        const { rows: waiting } = await client.query(
-          `SELECT id FROM ${this.t.tasks} WHERE job_id = $1 AND stage_index = $2 AND status = 'queued' AND NOT (id = ANY($3))`,
-          [jobId, stage, rows.map((r) => r.id as string)],
-        );
-        const { rows: counts } = await client.query(
-          `UPDATE ${this.t.stages} SET status = 'processing', failed = 0, completed_at = NULL WHERE job_id = $1 AND stage_index = $2
-           RETURNING total, completed`,
-          [jobId, stage],
-        );
-        const toSend = [...rows, ...waiting].map((r) => r.id as string);
-        if (toSend.length) {
-          await sendTasks(this.boss, client, job.type, toSend, { perMessage: plugin.queue?.tasksPerMessage ?? 1 });
-        }
-        // Every task may already have been completed (e.g. cancelled after the last task): the stage
-        // closes through the same step as a settle (stage_completed recorded, next step queued).
-        if (!toSend.length && counts[0]?.completed === counts[0]?.total) {
-          await completeStage(client, this, jobId, stage, plugin.stages.length, 0);
-        }
-      }
-      await addEvent(client, this.t, jobId, 'job_retried', {
-        stage,
-        message: `retry requested; ${requeued} task(s) queued again`,
-      });
-    });
-    return this.requireJob(jobId);
+  /** Re-runs a failed (or cancelled) job from where it stopped (transitions.ts). */
+  retry(jobId: string): Promise<JobView> {
+    return retryJob(this, jobId);
   }
 
   /** Job types with descriptions, stages and the JSON Schema of their parameters. */

@@ -12,7 +12,8 @@ import type { PgBoss } from 'pg-boss';
 import type { PoolClient } from './db.ts';
 import type { AnyJobDefinition } from './define-job.ts';
 import type { StoredError } from './errors.ts';
-import { addEvents, failJob, nextStep, sendControls, sendTaskMessages, type Tables } from './ledger.ts';
+import { addEvents, sendTaskMessages, type Tables } from './ledger.ts';
+import { advanceClosed, failJob } from './transitions.ts';
 
 interface SettlementBase {
   taskId: string;
@@ -60,14 +61,6 @@ interface SettleDeps {
   boss: PgBoss;
   t: Tables;
   plugins: ReadonlyMap<string, AnyJobDefinition>;
-}
-
-/** A stage whose tasks have all settled, to be closed (or just closed) and the job advanced. */
-export interface StageToClose {
-  jobId: string;
-  stage: number;
-  totalStages: number;
-  failed: number;
 }
 
 export async function settleBatch(client: PoolClient, deps: SettleDeps, input: Settlement[]): Promise<void> {
@@ -256,57 +249,4 @@ export async function settleBatch(client: PoolClient, deps: SettleDeps, input: S
         failed: r.failed,
       })),
   );
-}
-
-/** For stages just closed: records `stage_completed` and queues each job's next step. */
-async function advanceClosed(client: PoolClient, deps: SettleDeps, closed: StageToClose[]): Promise<void> {
-  if (!closed.length) return;
-  await addEvents(
-    client,
-    deps.t,
-    closed.map((c) => ({
-      jobId: c.jobId,
-      kind: 'stage_completed',
-      stage: c.stage,
-      message: c.failed ? `${c.failed} task(s) failed; continuing` : null,
-    })),
-  );
-  await sendControls(
-    deps.boss,
-    client,
-    closed.map((c) => nextStep(c.jobId, c.stage, c.totalStages)),
-  );
-}
-
-/**
- * Closes stages whose tasks have all settled (those still open) and queues each job's next
- * step: settle, retry, a plan with no tasks and the stall sweep close stages through this.
- */
-export async function closeStages(client: PoolClient, deps: SettleDeps, stages: StageToClose[]): Promise<void> {
-  if (!stages.length) return;
-  const { rows } = await client.query(
-    `UPDATE ${deps.t.stages} s SET status = 'completed', completed_at = now()
-     FROM unnest($1::text[], $2::int[]) AS u(job_id, stage)
-     WHERE s.job_id = u.job_id AND s.stage_index = u.stage AND s.status = 'processing'
-     RETURNING s.job_id, s.stage_index`,
-    [stages.map((s) => s.jobId), stages.map((s) => s.stage)],
-  );
-  const closed = new Set(rows.map((r) => `${r.job_id}|${r.stage_index}`));
-  await advanceClosed(
-    client,
-    deps,
-    stages.filter((s) => closed.has(`${s.jobId}|${s.stage}`)),
-  );
-}
-
-/** Closes a stage whose tasks have all settled and queues the job's next step. */
-export async function completeStage(
-  client: PoolClient,
-  deps: SettleDeps,
-  jobId: string,
-  stage: number,
-  totalStages: number,
-  failed: number,
-): Promise<void> {
-  await closeStages(client, deps, [{ jobId, stage, totalStages, failed }]);
 }

@@ -5,9 +5,8 @@
  * duplicate message does nothing, and SKIP LOCKED keeps two sweeps off the same rows.
  */
 import { withTransaction } from './db.ts';
-import { addEvent, failJob, nextStep, sendControl, sendTasks, type ControlMessage } from './ledger.ts';
 import { liveWorkers, type Engine } from './engine.ts';
-import { completeStage } from './settle.ts';
+import { repairStage, resendControl, resendQueuedTasks, type StuckStage } from './transitions.ts';
 
 /**
  * Every state a task, stage or job can be left in, and its repair (each one an event in the
@@ -32,26 +31,12 @@ export async function recoverStalled(machine: Engine): Promise<{ tasks: number; 
       [stall],
     );
     if (tasks.length) {
-      await client.query(`UPDATE ${t.tasks} SET due_at = now() WHERE id = ANY($1)`, [tasks.map((r) => r.id)]);
-      const byType = new Map<string, string[]>();
-      for (const r of tasks) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
-      for (const [type, ids] of byType)
-        await sendTasks(machine.boss, client, type, ids, {
-          perMessage: machine.plugins.get(type)?.queue?.tasksPerMessage ?? 1,
-        });
-      // Tasks of a type no live worker serves wait for one: the timeline says so, not just "sent again".
+      // Tasks of a type no live worker serves wait for one: the timeline says so.
       const live = await liveWorkers(machine).catch(() => null);
-      const served = live ? new Set(live.flatMap((w) => w.jobTypes)) : null;
-      const jobs = [...new Map(tasks.map((r) => [r.job_id as string, r.type as string])).entries()];
-      for (const [jobId, type] of jobs) {
-        const n = tasks.filter((r) => r.job_id === jobId).length;
-        await addEvent(client, t, jobId, 'tasks_requeued', {
-          message:
-            served && !served.has(type)
-              ? `${n} queued task(s) waited ${stall} s: no live worker serves ${type}; they run when one starts`
-              : `${n} queued task(s) had no message for ${stall} s; sent again`,
-        });
-      }
+      await resendQueuedTasks(client, machine, tasks, {
+        stallSeconds: stall,
+        servedTypes: live ? new Set(live.flatMap((w) => w.jobTypes)) : null,
+      });
     }
     // Jobs waiting for a control step: never planned, or whose current stage finished
     // without the next step being taken.
@@ -64,15 +49,7 @@ export async function recoverStalled(machine: Engine): Promise<{ tasks: number; 
        LIMIT 500 FOR UPDATE OF j SKIP LOCKED`,
       [stall],
     );
-    for (const j of jobs) {
-      const next: ControlMessage =
-        j.current_stage === 0
-          ? { jobId: j.id, action: 'plan', stage: 1 }
-          : nextStep(j.id, j.current_stage, j.total_stages);
-      await client.query(`UPDATE ${t.jobs} SET updated_at = now() WHERE id = $1`, [j.id]);
-      await sendControl(machine.boss, client, next);
-      await addEvent(client, t, j.id, 'control_resent', { message: `no ${next.action} for ${stall} s; sent again` });
-    }
+    for (const j of jobs) await resendControl(client, machine, j, stall);
     return { tasks: tasks.length, jobs: jobs.length, stages };
   });
 }
@@ -86,7 +63,7 @@ async function repairStages(machine: Engine): Promise<number> {
   return withTransaction(machine.pool, async (client) => {
     // Candidates first (open stages of running jobs with no queued or running task left), then
     // the counts, so the tasks of busy stages are not aggregated on every sweep.
-    const { rows } = await client.query(
+    const { rows } = await client.query<StuckStage>(
       `WITH cand AS MATERIALIZED (
          SELECT s.job_id, s.stage_index, s.name, s.total, s.started_at, j.type, j.total_stages
          FROM ${t.stages} s JOIN ${t.jobs} j ON j.id = s.job_id AND j.status = 'processing' AND j.current_stage = s.stage_index
@@ -111,42 +88,7 @@ async function repairStages(machine: Engine): Promise<number> {
       );
       if (!locked.rowCount) continue;
       repaired++;
-      const cancelled = (r.cancelled as string[] | null) ?? [];
-      if (cancelled.length) {
-        await client.query(
-          `UPDATE ${t.tasks} SET status = 'queued', lease_token = NULL, worker_id = NULL, completed_at = NULL, due_at = now()
-           WHERE id = ANY($1) AND status = 'cancelled'`,
-          [cancelled],
-        );
-        await sendTasks(machine.boss, client, r.type, cancelled, {
-          perMessage: machine.plugins.get(r.type)?.queue?.tasksPerMessage ?? 1,
-        });
-        await addEvent(client, t, r.job_id, 'tasks_requeued', {
-          stage: r.stage_index,
-          message: `${cancelled.length} cancelled task(s) in a running stage (cancel and retry crossed); queued again`,
-        });
-        continue;
-      }
-      await client.query(`UPDATE ${t.stages} SET completed = $3, failed = $4 WHERE job_id = $1 AND stage_index = $2`, [
-        r.job_id,
-        r.stage_index,
-        r.completed,
-        r.failed,
-      ]);
-      await addEvent(client, t, r.job_id, 'stage_repaired', {
-        stage: r.stage_index,
-        message: `every task had settled but the stage was still open; counters recounted (${r.completed} completed, ${r.failed} failed of ${r.total})`,
-      });
-      const stageDef = machine.plugins.get(r.type)?.stages[r.stage_index - 1];
-      if (r.failed > 0 && (stageDef?.onTaskFailure ?? 'fail_job') === 'fail_job') {
-        await failJob(client, t, r.job_id, {
-          code: 'TASK_FAILED',
-          message: `${r.failed} task(s) of stage '${r.name}' failed`,
-          stage: r.name,
-        });
-      } else {
-        await completeStage(client, machine, r.job_id, r.stage_index, r.total_stages, r.failed);
-      }
+      await repairStage(client, machine, r);
     }
     return repaired;
   });
