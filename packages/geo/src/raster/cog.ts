@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { isRotated } from './bounds.ts';
 import type { Compression, Resampling } from './cog-settings.ts';
 import { compressionProblem } from './cog-settings.ts';
 import { runGdalCli } from '../gdal/cli.ts';
@@ -10,6 +9,7 @@ import { isEngineeringCrs, parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
 import { bandRange, unionRange, type BandRange } from './range.ts';
+import { antimeridianWarpArgs, crossesAntimeridian, isNorthUp } from './warp-grid.ts';
 
 export interface CreateCogOptions {
   /** What GDAL opens: a local path or `/vsiaz/<container>/<blob>`. */
@@ -93,6 +93,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
   let fileHasCrs: boolean;
   let collar: CreateCogResult['collar'] = { mask: 'none', nodata: null };
   let categoryNames: string[][] = [];
+  let acrossAntimeridian = false;
   try {
     const band1 = src.bands.get(1);
     const problem = compressionProblem(opts.compression, band1.dataType ?? '', src.bands.count());
@@ -108,8 +109,11 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     const targetSrs = native ? sourceSrs : parseCrs(opts.targetCrs);
     if (!targetSrs) throw rasterError('CRS_MISSING', `target_crs '${opts.targetCrs}' is not a CRS GDAL understands`);
     fileHasCrs = src.srs !== null && !isEngineeringCrs(src.srs);
-    reproject = !targetSrs.isSame(sourceSrs) || isRotated(src.geoTransform ?? [0, 1, 0, 0, 0, -1]);
+    const gt = src.geoTransform ?? [0, 1, 0, 0, 0, -1];
+    // A rotated or bottom-up source is warped even into its own CRS: every COG is north-up.
+    reproject = !targetSrs.isSame(sourceSrs) || !isNorthUp(gt);
     if (reproject) {
+      acrossAntimeridian = crossesAntimeridian(gt, src.rasterSize.x, src.rasterSize.y, sourceSrs, targetSrs);
       collar = await collarFor(src, opts.compression, label, opts.source);
       categoryNames = categoryNamesOf(src);
     }
@@ -161,6 +165,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
         'BLOCKYSIZE=512',
         '-co',
         'BIGTIFF=IF_SAFER',
+        ...antimeridianWarpArgs(acrossAntimeridian),
         ...collarArgs(collar),
         opts.source,
         warpedPath,

@@ -1,9 +1,8 @@
-import gdal from 'gdal-async';
-import { isRotated } from './bounds.ts';
 import { parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
 import { mosaicError } from './mosaic.ts';
 import { openRaster } from './open.ts';
+import { isNorthUp, suggestedGrid } from './warp-grid.ts';
 
 export type GeoTransform = [number, number, number, number, number, number];
 
@@ -32,7 +31,8 @@ export interface PlannedGrid {
 /**
  * The target grid of a conversion, planned once for all windows.
  * - One source, reprojected: GDAL's suggested warp output (`GDALSuggestedWarpOutput2`), the grid
- *   `gdalwarp -t_srs` picks without `-tr`/`-te`.
+ *   `gdalwarp -t_srs` picks without `-tr`/`-te` (across the antimeridian: with its longitudes
+ *   unwrapped past 180°, see warp-grid.ts).
  * - One source in the target CRS: the source's own grid.
  * - Several sources in the target CRS: the grid `gdalbuildvrt` builds (union of the extents,
  *   average resolution, size rounded to the nearest pixel).
@@ -54,10 +54,10 @@ export async function planGrid(sources: readonly GridSource[], targetCrs: string
     const ds = await openRaster(source.path, source.label);
     try {
       const gt = (ds.geoTransform ?? [0, 1, 0, 0, 0, -1]) as GeoTransform;
-      if (!targetSrs.isSame(srs) || isRotated(gt)) {
+      if (!targetSrs.isSame(srs) || !isNorthUp(gt)) {
         reproject = true;
-        const out = gdal.suggestedWarpOutput({ src: ds, s_srs: srs, t_srs: targetSrs });
-        suggested.push({ gt: out.geoTransform as GeoTransform, width: out.rasterSize.x, height: out.rasterSize.y });
+        const out = suggestedGrid(ds, srs, targetSrs);
+        suggested.push({ gt: out.geoTransform, width: out.width, height: out.height });
       } else {
         suggested.push({ gt, width: ds.rasterSize.x, height: ds.rasterSize.y });
       }

@@ -28,6 +28,34 @@ function toWgs84(srs: gdal.SpatialReference): gdal.CoordinateTransformation {
   return ct;
 }
 
+const inverses = new Map<string, gdal.CoordinateTransformation>();
+
+/** True when the pole at `lat` (±90) lies inside `ring` (in `srs`, x first). */
+function enclosesPole(ring: Array<[number, number]>, srs: gdal.SpatialReference, swap: boolean, lat: number): boolean {
+  const key = srs.toWKT();
+  let ct = inverses.get(key);
+  if (!ct) {
+    if (inverses.size >= 64) inverses.clear();
+    ct = new gdal.CoordinateTransformation(wgs84(), srs);
+    inverses.set(key, ct);
+  }
+  let p: { x: number; y: number };
+  try {
+    p = ct.transformPoint(0, lat);
+  } catch {
+    return false; // the pole is outside the CRS's domain
+  }
+  const [px, py] = swap ? [p.y, p.x] : [p.x, p.y];
+  if (!Number.isFinite(px) || !Number.isFinite(py)) return false;
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i]!;
+    const [xj, yj] = ring[j]!;
+    if (yi > py !== yj > py && px < ((xj - xi) * (py - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
 /** How points of a CRS go to WGS84: the transformation, and whether x/y must be swapped first. */
 export interface Wgs84Transform {
   ct: gdal.CoordinateTransformation;
@@ -126,9 +154,13 @@ export function footprintWgs84(
   const maxY = Math.min(90, Math.max(...pts.map((p) => p[1])));
 
   if (maxX - minX >= 360) {
+    // The ring goes round a pole (a polar stereographic scene, a global grid): the footprint
+    // reaches the pole it encloses, which lies inside the ring but on none of its points.
+    const south = enclosesPole(ring, srs, swap, -90) ? -90 : minY;
+    const north = enclosesPole(ring, srs, swap, 90) ? 90 : maxY;
     return {
-      geometry: { type: 'Polygon', coordinates: ringsOf(box(-180, minY, 180, maxY), 0)[0]! },
-      bbox: [-180, minY, 180, maxY].map(round) as Bbox,
+      geometry: { type: 'Polygon', coordinates: ringsOf(box(-180, south, 180, north), 0)[0]! },
+      bbox: [-180, south, 180, north].map(round) as Bbox,
     };
   }
   if (maxX <= 180) {

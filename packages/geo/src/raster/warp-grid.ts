@@ -1,0 +1,81 @@
+import gdal from 'gdal-async';
+import { footprintWgs84, outlineRing } from '../stac/footprint.ts';
+import { isRotated } from './bounds.ts';
+
+/**
+ * Where GDAL's choice of a warp's output grid goes wrong on real files, and what is done instead.
+ *
+ * - A raster whose rows run bottom-up (positive pixel height, as many NetCDF and HDF exports
+ *   have) or whose columns run east to west is not "in the target CRS already": like a rotated
+ *   one, it is warped, so every output is north-up.
+ * - Into a geographic CRS, a footprint that crosses the antimeridian (a UTM 60 scene reaching
+ *   past 180°E, Fiji, the Aleutians) makes GDAL's suggested output span the whole globe at a
+ *   resolution that keeps a few hundred pixels (a 400 × 200 km, 1 km scene became 452 × 2
+ *   pixels). Its output is planned with the longitudes unwrapped past 180° (`lon_wrap`, what
+ *   `gdalwarp --config CENTER_LONG 180` does): the scene's own extent at the scene's
+ *   resolution, e.g. 178.89°…182.72°E. The GeoTIFF keeps its CRS (EPSG:4326), and its STAC
+ *   footprint is cut at the antimeridian with west > east.
+ */
+
+/** True when pixels run north-up and west to east with no rotation: the grid can be kept as it is. */
+export function isNorthUp(gt: readonly number[]): boolean {
+  return !isRotated(gt) && (gt[1] ?? 1) > 0 && (gt[5] ?? -1) < 0;
+}
+
+/**
+ * True when a raster of geotransform `gt` and CRS `srs`, warped into a geographic `target`,
+ * crosses the antimeridian (and does not simply circle a pole).
+ */
+export function crossesAntimeridian(
+  gt: readonly number[],
+  width: number,
+  height: number,
+  srs: gdal.SpatialReference,
+  target: gdal.SpatialReference,
+): boolean {
+  if (!target.isGeographic()) return false;
+  try {
+    const { bbox } = footprintWgs84(outlineRing([...gt], width, height), srs);
+    return bbox[0] > bbox[2];
+  } catch {
+    return false; // PROJ cannot place it: GDAL's own choice (and its error) stand
+  }
+}
+
+/** `target` with its longitudes in [0°, 360°) (`+lon_wrap=180`), for planning a grid across the antimeridian. */
+function unwrapped(target: gdal.SpatialReference): gdal.SpatialReference {
+  return gdal.SpatialReference.fromProj4(`${target.toProj4()} +lon_wrap=180`);
+}
+
+export interface SuggestedGrid {
+  geoTransform: [number, number, number, number, number, number];
+  width: number;
+  height: number;
+  /** The grid's longitudes run past 180° (its footprint crosses the antimeridian). */
+  acrossAntimeridian: boolean;
+}
+
+/**
+ * The grid `gdalwarp -t_srs <target>` gives `ds` (`GDALSuggestedWarpOutput2`), planned across
+ * the antimeridian when the footprint crosses it (see the module comment).
+ */
+export function suggestedGrid(
+  ds: gdal.Dataset,
+  srs: gdal.SpatialReference,
+  target: gdal.SpatialReference,
+): SuggestedGrid {
+  const gt = ds.geoTransform ?? [0, 1, 0, 0, 0, -1];
+  const across = crossesAntimeridian(gt, ds.rasterSize.x, ds.rasterSize.y, srs, target);
+  const out = gdal.suggestedWarpOutput({ src: ds, s_srs: srs, t_srs: across ? unwrapped(target) : target });
+  return {
+    geoTransform: out.geoTransform as SuggestedGrid['geoTransform'],
+    width: out.rasterSize.x,
+    height: out.rasterSize.y,
+    acrossAntimeridian: across,
+  };
+}
+
+/** gdalwarp arguments that make its own grid choice the one {@link suggestedGrid} plans. */
+export function antimeridianWarpArgs(acrossAntimeridian: boolean): string[] {
+  return acrossAntimeridian ? ['--config', 'CENTER_LONG', '180'] : [];
+}
