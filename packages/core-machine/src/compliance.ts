@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CONTRACT_VERSION, PLUGIN_KIND, type AnyJobDefinition } from './define-job.ts';
+import { CONTRACT_VERSION, PLUGIN_KIND, type AnyJobDefinition, type Services } from './define-job.ts';
 import { CoreMachineError } from './errors.ts';
 
 /** The plugin contract's elements, one compliance row each, met or not. */
@@ -177,4 +177,19 @@ export function formatComplianceTable(reports: ComplianceReport[]): string {
     '|----------|---------|--------|------------------|',
     ...rows,
   ].join('\n');
+}
+
+/** Every service a plugin declares (`services: ['storage']`) must be supplied. */
+export function assertServices(plugins: AnyJobDefinition[], services: Partial<Services>): void {
+  const missing = plugins.flatMap((p) =>
+    (p.services ?? [])
+      .filter((name) => (services as Record<string, unknown>)[name] === undefined)
+      .map((name) => `${p.type} needs service '${name}'`),
+  );
+  if (missing.length)
+    throw new CoreMachineError(
+      'CM_ERR_SERVICE_MISSING',
+      `Missing services: ${missing.join('; ')}. Supply them in CoreMachine.start({ services }).`,
+      { issues: missing.map((m) => ({ path: 'services', message: m })) },
+    );
 }

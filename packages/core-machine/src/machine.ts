@@ -1,21 +1,11 @@
-import { PgBoss } from 'pg-boss';
-import { configFromEnv, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
-import { createPool, listenOnConnect, preflight, quoteIdent, type Pool } from './db.ts';
-import type { AnyJobDefinition, LedgerInfo, Logger, Services } from './define-job.ts';
-import { CoreMachineError } from './errors.ts';
-import { assertCompliant } from './compliance.ts';
-import { checkManifests } from './discover.ts';
-import { defaultJobId } from './job-id.ts';
-import { CONTROL_QUEUE, tables, taskQueue, type Tables } from './ledger.ts';
-import { cancelJob, retryJob } from './transitions.ts';
-import { SubmitGroups } from './submit.ts';
-import { liveWorkers, pluginOf, retryDelayMs, zodIssues, type Engine, type LiveWorker } from './engine.ts';
-
-export { zodIssues, type LiveWorker } from './engine.ts';
+import type { PgBoss } from 'pg-boss';
 import { unknownLimitKeys } from './claim.ts';
-import { createLogger } from './logger.ts';
-import { loadMigrations, migrate } from './migrate.ts';
-import type { JobEvent, JobView, Page, SubmitResult, TaskView } from './views.ts';
+import { assertCompliant, assertServices } from './compliance.ts';
+import { configFromEnv, DEFAULT_CONFIG, logLevelFromEnv, type MachineConfig, type MachineOptions } from './config.ts';
+import { createPool, preflight, quoteIdent, type Pool } from './db.ts';
+import type { AnyJobDefinition, LedgerInfo, Logger, Services } from './define-job.ts';
+import { checkManifests } from './discover.ts';
+import { liveWorkers, pluginOf, retryDelayMs, type Engine, type LiveWorker } from './engine.ts';
 import { health, ready, type HealthReport } from './health.ts';
 import {
   getJob,
@@ -28,34 +18,30 @@ import {
   type ListJobsFilter,
   type ListTasksFilter,
 } from './jobs-view.ts';
+import { tables, type Tables } from './ledger.ts';
+import { createLogger } from './logger.ts';
+import { loadMigrations, migrate } from './migrate.ts';
+import { startQueue } from './queue.ts';
+import { prepareSubmit, SubmitGroups, type PreparedSubmit } from './submit.ts';
+import { cancelJob, retryJob } from './transitions.ts';
+import type { JobEvent, JobView, Page, SubmitResult, TaskView } from './views.ts';
+import { Worker, type WorkerOptions } from './worker.ts';
 
+export { assertServices } from './compliance.ts';
+export { zodIssues, type LiveWorker } from './engine.ts';
 export type { HealthReport } from './health.ts';
 export type { JobTypeInfo, ListJobsFilter, ListTasksFilter } from './jobs-view.ts';
-import { Worker, type WorkerOptions } from './worker.ts';
 
 export interface CreateMachineOptions extends MachineOptions {
   plugins: AnyJobDefinition[];
   services?: Partial<Services>;
 }
 
-/** Every service a plugin declares (`services: ['storage']`) must be supplied. */
-export function assertServices(plugins: AnyJobDefinition[], services: Partial<Services>): void {
-  const missing = plugins.flatMap((p) =>
-    (p.services ?? [])
-      .filter((name) => (services as Record<string, unknown>)[name] === undefined)
-      .map((name) => `${p.type} needs service '${name}'`),
-  );
-  if (missing.length)
-    throw new CoreMachineError(
-      'CM_ERR_SERVICE_MISSING',
-      `Missing services: ${missing.join('; ')}. Supply them in CoreMachine.start({ services }).`,
-      { issues: missing.map((m) => ({ path: 'services', message: m })) },
-    );
-}
-
 /**
- * The orchestrator: the API side (submit, query, cancel, retry) and the factory of workers.
- * One per process; `start` migrates the ledger and pg-boss, creates the queues and returns it.
+ * The orchestrator's facade: starts the engine (ledger migrated, queues created), starts
+ * workers, and hands every call to the module that does it — submits (submit.ts), reads
+ * (jobs-view.ts), transitions (transitions.ts), health (health.ts). One per process; it is the
+ * engine record those modules take.
  *
  * @example
  *   const machine = await CoreMachine.start({ connectionString, plugins: [helloWorld] });
@@ -76,89 +62,41 @@ export class CoreMachine implements Engine {
   private readonly submits: SubmitGroups;
 
   private constructor(
-    pool: Pool,
-    boss: PgBoss,
-    config: MachineConfig,
-    log: Logger,
-    services: Services,
-    plugins: AnyJobDefinition[],
-    connectionString: string,
+    parts: Pick<Engine, 'pool' | 'boss' | 'config' | 'log' | 'services'> & {
+      plugins: AnyJobDefinition[];
+      connectionString: string;
+    },
   ) {
-    this.pool = pool;
-    this.boss = boss;
-    this.config = config;
-    this.log = log;
-    this.services = services;
-    this.t = tables(quoteIdent(config.schema), config.schema);
-    this.plugins = new Map(plugins.map((p) => [p.type, p]));
-    this.ledger = { connectionString, schema: config.schema };
-    this.submits = new SubmitGroups({ pool, boss, t: this.t });
+    this.pool = parts.pool;
+    this.boss = parts.boss;
+    this.config = parts.config;
+    this.log = parts.log;
+    this.services = parts.services;
+    this.t = tables(quoteIdent(parts.config.schema), parts.config.schema);
+    this.plugins = new Map(parts.plugins.map((p) => [p.type, p]));
+    this.ledger = { connectionString: parts.connectionString, schema: parts.config.schema };
+    this.submits = new SubmitGroups({ pool: this.pool, boss: this.boss, t: this.t });
   }
 
   static async start(options: CreateMachineOptions): Promise<CoreMachine> {
     // Every way in (server discovery, createApp({ plugins }), the test harness, embedding) goes
     // through the same compliance check: a non-compliant manifest never reaches the queue.
-    assertCompliant(checkManifests(options.plugins).reports);
-    assertServices(options.plugins, options.services ?? {});
+    const { plugins, connectionString } = options;
+    assertCompliant(checkManifests(plugins).reports);
+    assertServices(plugins, options.services ?? {});
     const config = { ...DEFAULT_CONFIG, ...configFromEnv(), ...options.config };
     const log = options.log ?? createLogger(logLevelFromEnv());
-    const pool = createPool(options.connectionString, config.poolMax);
-    await preflight(pool, options.connectionString);
+    const pool = createPool(connectionString, config.poolMax);
+    await preflight(pool, connectionString);
     await migrate(pool, config.schema, await loadMigrations(options.migrationDirs));
-    const boss = new PgBoss({
-      connectionString: options.connectionString,
-      schema: `${config.schema}_queue`,
-      max: Math.max(4, Math.ceil(config.poolMax / 2)),
-      useListenNotify: true,
-      supervise: true,
-      superviseIntervalSeconds: config.queueSuperviseSeconds,
-      monitorIntervalSeconds: config.queueSuperviseSeconds,
-      schedule: false,
-      monitorVacuum: false,
-      application_name: 'coremachine-queue',
-      // pg-boss hands its options to its pg.Pool: the same guard as ours (see listenOnConnect).
-      ...listenOnConnect,
-    } as ConstructorParameters<typeof PgBoss>[0]);
-    boss.on('error', (err) => log.error('queue error', { error: (err as Error).message }));
-    const unknownLimits = unknownLimitKeys(options.plugins, config.concurrencyLimits);
+    const unknownLimits = unknownLimitKeys(plugins, config.concurrencyLimits);
     if (unknownLimits.length)
       log.warn('concurrency limits name no loaded job type or stage; they cap nothing here', {
         keys: unknownLimits,
       });
-    await boss.start();
-    // Queue creation is idempotent and races safely; control messages retry on transient errors
-    // (a crashed planner is re-run after its heartbeat lapses). Task messages never retry inside
-    // pg-boss: the ledger decides retries, so a message is only a wake-up call carrying an id.
-    await boss.createQueue(CONTROL_QUEUE, {
-      retryLimit: 10,
-      retryDelay: 1,
-      retryBackoff: true,
-      retryDelayMax: 60,
-      heartbeatSeconds: 10,
-      expireInSeconds: 3600,
-      notify: true,
-    });
-    for (const p of options.plugins) {
-      // A message whose handler failed before claiming (a lost connection), or whose worker died
-      // holding it (no pg-boss heartbeat for 10 s), is delivered again; that is harmless, since a
-      // claim only takes a queued task. Long handlers keep their message alive by heartbeat.
-      await boss.createQueue(taskQueue(p.type), {
-        retryLimit: 5,
-        retryDelay: 1,
-        expireInSeconds: 86_400,
-        heartbeatSeconds: 10,
-        notify: true,
-      });
-    }
-    return new CoreMachine(
-      pool,
-      boss,
-      config,
-      log,
-      (options.services ?? {}) as Services,
-      options.plugins,
-      options.connectionString,
-    );
+    const boss = await startQueue(connectionString, config, log, plugins);
+    const services = (options.services ?? {}) as Services;
+    return new CoreMachine({ pool, boss, config, log, services, plugins, connectionString });
   }
 
   plugin(type: string): AnyJobDefinition {
@@ -166,25 +104,8 @@ export class CoreMachine implements Engine {
   }
 
   /** Validates parameters (defaults applied) and computes the job id, without writing anything. */
-  prepare(
-    type: string,
-    rawParams: unknown,
-  ): { jobId: string; params: Record<string, unknown>; plugin: AnyJobDefinition } {
-    const plugin = this.plugin(type);
-    const parsed = plugin.parameters.safeParse(rawParams ?? {});
-    if (!parsed.success) {
-      const issues = zodIssues(parsed.error);
-      throw new CoreMachineError(
-        'CM_ERR_INVALID_PARAMETERS',
-        `Invalid parameters for ${type}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-        { issues, cause: parsed.error },
-      );
-    }
-    const params = parsed.data as Record<string, unknown>;
-    const jobId = plugin.generateJobId
-      ? plugin.generateJobId(params)
-      : defaultJobId(type, params, plugin.idExcludeKeys);
-    return { jobId, params, plugin };
+  prepare(type: string, rawParams: unknown): PreparedSubmit {
+    return prepareSubmit(this, type, rawParams);
   }
 
   /**
@@ -194,13 +115,8 @@ export class CoreMachine implements Engine {
   async submit(type: string, rawParams: unknown): Promise<SubmitResult> {
     const { jobId, params, plugin } = this.prepare(type, rawParams);
     // Grouped with the submits that arrive at the same time: one transaction for all (submit.ts).
-    return this.submits.submit({
-      jobId,
-      type,
-      version: plugin.version,
-      params,
-      totalStages: plugin.stages.length,
-    });
+    const totalStages = plugin.stages.length;
+    return this.submits.submit({ jobId, type, version: plugin.version, params, totalStages });
   }
 
   getJob(jobId: string): Promise<JobView | null> {

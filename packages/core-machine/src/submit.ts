@@ -7,7 +7,10 @@
  */
 import type { PgBoss } from 'pg-boss';
 import { withTransaction, type Pool, type PoolClient } from './db.ts';
-import type { JobStatus } from './define-job.ts';
+import type { AnyJobDefinition, JobStatus } from './define-job.ts';
+import { pluginOf, zodIssues, type Engine } from './engine.ts';
+import { CoreMachineError } from './errors.ts';
+import { defaultJobId } from './job-id.ts';
 import { addEvents, sendControls, type Tables } from './ledger.ts';
 import { metrics } from './metrics.ts';
 import type { SubmitResult } from './views.ts';
@@ -135,4 +138,28 @@ export class SubmitGroups {
       };
     });
   }
+}
+
+/** A submit's job type, validated parameters (defaults applied) and job id, nothing written. */
+export interface PreparedSubmit {
+  jobId: string;
+  params: Record<string, unknown>;
+  plugin: AnyJobDefinition;
+}
+
+/** Validates parameters (defaults applied) and computes the job id, without writing anything. */
+export function prepareSubmit(engine: Pick<Engine, 'plugins'>, type: string, rawParams: unknown): PreparedSubmit {
+  const plugin = pluginOf(engine, type);
+  const parsed = plugin.parameters.safeParse(rawParams ?? {});
+  if (!parsed.success) {
+    const issues = zodIssues(parsed.error);
+    throw new CoreMachineError(
+      'CM_ERR_INVALID_PARAMETERS',
+      `Invalid parameters for ${type}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { issues, cause: parsed.error },
+    );
+  }
+  const params = parsed.data as Record<string, unknown>;
+  const jobId = plugin.generateJobId ? plugin.generateJobId(params) : defaultJobId(type, params, plugin.idExcludeKeys);
+  return { jobId, params, plugin };
 }
