@@ -9,7 +9,7 @@ import { isEngineeringCrs, parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
 import { bandRange, unionRange, type BandRange } from './range.ts';
-import { antimeridianWarpArgs, crossesAntimeridian, isNorthUp } from './warp-grid.ts';
+import { antimeridianWarpArgs, crossesAntimeridian, gcpCrs, mustWarp } from './warp-grid.ts';
 
 export interface CreateCogOptions {
   /** What GDAL opens: a local path or `/vsiaz/<container>/<blob>`. */
@@ -108,10 +108,11 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     const native = opts.targetCrs.toLowerCase() === 'native';
     const targetSrs = native ? sourceSrs : parseCrs(opts.targetCrs);
     if (!targetSrs) throw rasterError('CRS_MISSING', `target_crs '${opts.targetCrs}' is not a CRS GDAL understands`);
-    fileHasCrs = src.srs !== null && !isEngineeringCrs(src.srs);
+    fileHasCrs = (src.srs !== null && !isEngineeringCrs(src.srs)) || gcpCrs(src) !== null;
     const gt = src.geoTransform ?? [0, 1, 0, 0, 0, -1];
-    // A rotated or bottom-up source is warped even into its own CRS: every COG is north-up.
-    reproject = !targetSrs.isSame(sourceSrs) || !isNorthUp(gt);
+    // A rotated, bottom-up or GCP-georeferenced source is warped even into its own CRS: every
+    // COG is north-up.
+    reproject = mustWarp(src, sourceSrs, targetSrs);
     if (reproject) {
       acrossAntimeridian = crossesAntimeridian(gt, src.rasterSize.x, src.rasterSize.y, sourceSrs, targetSrs);
       collar = await collarFor(src, opts.compression, label, opts.source);

@@ -2,7 +2,7 @@ import { parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
 import { mosaicError } from './mosaic.ts';
 import { openRaster } from './open.ts';
-import { isNorthUp, suggestedGrid } from './warp-grid.ts';
+import { mustWarp, suggestedGrid } from './warp-grid.ts';
 
 export type GeoTransform = [number, number, number, number, number, number];
 
@@ -54,7 +54,7 @@ export async function planGrid(sources: readonly GridSource[], targetCrs: string
     const ds = await openRaster(source.path, source.label);
     try {
       const gt = (ds.geoTransform ?? [0, 1, 0, 0, 0, -1]) as GeoTransform;
-      if (!targetSrs.isSame(srs) || !isNorthUp(gt)) {
+      if (mustWarp(ds, srs, targetSrs)) {
         reproject = true;
         const out = suggestedGrid(ds, srs, targetSrs);
         suggested.push({ gt: out.geoTransform, width: out.width, height: out.height });

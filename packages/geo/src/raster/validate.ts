@@ -8,6 +8,7 @@ import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
 import { bandRange } from './range.ts';
 import { sampleBand } from './sample.ts';
+import { effectiveGeoTransform, gcpCrs } from './warp-grid.ts';
 import { nodataToJson, type ValidationResult } from './schemas.ts';
 
 export interface ValidateRasterOptions {
@@ -44,12 +45,19 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
     const warnings: RasterWarning[] = [];
 
     // 1. CRS rules
-    const crs = resolveCrs(ds.srs, opts.inputCrs, label);
+    const gcpSrs = ds.srs ? null : gcpCrs(ds);
+    const crs = resolveCrs(ds.srs ?? gcpSrs, opts.inputCrs, label);
     warnings.push(...crs.warnings);
 
     // 2. Bounds sanity
-    const gt = ds.geoTransform;
-    if (!gt)
+    const gt = effectiveGeoTransform(ds, crs.srs);
+    if (!ds.geoTransform && gt)
+      warnings.push({
+        severity: 'MEDIUM',
+        code: 'GCP_GEOREFERENCED',
+        message: `${label} is georeferenced by ${ds.getGCPs().length} ground control points; a COG will be warped onto a north-up grid`,
+      });
+    else if (!gt)
       warnings.push({
         severity: 'HIGH',
         code: 'NO_GEOTRANSFORM',

@@ -6,8 +6,10 @@ import { promisify } from 'node:util';
 import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { footprintWgs84, outlineRing } from '../stac/footprint.ts';
+import { buildRasterItem } from '../stac/raster-item.ts';
 import { createCog } from './cog.ts';
 import { planGrid } from './grid.ts';
+import { validateRaster } from './validate.ts';
 import { crossesAntimeridian, isNorthUp } from './warp-grid.ts';
 
 const run = promisify(execFile);
@@ -112,5 +114,47 @@ describe('warp grids on real-world geometries', () => {
     expect([grid.width, grid.height]).toEqual([r.rasterSize.x, r.rasterSize.y]);
     expect(grid.geoTransform).toEqual(r.geoTransform);
     r.close();
+  });
+
+  it('a raster georeferenced only by ground control points: validated, warped onto its grid, catalogued (was CRS_MISSING)', async () => {
+    const plain = raster('gcp_plain.tif', 'EPSG:4326', [0, 1, 0, 0, 0, 1], 100, 100);
+    const source = path.join(dir, 'gcps.tif');
+    const gcp = (px: number, line: number, x: number, y: number) => ['-gcp', px, line, x, y].map(String);
+    await run('gdal_translate', [
+      '-q',
+      '-a_srs',
+      'EPSG:4326',
+      ...gcp(0, 0, 10, 50),
+      ...gcp(100, 0, 11, 50),
+      ...gcp(0, 100, 10, 49),
+      ...gcp(100, 100, 11, 49),
+      plain,
+      source,
+    ]);
+    const v = await validateRaster({ path: source, sourceBlob: 'gcps.tif', containerName: 'bronze' });
+    expect(v).toMatchObject({ source_crs: 'EPSG:4326', bounds: [10, 49, 11, 50] });
+    expect(v.warnings.map((w) => w.code)).toContain('GCP_GEOREFERENCED');
+
+    const out = path.join(dir, 'gcps_cog.tif');
+    const r = await createCog(await cogOptions(source, out, 'EPSG:4326'));
+    expect(r.reprojected).toBe(true);
+    const cog = gdal.open(out);
+    expect(cog.geoTransform).toEqual([10, 0.01, 0, 50, 0, -0.01]);
+    expect(cog.srs?.getAuthorityCode(null)).toBe('4326');
+    cog.close();
+
+    const item = await buildRasterItem(
+      {
+        gdalPath: source,
+        href: 'http://example.test/bronze/gcps.tif',
+        size: 1,
+        lastModified: new Date(0),
+        label: 'bronze/gcps.tif',
+      },
+      { id: 'gcps', collection: 'dev', statistics: false },
+    );
+    expect(item.bbox).toEqual([10, 49, 11, 50]);
+    expect(item.properties['proj:code']).toBe('EPSG:4326');
+    expect(item.properties).not.toHaveProperty('proj:transform');
   });
 });

@@ -15,6 +15,10 @@ import { isRotated } from './bounds.ts';
  *   `gdalwarp --config CENTER_LONG 180` does): the scene's own extent at the scene's
  *   resolution, e.g. 178.89°…182.72°E. The GeoTIFF keeps its CRS (EPSG:4326), and its STAC
  *   footprint is cut at the antimeridian with west > east.
+ * - A raster georeferenced only by ground control points (satellite scenes as delivered) has no
+ *   geotransform: its CRS is the GCPs', it is always warped (GDAL fits its transformer to the
+ *   GCPs), and where a grid is needed before warping (bounds, STAC), it is the grid that warp
+ *   gives in the GCPs' own CRS.
  */
 
 /** True when pixels run north-up and west to east with no rotation: the grid can be kept as it is. */
@@ -78,4 +82,41 @@ export function suggestedGrid(
 /** gdalwarp arguments that make its own grid choice the one {@link suggestedGrid} plans. */
 export function antimeridianWarpArgs(acrossAntimeridian: boolean): string[] {
   return acrossAntimeridian ? ['--config', 'CENTER_LONG', '180'] : [];
+}
+
+/** The CRS of a raster georeferenced by ground control points and no geotransform, else null. */
+export function gcpCrs(ds: gdal.Dataset): gdal.SpatialReference | null {
+  if (ds.geoTransform || ds.getGCPs().length === 0) return null;
+  const wkt = ds.getGCPProjection();
+  if (!wkt) return null;
+  try {
+    return gdal.SpatialReference.fromWKT(wkt);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The geotransform a raster has, or for one georeferenced by GCPs the north-up grid GDAL warps
+ * it onto in `srs` (null when it has neither).
+ */
+export function effectiveGeoTransform(
+  ds: gdal.Dataset,
+  srs: gdal.SpatialReference | null,
+): [number, number, number, number, number, number] | null {
+  if (ds.geoTransform) return ds.geoTransform as [number, number, number, number, number, number];
+  if (!srs || ds.getGCPs().length === 0) return null;
+  const out = gdal.suggestedWarpOutput({ src: ds, s_srs: srs, t_srs: srs });
+  // The grid's extent at the raster's own pixel count: bounds without resampling the scene.
+  const [x0, rx, , y0, , ry] = out.geoTransform;
+  const w = out.rasterSize.x;
+  const h = out.rasterSize.y;
+  return [x0!, (rx! * w) / ds.rasterSize.x, 0, y0!, 0, (ry! * h) / ds.rasterSize.y];
+}
+
+/** True when a raster in `srs` must be warped to land on a north-up grid in `target`. */
+export function mustWarp(ds: gdal.Dataset, srs: gdal.SpatialReference, target: gdal.SpatialReference): boolean {
+  if (!target.isSame(srs)) return true;
+  if (!ds.geoTransform) return ds.getGCPs().length > 0;
+  return !isNorthUp(ds.geoTransform);
 }

@@ -1,6 +1,7 @@
 import gdal from 'gdal-async';
 import { classifyGdalError } from '../gdal/errors.ts';
 import { crsShortName, isEngineeringCrs } from '../raster/crs.ts';
+import { effectiveGeoTransform, gcpCrs } from '../raster/warp-grid.ts';
 import { StacError } from './errors.ts';
 import { footprintWgs84, outlineRing, wgs84Transform, type Wgs84Transform } from './footprint.ts';
 import { rasterBands } from './raster-bands.ts';
@@ -110,11 +111,16 @@ async function crsAndGeoTransform(
   key: string | undefined,
 ): Promise<[CrsInfo | null, number[] | null]> {
   const hit = key === undefined ? undefined : crsByKey.get(key);
-  if (hit) return [hit, await ds.geoTransformAsync];
+  if (hit) return [hit, (await ds.geoTransformAsync) ?? effectiveGeoTransform(ds, hit.srs)];
   // Async getters: building the CRS from the GeoTIFF keys (a PROJ database lookup) is the
   // costliest step of a small raster, and runs off the event loop this way.
   const [srs, gt] = await Promise.all([ds.srsAsync, ds.geoTransformAsync]);
-  if (!srs) return [null, gt];
+  if (!srs) {
+    // Georeferenced by ground control points (a satellite scene as delivered): the GCPs' CRS,
+    // and the north-up grid GDAL fits to them for the footprint.
+    const gcp = gcpCrs(ds);
+    return gcp ? [crsInfo(gcp), effectiveGeoTransform(ds, gcp)] : [null, gt];
+  }
   const info = crsInfo(srs);
   if (key !== undefined) {
     if (crsByKey.size >= CRS_CACHE_MAX) crsByKey.clear();
@@ -188,7 +194,10 @@ export async function buildRasterItem(source: RasterSource, options: RasterItemO
         datetime,
         ...crs.fields,
         'proj:shape': [height, width],
-        'proj:transform': [gt[1]!, gt[2]!, gt[0]!, gt[4]!, gt[5]!, gt[3]!, 0, 0, 1],
+        // A GCP-georeferenced file has no affine transform of its own to report.
+        ...(ds.getGCPs().length && !ds.geoTransform
+          ? {}
+          : { 'proj:transform': [gt[1]!, gt[2]!, gt[0]!, gt[4]!, gt[5]!, gt[3]!, 0, 0, 1] }),
         'proj:bbox': [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)],
         ...options.properties,
       },
