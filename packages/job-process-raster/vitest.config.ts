@@ -7,9 +7,6 @@ export default mergeConfig(
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       globalSetup: ['@coremachine/storage/test-setup'],
-      // One file at a time: the worker-kill test's ledger queries stalled for minutes (about one
-      // run in two) while the other files' tiled warps ran beside it; under investigation.
-      fileParallelism: false,
     },
   }),
 );

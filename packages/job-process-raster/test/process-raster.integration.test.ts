@@ -248,7 +248,23 @@ describe('process_raster job', () => {
   });
 
   it('a re-run writes the same blob name and leaves no temporary files', async () => {
-    const before = (await readdir(os.tmpdir())).filter((f) => f.startsWith('coremachine-cog-'));
+    // A temporary folder of this test's own (os.tmpdir() follows TMPDIR): the other test files,
+    // run at the same time in other processes, make and remove theirs in the shared one.
+    const ownTmp = await mkdtemp(path.join(os.tmpdir(), 'cm-pr-tmpdir-'));
+    const savedTmp = process.env['TMPDIR'];
+    process.env['TMPDIR'] = ownTmp;
+    try {
+      await rerunLeavesNothing(ownTmp);
+    } finally {
+      if (savedTmp === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = savedTmp;
+      await rm(ownTmp, { recursive: true, force: true });
+    }
+  });
+
+  async function rerunLeavesNothing(tmp: string) {
+    expect(os.tmpdir()).toBe(tmp);
+    const before = (await readdir(tmp)).filter((f) => f.startsWith('coremachine-cog-'));
     const { blob } = await upload(fx.rgb3857(dir));
     const first = await tm.submitAndWait('process_raster', { blob_name: blob, jpeg_quality: 70 });
     const again = await tm.submit('process_raster', { blob_name: blob, jpeg_quality: 70 });
@@ -260,9 +276,9 @@ describe('process_raster job', () => {
     const names: string[] = [];
     for await (const b of storage.list('silver', { prefix: `${prefix}/rgb_3857` })) names.push(b.name);
     expect(names).toEqual([`${prefix}/rgb_3857_cog.tif`]);
-    const after = (await readdir(os.tmpdir())).filter((f) => f.startsWith('coremachine-cog-'));
+    const after = (await readdir(tmp)).filter((f) => f.startsWith('coremachine-cog-'));
     expect(after).toEqual(before);
-  });
+  }
 
   it('fails at once (1 attempt) with permanent codes, in the right stage', async () => {
     const expectFailed = async (params: Record<string, unknown>, code: string, stage: string) => {
