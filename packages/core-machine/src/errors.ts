@@ -4,7 +4,7 @@
  * depend on the core (storage) or that are loaded twice (two copies of this module) still keep
  * their codes and their permanence.
  *
- * - `CoreMachineError`: the engine's own errors (closed `CM_ERR_*` codes).
+ * - `CoreMachineError`: the engine's own errors (closed `CM_ERR_*` codes), recognised by `isEngineError`.
  * - `TaskError` / `codedError` / `permanentError`: what handlers throw, with domain codes.
  * - Any object with `code: string` and `permanent: boolean` is recognised as is; an error whose
  *   `code` is in the table (e.g. a storage `BLOB_NOT_FOUND`) takes the table's permanence.
@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   BLOB_CHANGED: info('the blob was replaced while the job read it', true, 409),
   STORAGE_UNAVAILABLE: info('the storage endpoint failed or throttled (retried)', false, 503),
   STORAGE_TIMEOUT: info('a storage call exceeded its time budget (retried)', false, 504),
+  AZURITE_START_FAILED: info('the local storage emulator (Azurite) did not start (retried)', false, 503),
   // GDAL (raised by @coremachine/geo).
   FILE_UNREADABLE: info('the file cannot be read as the expected format', true, 422),
   NOT_A_RASTER: info('the file is not a raster', true, 422),
@@ -84,7 +85,16 @@ export const ERROR_CODES = {
 
 export type KnownErrorCode = keyof typeof ERROR_CODES;
 
-const registry = new Map<string, ErrorCodeInfo>(Object.entries(ERROR_CODES));
+/**
+ * The registered codes, shared by every copy of this module in the process (through
+ * `Symbol.for`, as the brand is): a code a package registers with the copy it imports is known
+ * to the copy the worker classifies with.
+ */
+const REGISTRY: unique symbol = Symbol.for('coremachine.errorCodes');
+const registry: Map<string, ErrorCodeInfo> = ((globalThis as { [REGISTRY]?: Map<string, ErrorCodeInfo> })[REGISTRY] ??=
+  new Map());
+for (const [code, entry] of Object.entries(ERROR_CODES) as Array<[string, ErrorCodeInfo]>)
+  if (!registry.has(code)) registry.set(code, entry);
 
 /**
  * Adds a package's codes to the table (idempotent; an existing code keeps its first entry).
@@ -182,6 +192,20 @@ export function isCoreMachineError(err: unknown): err is CodedError {
   if (!isObject(err)) return false;
   if (err[ERROR_BRAND] === true && typeof err['code'] === 'string') return true;
   return typeof err['code'] === 'string' && typeof err['permanent'] === 'boolean';
+}
+
+/**
+ * True for an engine error (`CoreMachineError`, a `CM_ERR_*` code of the table) from any copy of
+ * this module: recognised by its brand, never by `instanceof`.
+ */
+export function isEngineError(err: unknown): err is CoreMachineError {
+  return (
+    isObject(err) &&
+    err[ERROR_BRAND] === true &&
+    typeof err['code'] === 'string' &&
+    err['code'].startsWith('CM_ERR_') &&
+    Object.hasOwn(ERROR_CODES, err['code'])
+  );
 }
 
 /**
