@@ -48,4 +48,23 @@ describe('errors at the edge', () => {
     expect(getHTTPStatusCodeFromError(other)).toBe(500);
     expect(errorDetails(other).cmCode).toBeNull();
   });
+
+  it('an engine error from another copy of the core (no instanceof) keeps its mapping and issues', async () => {
+    // What a CoreMachineError of a second copy of @coremachine/core-machine looks like here: its brand, not our class.
+    const foreign = Object.assign(new Error('No job with id abc'), {
+      [Symbol.for('coremachine.error')]: true,
+      name: 'CoreMachineError',
+      code: 'CM_ERR_JOB_NOT_FOUND',
+      permanent: true,
+      issues: [{ path: 'jobId', message: 'no such job' }],
+    });
+    expect(foreign).not.toBeInstanceOf(CoreMachineError);
+    const e = await caught(failing(foreign));
+    expect(e.code).toBe('NOT_FOUND');
+    expect(getHTTPStatusCodeFromError(e)).toBe(404);
+    expect(errorDetails(e)).toEqual({
+      cmCode: 'CM_ERR_JOB_NOT_FOUND',
+      issues: [{ path: 'jobId', message: 'no such job' }],
+    });
+  });
 });

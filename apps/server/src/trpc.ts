@@ -1,5 +1,6 @@
 import {
   CoreMachineError,
+  isEngineError,
   isTransientDbError,
   withActor,
   type ComplianceReport,
@@ -29,7 +30,7 @@ export function errorDetails(error: TRPCError): {
   cmCode: CoreMachineError['code'] | null;
   issues: Array<{ path: string; message: string }>;
 } {
-  const cause = error.cause instanceof CoreMachineError ? error.cause : null;
+  const cause = isEngineError(error.cause) ? error.cause : null;
   const zodIssues = (error.cause as { issues?: Array<{ path: PropertyKey[]; message: string }> } | undefined)?.issues;
   const issues = cause
     ? cause.issues
@@ -69,14 +70,13 @@ const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (result.ok) return result;
   const raw = result.error.cause ?? result.error;
-  const cause =
-    raw instanceof CoreMachineError
-      ? raw
-      : isTransientDbError(raw)
-        ? new CoreMachineError('CM_ERR_DATABASE_UNREACHABLE', 'PostgreSQL is unavailable; try again shortly', {
-            cause: raw,
-          })
-        : null;
+  const cause = isEngineError(raw)
+    ? raw
+    : isTransientDbError(raw)
+      ? new CoreMachineError('CM_ERR_DATABASE_UNREACHABLE', 'PostgreSQL is unavailable; try again shortly', {
+          cause: raw,
+        })
+      : null;
   if (cause)
     throw new TRPCError({ code: CODE_MAP[cause.code] ?? 'INTERNAL_SERVER_ERROR', message: cause.message, cause });
   return result;
