@@ -5,7 +5,7 @@ import { assembleCog, cogCreationOptions, type Compression, type Resampling } fr
 import { vsiazPath } from '@coremachine/storage';
 import { z } from 'zod';
 import { checkedCog, cogResult, registerCogItem, type CreateCogOutput } from './create-cog-task.ts';
-import { deleteTmpPrefix, tiledAssembly, type TiledAssembly } from './tiled.ts';
+import { deleteTmpPrefix, tiledAssembly, writeCategorySidecar, type TiledAssembly } from './tiled.ts';
 import { COG_CONTENT_TYPE } from './tiles.ts';
 
 export { tiledAssembly };
@@ -80,9 +80,21 @@ async function assemble(input: AssembleTaskInput, ctx: AssembleContext, started:
     onProgress: (fraction, note) => ctx.progress(fraction * 0.9, note),
   });
   ctx.signal.throwIfAborted();
+  // The class labels a GeoTIFF cannot hold, in `<cog>.aux.xml` as the single task writes them.
+  const sidecar = await writeCategorySidecar(local, tiled.category_names);
   const checked = await checkedCog(local, label);
   ctx.progress(0.9, 'uploading');
   await storage.ensureContainer(input.output_container);
+  // The sidecar first: the COG is registered (and read back by GDAL) only once it is in place.
+  const sidecars: string[] = [];
+  if (sidecar) {
+    const blob = `${input.output_blob_name}.aux.xml`;
+    await storage.uploadFile(input.output_container, blob, sidecar, {
+      contentType: 'application/xml',
+      signal: ctx.signal,
+    });
+    sidecars.push(blob);
+  }
   const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
     contentType: COG_CONTENT_TYPE,
     signal: ctx.signal,
@@ -99,7 +111,7 @@ async function assemble(input: AssembleTaskInput, ctx: AssembleContext, started:
     cogUrl: storage.blobUrl(input.output_container, input.output_blob_name),
     source: { blob: input.source_blob, container: input.source_container },
     reprojected: tiled.reprojected,
-    sidecars: [],
+    sidecars,
     collar: tiled.collar,
     made: checked,
     bytes,

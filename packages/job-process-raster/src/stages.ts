@@ -192,6 +192,7 @@ export const createCog = stage({
             windows: done.map((t) => t.output.blob).sort(),
             reprojected: tiling.reproject,
             collar: tiling.collar,
+            category_names: tiling.category_names,
           },
         },
       },

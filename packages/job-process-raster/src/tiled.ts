@@ -31,6 +31,7 @@ import {
   type Resampling,
 } from '@coremachine/geo/raster';
 import { vsiazPath, type BlobStorage } from '@coremachine/storage';
+import gdal from 'gdal-async';
 import { z } from 'zod';
 import { tiledConfig, type TiledConfig } from './config.ts';
 import { COG_CONTENT_TYPE, tileTarget, windowToCog } from './tiles.ts';
@@ -71,6 +72,8 @@ export const windowTaskInput = z.object({
   mosaic: z.boolean().default(false),
   /** Output `tiles`: the window is written as a COG tile there, not to the temporary container. */
   tile: tileTarget.nullable().default(null),
+  /** The source's category names per band (output `tiles`: written beside each tile, as `<tile>.aux.xml`). */
+  category_names: z.array(z.array(z.string())).default([]),
 });
 export type WindowTaskInput = z.output<typeof windowTaskInput>;
 
@@ -97,6 +100,8 @@ export const tiledAssembly = z.object({
     mask: z.enum(['none', 'source_nodata', 'source_alpha', 'nodata', 'alpha', 'mask']),
     nodata: nodataSchema,
   }),
+  /** The source's category names per band ([] for a band without), for the COG's `.aux.xml` sidecar. */
+  category_names: z.array(z.array(z.string())).default([]),
 });
 export type TiledAssembly = z.output<typeof tiledAssembly>;
 
@@ -136,6 +141,12 @@ export const tilingPlan = z.object({
   tmp_container: z.string(),
   warp_memory_mb: z.number().int().positive(),
   window_count: z.number().int().positive(),
+  /**
+   * Category names (class labels) of the first source's bands, [] for a band without: a warp
+   * drops them and a GeoTIFF cannot hold them, so the tiled outputs get them as the single
+   * task's COG does, in a `.aux.xml` sidecar. Empty when no band has any.
+   */
+  category_names: tiledAssembly.shape.category_names,
 });
 export type TilingPlan = z.output<typeof tilingPlan>;
 
@@ -191,6 +202,7 @@ export async function planTiling(opts: PlanTilingOptions): Promise<TilingPlan> {
       tmp_container: config.tmpContainer,
       warp_memory_mb: config.warpMemoryMb,
       window_count: Math.ceil(planned.grid.width / side) * Math.ceil(planned.grid.height / side),
+      category_names: categoryNamesOf(ds),
     };
   } catch (err) {
     if (isCoreMachineError(err)) throw err;
@@ -198,6 +210,38 @@ export async function planTiling(opts: PlanTilingOptions): Promise<TilingPlan> {
   } finally {
     ds.close();
   }
+}
+
+/**
+ * Category names (GDAL CategoryNames, e.g. land-cover class labels) of each band, [] for a band
+ * without; [] when no band has any.
+ */
+export function categoryNamesOf(ds: gdal.Dataset): string[][] {
+  const out: string[][] = [];
+  for (const band of ds.bands) {
+    band.getMetadata(); // loads a PAM sidecar (.aux.xml), where the names usually are
+    const names = band.categoryNames ?? [];
+    out.push(names.some((c) => c) ? names : []);
+  }
+  return out.some((n) => n.length) ? out : [];
+}
+
+/**
+ * Gives the bands of a written GeoTIFF (a COG) their category names: GDAL keeps them in the
+ * file's PAM sidecar, `<file>.aux.xml`, written as the dataset closes (opened read-only, so the
+ * TIFF itself, and its COG layout, stay untouched). Returns the sidecar's path, or null when
+ * there are no names to write.
+ */
+export async function writeCategorySidecar(file: string, names: readonly string[][]): Promise<string | null> {
+  if (!names.some((n) => n.length)) return null;
+  const ds = await gdal.openAsync(file);
+  try {
+    const n = Math.min(names.length, ds.bands.count());
+    for (let i = 1; i <= n; i++) if (names[i - 1]!.length) ds.bands.get(i).categoryNames = [...names[i - 1]!];
+  } finally {
+    ds.close();
+  }
+  return `${file}.aux.xml`;
 }
 
 /** One task per window of a tiling plan (no I/O: run by a stage's plan). Names are deterministic. */
@@ -231,6 +275,7 @@ export function windowTasks(
       tmp_container: plan.tmp_container,
       tmp_blob: `${prefix}${window.key}.tif`,
       warp_memory_mb: plan.warp_memory_mb,
+      category_names: tiles ? plan.category_names : [],
     },
   }));
 }
@@ -275,7 +320,10 @@ export async function runWindowTask(
   try {
     await storage.ensureContainer(target.container);
     const existing = await storage.stat(target.container, target.blob, { signal: ctx.signal });
-    if (existing.exists && existing.size > 0) return done(existing.size, true);
+    if (existing.exists && existing.size > 0) {
+      if (!input.tile) watchWindows(ctx, input.tmp_container);
+      return done(existing.size, true);
+    }
     useStorageForGdal(storage.config);
     const dir = await ctx.tempDir();
     const local = path.join(dir, `${input.window.key}.tif`);
@@ -306,6 +354,13 @@ export async function runWindowTask(
         input.tile,
         input.sources.length === 1 ? `${input.sources[0]!.container}/${input.sources[0]!.blob}` : 'the mosaic',
       );
+      // The class labels beside the tile, before it: a tile that exists has its sidecar (a re-run skips it).
+      const sidecar = await writeCategorySidecar(file, input.category_names);
+      if (sidecar)
+        await storage.uploadFile(target.container, `${target.blob}.aux.xml`, sidecar, {
+          contentType: 'application/xml',
+          signal: ctx.signal,
+        });
     }
     const bytes = await storage.uploadFile(target.container, target.blob, file, {
       contentType: input.tile ? COG_CONTENT_TYPE : 'image/tiff',
@@ -313,6 +368,7 @@ export async function runWindowTask(
     });
     if (ctx.signal.aborted) {
       await storage.delete(target.container, target.blob).catch(() => false);
+      if (input.tile) await storage.delete(target.container, `${target.blob}.aux.xml`).catch(() => false);
       ctx.signal.throwIfAborted();
     }
     // A cancel (or a failure elsewhere) committed while this window ran, too late for the abort
@@ -320,7 +376,7 @@ export async function runWindowTask(
     if (await jobEnded(ctx)) {
       await deleteTmpPrefix(storage, input.tmp_container, tmpPrefix(ctx.jobType, ctx.jobId)).catch(() => 0);
       ctx.log.info('temporary windows deleted (the job ended)', { prefix: tmpPrefix(ctx.jobType, ctx.jobId) });
-    }
+    } else if (!input.tile) watchWindows(ctx, input.tmp_container);
     return done(bytes, false);
   } catch (err) {
     if (endsJob(err, ctx.attempt, WINDOW_MAX_ATTEMPTS, ctx.signal)) {
@@ -341,6 +397,105 @@ async function jobEnded(ctx: Pick<TaskContext<unknown>, 'db' | 'ledger' | 'jobId
     [ctx.jobId],
   );
   return rows[0]?.status === 'failed' || rows[0]?.status === 'cancelled';
+}
+
+/** How often a process checks the jobs whose windows it wrote (see {@link watchWindows}). */
+export const WINDOW_WATCH_MS = 1_000;
+
+interface WatchedJob {
+  db: TaskContext<unknown>['db'];
+  schema: string;
+  jobId: string;
+  storage: BlobStorage;
+  container: string;
+  prefix: string;
+  log: Logger;
+}
+
+const watched = new Map<string, WatchedJob>();
+/** Checks in a row that failed, per ledger: a ledger that stays unreachable this long is dropped. */
+const watchFailures = new Map<string, number>();
+const WATCH_MAX_FAILURES = 60;
+let watchTimer: ReturnType<typeof setInterval> | null = null;
+let watching = false;
+
+/**
+ * Keeps an eye on a job this process wrote a window of, until the job settles: a cancel (or a
+ * failure) that lands between two windows, when no window runs to see it and no other task of
+ * the job will ever run, still removes the job's temporary windows within about
+ * {@link WINDOW_WATCH_MS}. One query per ledger each interval covers every watched job, and only
+ * while there are any; the timer never keeps a process alive. A process that dies leaves the
+ * windows to the sweep of the next tiled plan ({@link sweepTmp}).
+ */
+export function watchWindows(
+  ctx: Pick<TaskContext<unknown>, 'services' | 'jobId' | 'jobType' | 'db' | 'ledger' | 'log'>,
+  container: string,
+): void {
+  watched.set(`${ctx.ledger.schema}\u0000${ctx.jobId}`, {
+    db: ctx.db,
+    schema: ctx.ledger.schema,
+    jobId: ctx.jobId,
+    storage: ctx.services.storage,
+    container,
+    prefix: tmpPrefix(ctx.jobType, ctx.jobId),
+    log: ctx.log,
+  });
+  if (!watchTimer) {
+    watchTimer = setInterval(() => void checkWatched(), WINDOW_WATCH_MS);
+    watchTimer.unref();
+  }
+}
+
+/** The jobs watched now (`<schema>/<job id>`), for tests. */
+export function watchedJobs(): string[] {
+  return [...watched.values()].map((w) => `${w.schema}/${w.jobId}`);
+}
+
+async function checkWatched(): Promise<void> {
+  if (watching) return;
+  watching = true;
+  try {
+    const byLedger = new Map<string, WatchedJob[]>();
+    for (const w of watched.values()) byLedger.set(w.schema, [...(byLedger.get(w.schema) ?? []), w]);
+    for (const jobs of byLedger.values()) {
+      const { db, schema } = jobs[0]!;
+      let status: Map<string, string>;
+      try {
+        const { rows } = await db.query<{ id: string; status: string }>(
+          `SELECT id, status FROM ${quoted(schema)}.jobs WHERE id = ANY($1::text[])`,
+          [jobs.map((j) => j.jobId)],
+        );
+        status = new Map(rows.map((r) => [r.id, r.status]));
+        watchFailures.delete(schema);
+      } catch (err) {
+        // The machine closed, its ledger is gone, or PostgreSQL stays away: nothing more to watch
+        // there (the sweep remains). A passing failure (a restart) is tried again.
+        const failures = (watchFailures.get(schema) ?? 0) + 1;
+        watchFailures.set(schema, failures);
+        const ended = /after calling end|does not exist/i.test(String((err as Error)?.message));
+        if (ended || failures >= WATCH_MAX_FAILURES) {
+          for (const j of jobs) watched.delete(`${j.schema}\u0000${j.jobId}`);
+          watchFailures.delete(schema);
+        }
+        continue;
+      }
+      for (const j of jobs) {
+        const s = status.get(j.jobId);
+        if (s === 'processing' || s === 'queued') continue;
+        watched.delete(`${j.schema}\u0000${j.jobId}`);
+        if (s !== 'failed' && s !== 'cancelled') continue; // completed: the assembly removed them
+        const n = await deleteTmpPrefix(j.storage, j.container, j.prefix).catch(() => 0);
+        if (n)
+          j.log.info('temporary windows deleted (the job ended between windows)', { prefix: j.prefix, deleted: n });
+      }
+    }
+  } finally {
+    watching = false;
+    if (!watched.size && watchTimer) {
+      clearInterval(watchTimer);
+      watchTimer = null;
+    }
+  }
 }
 
 /** Deletes every blob under `prefix` in `container`; returns how many. A missing container holds none. */

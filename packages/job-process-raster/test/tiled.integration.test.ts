@@ -9,7 +9,14 @@ import { createStorage, storageConfigFromEnv } from '@coremachine/storage';
 import { createTestMachine, type TestMachine } from '@coremachine/test-kit';
 import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import processRaster, { runWindowTask, tiledConfig, tmpPrefix, windowTaskInput } from '../src/index.ts';
+import processRaster, {
+  runWindowTask,
+  sweepTmp,
+  tiledConfig,
+  tmpPrefix,
+  watchedJobs,
+  windowTaskInput,
+} from '../src/index.ts';
 
 const run = promisify(execFile);
 const storage = createStorage(storageConfigFromEnv());
@@ -194,6 +201,68 @@ describe('process_raster, tiled path', () => {
     t.ds.close();
   }, 60_000);
 
+  it("class names from a PAM sidecar: the tiled COG and every tile carry the single COG's names in a .aux.xml", async () => {
+    // Classes 1..3 in stripes; the names (and the colour table) only in the source's .aux.xml.
+    const local = path.join(dir, 'classes.tif');
+    const ds = gdal.open(local, 'w', 'GTiff', 300, 200, 1, 'Byte');
+    ds.srs = gdal.SpatialReference.fromUserInput('EPSG:32633');
+    ds.geoTransform = [300000, 10, 0, 5002000, 0, -10];
+    ds.bands.get(1).pixels.write(
+      0,
+      0,
+      300,
+      200,
+      new Uint8Array(300 * 200).map((_, i) => 1 + Math.floor((i % 300) / 100)),
+    );
+    ds.close();
+    const names = ['', 'Water', 'Forest', 'Urban area'];
+    const sidecar = `<PAMDataset><PAMRasterBand band="1">
+  <CategoryNames>${names.map((n) => `<Category>${n}</Category>`).join('')}</CategoryNames>
+  <ColorInterp>Palette</ColorInterp>
+  <ColorTable><Entry c1="0" c2="0" c3="0" c4="255"/><Entry c1="0" c2="0" c3="255" c4="255"/><Entry c1="0" c2="128" c3="0" c4="255"/><Entry c1="200" c2="0" c3="0" c4="255"/></ColorTable>
+</PAMRasterBand></PAMDataset>`;
+    const withSidecar = async (name: string) => {
+      const blob = await upload(local, name);
+      await storage.uploadData('bronze', `${blob}.aux.xml`, sidecar);
+      return blob;
+    };
+    /** The category names of band 1 as a client reads them: the blob and its .aux.xml. */
+    const namesOf = async (container: string, blob: string) => {
+      const file = path.join(dir, `${randomBytes(4).toString('hex')}_${path.basename(blob)}`);
+      await storage.downloadToFile(container, blob, file);
+      await storage.downloadToFile(container, `${blob}.aux.xml`, `${file}.aux.xml`);
+      const got = gdal.open(file);
+      const band = got.bands.get(1);
+      band.getMetadata(); // the GeoTIFF driver reads the .aux.xml on the first metadata read
+      const out = band.categoryNames.slice(0, names.length);
+      got.close();
+      return out;
+    };
+    const single = await tm.submitAndWait('process_raster', { blob_name: await withSidecar('classes_single.tif') });
+    const tiled = await tm.submitAndWait('process_raster', {
+      blob_name: await withSidecar('classes_tiled.tif'),
+      tiled_threshold_mb: 0,
+      window_size: 128,
+    });
+    const tiles = await tm.submitAndWait('process_raster', {
+      blob_name: await withSidecar('classes_tiles.tif'),
+      output: 'tiles',
+      window_size: 128,
+    });
+    for (const job of [single, tiled, tiles]) expect(job.status, JSON.stringify(job.error)).toBe('completed');
+    expect((tiled.result as any).tiling.windows).toBeGreaterThan(1);
+    const s = (single.result as any).cog;
+    const t = (tiled.result as any).cog;
+    expect(s.sidecars).toEqual([`${s.cog_blob}.aux.xml`]);
+    expect(t.sidecars).toEqual([`${t.cog_blob}.aux.xml`]);
+    expect(await namesOf(s.cog_container, s.cog_blob)).toEqual(names);
+    expect(await namesOf(t.cog_container, t.cog_blob)).toEqual(names);
+    const set = (tiles.result as any).tiles;
+    expect(set.tile_count).toBeGreaterThan(1);
+    for (const tile of set.tiles) expect(await namesOf(set.tiles_container, tile.blob)).toEqual(names);
+    expect(await tmpBlobs(tiled.id)).toEqual([]);
+  }, 60_000);
+
   it('RGB EPSG:3857 -> JPEG: the tiled COG carries the internal mask like the single one', async () => {
     const local = fx.rgb3857(dir);
     const single = await tm.submitAndWait('process_raster', { blob_name: await upload(local, 'rgb_single.tif') });
@@ -248,18 +317,58 @@ describe('process_raster, tiled path', () => {
     const job = await tm.waitFor(jobId);
     expect(job.status).toBe('cancelled');
     // The window running when the cancel lands deletes them (aborted, or finding its job
-    // cancelled when it ends). A cancel between two windows leaves them to the sweep that the
-    // next tiled plan runs: a later job must remove them.
-    const cleaned = await until(async () => (await tmpBlobs(jobId)).length === 0, 3_000, 'windows deleted').catch(
-      () => false,
-    );
-    if (!cleaned) {
-      const next = await tm.submitAndWait('process_raster', {
-        blob_name: await upload(fx.demUtm(dir, 200), 'dem_after_cancel.tif'),
-        tiled_threshold_mb: 0,
-      });
-      expect(next.status).toBe('completed');
-    }
+    // cancelled when it ends); a cancel between two windows, the workers that wrote windows
+    // watching the job (the next test).
+    await until(async () => (await tmpBlobs(jobId)).length === 0, 5_000, 'windows deleted');
     expect(await tmpBlobs(jobId)).toEqual([]);
+  }, 60_000);
+
+  it('a cancel between two windows (none running, none to run) removes the written windows within seconds; the sweep takes what a dead worker left', async () => {
+    // A machine of its own, whose worker stops once windows are written: when the cancel lands
+    // no window runs, and none will run again to see it.
+    const own = await createTestMachine({ plugins: [processRaster] });
+    try {
+      const blob = await upload(fx.demUtm(dir, 600), 'dem_cancel_between.tif');
+      const { jobId } = await own.submit('process_raster', {
+        blob_name: blob,
+        tiled_threshold_mb: 0,
+        window_size: 64,
+      });
+      await until(
+        async () => (await own.tasks(jobId, { stage: 2 })).filter((t) => t.status === 'completed').length >= 3,
+        30_000,
+        'three windows written',
+      );
+      await own.worker!.stop();
+      const tasks = await own.tasks(jobId, { stage: 2 });
+      expect(tasks.filter((t) => t.status === 'processing')).toEqual([]);
+      const written = tasks.filter((t) => t.status === 'completed').length;
+      expect((await tmpBlobs(jobId)).length).toBeGreaterThanOrEqual(written);
+      expect(watchedJobs()).toContain(`${own.schema}/${jobId}`);
+      await own.machine.cancel(jobId);
+      const t0 = Date.now();
+      await until(async () => (await tmpBlobs(jobId)).length === 0, 5_000, 'windows deleted');
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      await until(async () => !watchedJobs().includes(`${own.schema}/${jobId}`), 5_000, 'job no longer watched');
+
+      // A worker that died holding windows: the sweep of the next tiled plan deletes those of
+      // ended jobs of this ledger, and leaves prefixes of job ids the ledger does not know.
+      const left = `${tmpPrefix('process_raster', jobId)}r0000_c0000.tif`;
+      const stranger = `${tmpPrefix('process_raster', 'f'.repeat(64))}r0000_c0000.tif`;
+      await storage.uploadData(TMP, left, 'x');
+      await storage.uploadData(TMP, stranger, 'x');
+      const ctx = {
+        db: own.pool,
+        ledger: { connectionString: '', schema: own.schema },
+        services: own.machine.services,
+      };
+      const swept = await sweepTmp({ ...ctx, log: { info() {}, warn() {}, error() {} } }, 'process_raster');
+      expect(swept).toEqual([tmpPrefix('process_raster', jobId)]);
+      expect(await tmpBlobs(jobId)).toEqual([]);
+      expect((await storage.stat(TMP, stranger)).exists).toBe(true);
+      await storage.delete(TMP, stranger);
+    } finally {
+      await own.close();
+    }
   }, 60_000);
 });
