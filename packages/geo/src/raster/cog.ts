@@ -9,7 +9,7 @@ import { isEngineeringCrs, parseCrs } from './crs.ts';
 import { rasterError } from './errors.ts';
 import { openRaster } from './open.ts';
 import { bandRange, unionRange, type BandRange } from './range.ts';
-import { antimeridianWarpArgs, crossesAntimeridian, gcpCrs, mustWarp } from './warp-grid.ts';
+import { antimeridianWarpArgs, gcpCrs, gridWarpArgs, mustWarp, suggestedGrid } from './warp-grid.ts';
 
 export interface CreateCogOptions {
   /** What GDAL opens: a local path or `/vsiaz/<container>/<blob>`. */
@@ -94,6 +94,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
   let collar: CreateCogResult['collar'] = { mask: 'none', nodata: null };
   let categoryNames: string[][] = [];
   let acrossAntimeridian = false;
+  let gridArgs: string[] = [];
   try {
     const band1 = src.bands.get(1);
     const problem = compressionProblem(opts.compression, band1.dataType ?? '', src.bands.count());
@@ -109,12 +110,15 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
     const targetSrs = native ? sourceSrs : parseCrs(opts.targetCrs);
     if (!targetSrs) throw rasterError('CRS_MISSING', `target_crs '${opts.targetCrs}' is not a CRS GDAL understands`);
     fileHasCrs = (src.srs !== null && !isEngineeringCrs(src.srs)) || gcpCrs(src) !== null;
-    const gt = src.geoTransform ?? [0, 1, 0, 0, 0, -1];
     // A rotated, bottom-up or GCP-georeferenced source is warped even into its own CRS: every
     // COG is north-up.
     reproject = mustWarp(src, sourceSrs, targetSrs);
     if (reproject) {
-      acrossAntimeridian = crossesAntimeridian(gt, src.rasterSize.x, src.rasterSize.y, sourceSrs, targetSrs);
+      // The grid the tiled path plans too: gdalwarp picks it itself (with CENTER_LONG across the
+      // antimeridian) unless GDAL's own choice would lose the data's resolution.
+      const planned = suggestedGrid(src, sourceSrs, targetSrs);
+      acrossAntimeridian = planned.acrossAntimeridian;
+      if (planned.resolutionKept) gridArgs = gridWarpArgs(planned);
       collar = await collarFor(src, opts.compression, label, opts.source);
       categoryNames = categoryNamesOf(src);
     }
@@ -167,6 +171,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
         '-co',
         'BIGTIFF=IF_SAFER',
         ...antimeridianWarpArgs(acrossAntimeridian),
+        ...gridArgs,
         ...collarArgs(collar),
         opts.source,
         warpedPath,

@@ -157,4 +157,35 @@ describe('warp grids on real-world geometries', () => {
     expect(item.properties['proj:code']).toBe('EPSG:4326');
     expect(item.properties).not.toHaveProperty('proj:transform');
   });
+
+  it("a polar scene into EPSG:4326 keeps the data's resolution (GDAL alone: 200 × 200 px of 10 km became 283 × 10 px of 1.27°)", async () => {
+    const source = raster('polar.tif', 'EPSG:3031', [-1000000, 10000, 0, 1000000, 0, -10000], 200, 200);
+    const ds = gdal.open(source);
+    const target = gdal.SpatialReference.fromUserInput('EPSG:4326');
+    expect(gdal.suggestedWarpOutput({ src: ds, s_srs: ds.srs!, t_srs: target }).rasterSize).toEqual({ x: 283, y: 10 });
+    ds.close();
+    const { grid } = await planGrid([{ path: source, label: 'bronze/polar.tif', crs: 'EPSG:3031' }], 'EPSG:4326');
+    // 10 km is ~0.09° of latitude: GDAL's extent (-180..180, 89.8°S..77.0°S) at that step.
+    expect(grid.geoTransform[1]).toBeCloseTo(0.09, 1);
+    expect(grid.width).toBeGreaterThan(3500);
+    expect(grid.height).toBeGreaterThan(120);
+    const out = path.join(dir, 'polar_cog.tif');
+    await createCog(await cogOptions(source, out, 'EPSG:3031'));
+    const cog = gdal.open(out);
+    expect([cog.rasterSize.x, cog.rasterSize.y]).toEqual([grid.width, grid.height]);
+    expect(cog.geoTransform![0]).toBeCloseTo(grid.geoTransform[0], 9);
+    expect(cog.geoTransform![1]).toBeCloseTo(grid.geoTransform[1], 9);
+    cog.close();
+  });
+
+  it('a mid-latitude UTM scene keeps exactly the grid gdalwarp picks', async () => {
+    const source = raster('utm33.tif', 'EPSG:32633', [500000, 30, 0, 5000000, 0, -30], 300, 200);
+    const ref = path.join(dir, 'utm33_ref.tif');
+    await run('gdalwarp', ['-q', '-overwrite', '-t_srs', 'EPSG:4326', source, ref]);
+    const { grid } = await planGrid([{ path: source, label: 'bronze/utm33.tif', crs: 'EPSG:32633' }], 'EPSG:4326');
+    const r = gdal.open(ref);
+    expect([grid.width, grid.height]).toEqual([r.rasterSize.x, r.rasterSize.y]);
+    expect(grid.geoTransform).toEqual(r.geoTransform);
+    r.close();
+  });
 });

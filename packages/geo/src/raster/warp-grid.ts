@@ -57,11 +57,74 @@ export interface SuggestedGrid {
   height: number;
   /** The grid's longitudes run past 180° (its footprint crosses the antimeridian). */
   acrossAntimeridian: boolean;
+  /**
+   * GDAL's resolution was replaced by the data's own (see {@link suggestedGrid}): gdalwarp must
+   * be given this grid (`-te`/`-ts`), its own choice differs.
+   */
+  resolutionKept: boolean;
+}
+
+/** GDAL's resolution may be this many times coarser than the data's before it is replaced. */
+const MAX_RESOLUTION_LOSS = 4;
+
+/**
+ * The finest ground step of one source pixel, in degrees (a geographic target's unit), sampled
+ * over the raster: the median over 5 × 5 pixels of the shorter of its two sides, each measured
+ * as a distance on the ground (longitude scaled by the cosine of the latitude). Null when PROJ
+ * cannot place the samples.
+ */
+function finestPixelDegrees(
+  ds: gdal.Dataset,
+  srs: gdal.SpatialReference,
+  target: gdal.SpatialReference,
+): number | null {
+  const gt = ds.geoTransform;
+  if (!gt) return null;
+  const [x0, a, b, y0, d, e] = gt as [number, number, number, number, number, number];
+  const ct = new gdal.CoordinateTransformation(srs, target);
+  const swapIn = srs.EPSGTreatsAsLatLong() || srs.EPSGTreatsAsNorthingEasting();
+  const swapOut = target.EPSGTreatsAsLatLong();
+  const lonLat = (col: number, row: number): [number, number] | null => {
+    const x = x0 + col * a + row * b;
+    const y = y0 + col * d + row * e;
+    try {
+      const p = swapIn ? ct.transformPoint(y, x) : ct.transformPoint(x, y);
+      const out: [number, number] = swapOut ? [p.y, p.x] : [p.x, p.y];
+      return Number.isFinite(out[0]) && Number.isFinite(out[1]) ? out : null;
+    } catch {
+      return null;
+    }
+  };
+  const ground = (p: [number, number], q: [number, number]) => {
+    let dLon = Math.abs(q[0] - p[0]);
+    if (dLon > 180) dLon = 360 - dLon;
+    const cos = Math.cos((((p[1] + q[1]) / 2) * Math.PI) / 180);
+    return Math.hypot(dLon * cos, q[1] - p[1]);
+  };
+  const steps: number[] = [];
+  const { x: w, y: h } = ds.rasterSize;
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 5; j++) {
+      const col = Math.min(w - 1, ((i + 0.5) * w) / 5);
+      const row = Math.min(h - 1, ((j + 0.5) * h) / 5);
+      const p = lonLat(col, row);
+      const q = lonLat(col + 1, row);
+      const r = lonLat(col, row + 1);
+      if (p && q && r) steps.push(Math.min(ground(p, q), ground(p, r)));
+    }
+  }
+  if (!steps.length) return null;
+  steps.sort((x, y) => x - y);
+  return steps[Math.floor(steps.length / 2)]! || null;
 }
 
 /**
  * The grid `gdalwarp -t_srs <target>` gives `ds` (`GDALSuggestedWarpOutput2`), planned across
- * the antimeridian when the footprint crosses it (see the module comment).
+ * the antimeridian when the footprint crosses it (see the module comment). Into a geographic
+ * CRS, when GDAL's resolution is more than 4 times coarser than the data's finest ground step
+ * (a polar scene: GDAL keeps the pixel count of the footprint's diagonal over 360° of longitude,
+ * a 200 × 200 px Antarctic scene became 283 × 10 px), the grid keeps GDAL's extent at the data's
+ * resolution instead.
  */
 export function suggestedGrid(
   ds: gdal.Dataset,
@@ -71,12 +134,40 @@ export function suggestedGrid(
   const gt = ds.geoTransform ?? [0, 1, 0, 0, 0, -1];
   const across = crossesAntimeridian(gt, ds.rasterSize.x, ds.rasterSize.y, srs, target);
   const out = gdal.suggestedWarpOutput({ src: ds, s_srs: srs, t_srs: across ? unwrapped(target) : target });
-  return {
+  const suggested: SuggestedGrid = {
     geoTransform: out.geoTransform as SuggestedGrid['geoTransform'],
     width: out.rasterSize.x,
     height: out.rasterSize.y,
     acrossAntimeridian: across,
+    resolutionKept: false,
   };
+  if (!target.isGeographic()) return suggested;
+  const finest = finestPixelDegrees(ds, srs, target);
+  const [x0, rx, , y0, , ry] = suggested.geoTransform;
+  if (!finest || Math.max(rx, Math.abs(ry)) <= MAX_RESOLUTION_LOSS * finest) return suggested;
+  const width = Math.max(1, Math.round((rx * suggested.width) / finest));
+  const height = Math.max(1, Math.round((Math.abs(ry) * suggested.height) / finest));
+  return {
+    geoTransform: [x0, (rx * suggested.width) / width, 0, y0, 0, (ry * suggested.height) / height],
+    width,
+    height,
+    acrossAntimeridian: across,
+    resolutionKept: true,
+  };
+}
+
+/** gdalwarp arguments that make it write exactly `grid` (`-te` and `-ts`). */
+export function gridWarpArgs(grid: Pick<SuggestedGrid, 'geoTransform' | 'width' | 'height'>): string[] {
+  const [x0, rx, , y0, , ry] = grid.geoTransform;
+  const x1 = x0 + rx * grid.width;
+  const y1 = y0 + ry * grid.height;
+  return [
+    '-te',
+    ...[Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)].map(String),
+    '-ts',
+    String(grid.width),
+    String(grid.height),
+  ];
 }
 
 /** gdalwarp arguments that make its own grid choice the one {@link suggestedGrid} plans. */
