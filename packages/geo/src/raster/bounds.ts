@@ -101,13 +101,24 @@ function traditional(srs: gdal.SpatialReference): gdal.SpatialReference {
 
 /**
  * Bounds sanity warnings: geographic coordinates outside ±180/±90 and UTM eastings outside
- * [-1e6, 2e6] usually mean a wrong CRS.
+ * [-1e6, 2e6] usually mean a wrong CRS. Two layouts of real global grids are not that: longitudes
+ * 0…360 (weather and climate models) are reported as such (LOW), and edges up to one pixel
+ * beyond ±180/±90 (a grid whose cell centres sit on the limits) are within tolerance.
+ * @param pixel the pixel size [x, y] in CRS units (default 0: no tolerance)
  */
-export function boundsWarnings(bounds: Bounds, crsLabel: string): RasterWarning[] {
+export function boundsWarnings(bounds: Bounds, crsLabel: string, pixel: [number, number] = [0, 0]): RasterWarning[] {
   const code = epsgCode(crsLabel);
   const [minx, miny, maxx, maxy] = bounds;
   const warnings: RasterWarning[] = [];
-  if (code === 4326 && (minx < -180 || maxx > 180 || miny < -90 || maxy > 90)) {
+  const [tx, ty] = pixel.map((p) => Math.abs(p) * 1.000001);
+  const latitudesOk = miny >= -90 - ty! && maxy <= 90 + ty!;
+  if (code === 4326 && latitudesOk && minx >= -tx! && maxx > 180 + tx! && maxx <= 360 + tx!) {
+    warnings.push({
+      severity: 'LOW',
+      code: 'LONGITUDES_0_360',
+      message: `longitudes run ${minx}..${maxx} (the 0..360 convention of global models); the COG keeps them, STAC footprints are given in -180..180`,
+    });
+  } else if (code === 4326 && (minx < -180 - tx! || maxx > 180 + tx! || !latitudesOk)) {
     warnings.push({
       severity: 'HIGH',
       code: 'BOUNDS_OUT_OF_RANGE',

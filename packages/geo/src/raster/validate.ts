@@ -73,7 +73,7 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
       });
     }
     const bounds = rasterBounds(geo, width, height);
-    warnings.push(...boundsWarnings(bounds, crs.label));
+    warnings.push(...boundsWarnings(bounds, crs.label, [geo[1] ?? 0, geo[5] ?? 0]));
     const bounds4326 = boundsTo4326(bounds, crs.srs, label);
 
     // 3. Bit depth
