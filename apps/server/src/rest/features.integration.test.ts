@@ -327,6 +327,52 @@ describe('OGC API - Features', () => {
     }
   });
 
+  it('a page is one statement returning one row: the features as one JSON text, their count and last key', async () => {
+    // A route on a pool that records what each statement returned.
+    const results: { rows: number; fields: string[] }[] = [];
+    const recording = new Proxy(pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+        return async (q: string | pg.QueryConfig, values?: unknown[]) => {
+          const r = typeof q === 'string' ? await target.query(q, values) : await target.query(q);
+          results.push({ rows: r.rowCount ?? 0, fields: r.fields.map((f) => f.name) });
+          return r;
+        };
+      },
+    });
+    const route = featuresRoutes({ pool: recording, schemas: [schema, schema2] });
+    const local = http.createServer((req, res) => void route(req, res, new URL(req.url ?? '/', 'http://x')));
+    await new Promise<void>((r) => local.listen(0, '127.0.0.1', r));
+    const at = `http://127.0.0.1:${(local.address() as AddressInfo).port}/features/collections`;
+    try {
+      await fetch(`${at}/many/items?limit=1`); // the catalog is read
+      for (const q of ['limit=100', 'limit=100&after=500', 'limit=50&offset=3', 'limit=100&bbox=-180,-90,-170,-80']) {
+        results.length = 0;
+        const text = await (await fetch(`${at}/many/items?${q}`)).text();
+        expect(results).toEqual([{ rows: 1, fields: ['f', 'n', 'k'] }]);
+        const page = JSON.parse(text) as any;
+        expect(page.numberReturned).toBe(page.features.length);
+        expect(page.features.length).toBeGreaterThan(10);
+      }
+      // The features are what PostgreSQL selects, in key order; the next link after the last one.
+      const page = (await (await fetch(`${at}/many/items?limit=100&after=500`)).json()) as any;
+      const { rows } = await pool.query(
+        `select fid::int, v, st_x(geom) x, st_y(geom) y from "${schema}".many where fid > 500 order by fid limit 100`,
+      );
+      expect(page.features).toEqual(
+        rows.map((r) => ({
+          type: 'Feature',
+          id: r.fid,
+          geometry: { type: 'Point', coordinates: [r.x, r.y] },
+          properties: { v: r.v },
+        })),
+      );
+      expect(page.links.find((l: any) => l.rel === 'next').href).toMatch(/[?&]after=600$/);
+    } finally {
+      local.close();
+    }
+  });
+
   it("serves vector tiles made by PostGIS, with a TileJSON, read back by GDAL's MVT driver", async () => {
     const tj = await get('/collections/world/tiles/WebMercatorQuad');
     expect(tj.body).toMatchObject({ tilejson: '3.0.0', vector_layers: [{ id: 'world', fields: { name: 'String' } }] });

@@ -544,7 +544,12 @@ export function featuresRoutes(deps: {
         `Collection ${cached.id} has no time column: datetime is not supported on it`,
       );
 
-    /** The page's rows (limit + 1 of them, to know whether a next page exists), JSON text and key. */
+    /**
+     * The page as one row: `f` the features' JSON texts joined by commas (PostgreSQL builds the
+     * whole array's text, so the client parses one value, not a row per feature), `n` the rows
+     * read (limit + 1 of them, to know whether a next page exists) and `k` the key of the page's
+     * last feature (for the `next` link). No row when the table is not the cached one.
+     */
     const read = async (c: Collection) => {
       const columns = await columnsOf(c);
       const values: unknown[] = [c.version];
@@ -570,23 +575,30 @@ export function featuresRoutes(deps: {
       }
       const key = quoteIdent(c.key);
       if (after !== null) where.push(`k.${key} > ${arg(keyArg(c, after))}::${c.keyType}`);
+      const pageSize = arg(limit);
       const page = `order by k.${key} limit ${arg(limit + 1)}${offset ? ` offset ${arg(offset)}` : ''}`;
-      const feature = `select ${featureText(c, columns)} as f, t.${key}::text as k`;
       // With an offset, the page's keys first (the rows skipped are read from the key index
       // only), then their rows by key lookups (an array, so that no join scans the key index).
-      const text = offset
-        ? `${feature} from ${tableSql(c)} t where t.${key} = any(array(select k.${key} from ${tableSql(c)} k
-             where ${where.join(' and ')} ${page})) order by t.${key}`
-        : `${feature} from (select * from ${tableSql(c)} k where ${where.join(' and ')} ${page}) t order by t.${key}`;
+      const rowsOf = offset
+        ? `${tableSql(c)} t where t.${key} = any(array(select k.${key} from ${tableSql(c)} k
+             where ${where.join(' and ')} ${page}))`
+        : `(select * from ${tableSql(c)} k where ${where.join(' and ')} ${page}) t`;
+      const text = `select string_agg(p.f, ',' order by p.n) filter (where p.n <= ${pageSize}) as f,
+          count(*)::int as n, max(p.k) filter (where p.n = ${pageSize}) as k
+        from (select ${featureText(c, columns)} as f, t.${key}::text as k,
+                     row_number() over (order by t.${key}) as n
+                from ${rowsOf}) p`;
       // Pages without filters are prepared statements (parsed and planned once per connection);
       // filtered ones are planned for their values.
-      const { rows } = await pool.query<{ f: string; k: string }>(filtered ? { text, values } : named(text, values));
-      return rows;
+      const { rows } = await pool.query<{ f: string | null; n: number; k: string | null }>(
+        filtered ? { text, values } : named(text, values),
+      );
+      return rows.filter((r) => r.n > 0);
     };
     const { c, rows } = await current(cached, read);
-    const more = rows.length > limit;
-    const features = more ? rows.slice(0, limit) : rows;
-    const returned = features.length;
+    const n = rows[0]?.n ?? 0;
+    const more = n > limit;
+    const returned = Math.min(n, limit);
     const matched: number | null = filtered
       ? !more && after === null && (offset === 0 || returned > 0)
         ? offset + returned
@@ -608,8 +620,7 @@ export function featuresRoutes(deps: {
       { href: link({ offset, ...(after !== null ? { after } : {}) }), rel: 'self', type: 'application/geo+json' },
       { href: `${base}/collections/${c.id}`, rel: 'collection', type: 'application/json' },
     ];
-    if (more)
-      links.push({ href: link({ after: features[returned - 1]!.k }), rel: 'next', type: 'application/geo+json' });
+    if (more) links.push({ href: link({ after: rows[0]!.k! }), rel: 'next', type: 'application/geo+json' });
     if (offset > 0 && after === null)
       links.push({ href: link({ offset: Math.max(0, offset - limit) }), rel: 'prev', type: 'application/geo+json' });
     const head = {
@@ -619,8 +630,8 @@ export function featuresRoutes(deps: {
       timeStamp: new Date().toISOString(),
       links,
     };
-    // Features are JSON text from PostgreSQL: joined as they are, not parsed and re-encoded.
-    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${features.map((r) => r.f).join(',')}]}`;
+    // The features are JSON text from PostgreSQL, written as they are (not parsed and re-encoded).
+    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${rows[0]?.f ?? ''}]}`;
     sendText(res, 200, text, 'application/geo+json');
   }
 
