@@ -2,7 +2,7 @@
  * The queue: pg-boss in its own schema (`<schema>_queue`), the control queue and one task queue
  * per job type. Queue creation is idempotent and races safely, so every process creates them.
  */
-import { PgBoss } from 'pg-boss';
+import { PgBoss, type ConstructorOptions } from 'pg-boss';
 import type { MachineConfig } from './config.ts';
 import { listenOnConnect } from './db.ts';
 import type { AnyJobDefinition, Logger } from './define-job.ts';
@@ -15,7 +15,8 @@ export async function startQueue(
   log: Logger,
   plugins: AnyJobDefinition[],
 ): Promise<PgBoss> {
-  const boss = new PgBoss({
+  // pg-boss hands its options to its pg.Pool: the same guard as ours (see listenOnConnect).
+  const options: ConstructorOptions & typeof listenOnConnect = {
     connectionString,
     schema: `${config.schema}_queue`,
     max: Math.max(4, Math.ceil(config.poolMax / 2)),
@@ -26,9 +27,9 @@ export async function startQueue(
     schedule: false,
     monitorVacuum: false,
     application_name: 'coremachine-queue',
-    // pg-boss hands its options to its pg.Pool: the same guard as ours (see listenOnConnect).
     ...listenOnConnect,
-  } as ConstructorParameters<typeof PgBoss>[0]);
+  };
+  const boss = new PgBoss(options);
   boss.on('error', (err) => log.error('queue error', { error: (err as Error).message }));
   await boss.start();
   // Control messages retry on transient errors (a crashed planner is re-run after its heartbeat
