@@ -239,6 +239,14 @@ async function writeCog(
     // What is there before this upload (an earlier COG of the same name is not this task's to remove).
     const before = new Map<string, string | null>();
     for (const blob of written) before.set(blob, await versionOf(blob));
+    // Removes what this task committed (its ETag is not the one seen before the upload).
+    const removeWritten = async () => {
+      for (const blob of written) {
+        const now = await versionOf(blob).catch(() => null);
+        if (now !== null && now !== before.get(blob))
+          await storage.delete(input.output_container, blob).catch(() => false);
+      }
+    };
     let bytes: number;
     try {
       for (const { file, blob } of sidecarFiles) {
@@ -255,14 +263,9 @@ async function writeCog(
       ctx.signal.throwIfAborted();
     } catch (err) {
       // Aborted: an upload cut off leaves only uncommitted blocks (no blob), but one that
-      // committed as the abort landed (or a sidecar before it) is a blob: remove what this
-      // task committed (its ETag is not the one seen before the upload).
+      // committed as the abort landed (or a sidecar before it) is a blob.
       if (ctx.signal.aborted) {
-        for (const blob of written) {
-          const now = await versionOf(blob).catch(() => null);
-          if (now !== null && now !== before.get(blob))
-            await storage.delete(input.output_container, blob).catch(() => false);
-        }
+        await removeWritten();
         throw ctx.signal.reason;
       }
       throw err;
@@ -272,7 +275,13 @@ async function writeCog(
       bytes,
       options: made.creationOptions,
     });
-    const stac = await registerCogItem(ctx, input.output_container, input.output_blob_name, 'cogs');
+    // A COG whose registration fails does not stay behind (a retry writes it again).
+    const stac = await registerCogItem(ctx, input.output_container, input.output_blob_name, 'cogs').catch(
+      async (err: unknown) => {
+        await removeWritten();
+        throw err;
+      },
+    );
     return cogResult({
       settings: input,
       cogUrl: storage.blobUrl(input.output_container, input.output_blob_name),

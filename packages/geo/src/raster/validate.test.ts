@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -211,5 +213,26 @@ describe('validateRaster, more types', () => {
     expect(JSON.parse(JSON.stringify(r)).nodata).toBe('NaN');
     expect(r.raster_type).toMatchObject({ detected_type: 'dem', confidence: 'HIGH' });
     expect(r.raster_type.evidence.find((e) => e.startsWith('values'))).toMatch(/^values 25\d\.\d+\.\.40\d\.\d+$/);
+  });
+});
+
+describe('validateRaster, georeferencing', () => {
+  it('an image with neither a geotransform nor GCPs fails RASTER_NO_GEOTRANSFORM; with its world file beside it, it validates', async () => {
+    const png = path.join(dir, 'photo.png');
+    execFileSync('gdal_translate', ['-q', '-of', 'PNG', '-co', 'WORLDFILE=YES', fx.rgb3857(dir), png]);
+    rmSync(`${png}.aux.xml`, { force: true });
+    const wld = path.join(dir, 'photo.wld');
+    const world = readFileSync(wld);
+    rmSync(wld);
+    // Before: validated with a HIGH warning, then process_raster wrote a COG that could not be placed.
+    await expect(run(png, { inputCrs: 'EPSG:3857' })).rejects.toMatchObject({
+      code: 'RASTER_NO_GEOTRANSFORM',
+      permanent: true,
+      message: expect.stringContaining('local/photo.png is not georeferenced'),
+    });
+    writeFileSync(wld, world);
+    const r = await run(png, { inputCrs: 'EPSG:3857' });
+    expect(r.source_crs).toBe('EPSG:3857');
+    expect(r.bounds[2] - r.bounds[0]).toBeGreaterThan(0);
   });
 });

@@ -57,12 +57,13 @@ export async function validateRaster(opts: ValidateRasterOptions): Promise<Valid
         code: 'GCP_GEOREFERENCED',
         message: `${label} is georeferenced by ${ds.getGCPs().length} ground control points; a COG will be warped onto a north-up grid`,
       });
-    else if (!gt)
-      warnings.push({
-        severity: 'HIGH',
-        code: 'NO_GEOTRANSFORM',
-        message: `${label} has no geotransform; pixel coordinates used`,
-      });
+    // Neither a geotransform nor GCPs: pixel coordinates only, nothing can place it on a map
+    // (a PNG or JPEG whose world file was not uploaded beside it, a bare image).
+    if (!gt)
+      throw rasterError(
+        'RASTER_NO_GEOTRANSFORM',
+        `${label} is not georeferenced (no geotransform, no ground control points): upload its world file (.wld, .pgw, .jgw, .tfw) or .aux.xml beside it, or assign its corners (gdal_edit -a_ullr)`,
+      );
     const geo = gt ?? [0, 1, 0, 0, 0, -1];
     const rotated = isRotated(geo);
     if (rotated) {
