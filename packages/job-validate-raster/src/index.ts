@@ -25,6 +25,7 @@ export default defineJob({
   description: 'Validate a raster blob: CRS, bounds, bit depth, raster type and optimal COG settings',
   parameters,
   stages: [validate],
+  services: ['storage'],
   result,
   aggregate: async (ctx) => {
     const [task] = await ctx.tasks('validate');
