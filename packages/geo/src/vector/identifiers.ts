@@ -1,3 +1,4 @@
+import { registerErrorCodes } from '@coremachine/core-machine';
 import { z } from 'zod';
 
 /** A plain lower-case SQL identifier, as accepted for table and schema names. */
@@ -59,3 +60,29 @@ export function launderColumnNames(names: readonly string[], reserved: readonly 
     return name;
   });
 }
+
+/**
+ * Pairs of source field names that a load through GDAL's PostgreSQL writer cannot keep apart:
+ * OGR matches field names without regard to case (`Name` and `name` become one column), and
+ * PostgreSQL truncates identifiers to 63 bytes (two long names sharing their first 63 bytes
+ * become one). Empty when every name survives.
+ */
+export function collidingFieldNames(names: readonly string[]): Array<[string, string]> {
+  const seen = new Map<string, string>();
+  const pairs: Array<[string, string]> = [];
+  for (const name of names) {
+    const key = Buffer.from(name.toLowerCase()).subarray(0, MAX_IDENTIFIER_BYTES).toString();
+    const first = seen.get(key);
+    if (first !== undefined) pairs.push([first, name]);
+    else seen.set(key, name);
+  }
+  return pairs;
+}
+
+registerErrorCodes({
+  FIELD_NAMES_COLLIDE: {
+    meaning: 'two source field names differ only in case or beyond 63 bytes, and cannot both be loaded',
+    permanent: true,
+    httpStatus: 422,
+  },
+});

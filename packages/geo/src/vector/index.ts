@@ -3,7 +3,13 @@
  * sources with GDAL (in place through /vsiaz/ and /vsizip/), layer scans and chunk ranges,
  * geometry column planning, and COPY text encoding of feature ranges.
  */
-export { sqlIdentifier, launderColumnNames, SQL_IDENTIFIER_PATTERN, MAX_IDENTIFIER_BYTES } from './identifiers.ts';
+export {
+  sqlIdentifier,
+  launderColumnNames,
+  collidingFieldNames,
+  SQL_IDENTIFIER_PATTERN,
+  MAX_IDENTIFIER_BYTES,
+} from './identifiers.ts';
 export { VECTOR_FORMATS, DRIVER_OF, extensionOf, formatOf, type VectorFormat } from './formats.ts';
 export { openVectorLayer, innerPath, type SourceOptions, type OpenedLayer } from './open-source.ts';
 export { columnsOf, describeSrs, isWgs84, toWgs84, FID_COLUMN, GEOM_COLUMN } from './layer-schema.ts';

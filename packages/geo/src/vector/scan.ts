@@ -1,3 +1,4 @@
+import { permanentError, registerErrorCodes } from '@coremachine/core-machine';
 import type gdal from 'gdal-async';
 import { flatType, typeHasM, typeHasZ } from './geometry-kind.ts';
 
@@ -33,12 +34,44 @@ export interface LayerScan {
   ranges: FeatureRange[];
 }
 
+registerErrorCodes({
+  GEOMETRY_UNSUPPORTED: {
+    meaning: 'the layer holds geometries the loader cannot read (curves in a layer of mixed types)',
+    permanent: true,
+    httpStatus: 422,
+  },
+});
+
+/**
+ * The feature's geometry. A curve gdal-async cannot represent (CircularString, CompoundCurve,
+ * CurvePolygon, MultiCurve, MultiSurface in a layer of no declared type: "Tried to create
+ * unsupported geometry type") fails the scan permanently, naming the file, the feature and the
+ * way out, instead of a transient error retried to the end.
+ */
+function readGeometry(f: gdal.Feature, label: string): gdal.Geometry | null {
+  try {
+    return f.getGeometry();
+  } catch (err) {
+    if (!/unsupported geometry type/i.test((err as Error).message)) throw err;
+    throw permanentError(
+      'GEOMETRY_UNSUPPORTED',
+      `${label}: feature ${f.fid} has a curved geometry (arcs) in a layer of mixed geometry types, which cannot be loaded as it is; linearise the curves first (ogr2ogr -nlt CONVERT_TO_LINEAR)`,
+      { file: label, fid: f.fid },
+    );
+  }
+}
+
 /**
  * Reads a layer once, in GDAL's read order, to count features, record the FID at each chunk
  * boundary and (when the layer does not declare one geometry type) collect the geometry types.
  * Only one feature is held at a time.
  */
-export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: boolean): LayerScan {
+export function scanLayer(
+  layer: gdal.Layer,
+  chunkSize: number,
+  readGeometries: boolean,
+  label = layer.name,
+): LayerScan {
   const starts: number[] = [];
   const types = new Set<number>();
   let anyZ = false;
@@ -53,7 +86,7 @@ export function scanLayer(layer: gdal.Layer, chunkSize: number, readGeometries: 
     lastFid = fid;
     if (count % chunkSize === 0) starts.push(fid);
     if (readGeometries) {
-      const g = f.getGeometry();
+      const g = readGeometry(f, label);
       if (g) {
         types.add(flatType(g.wkbType));
         if (!anyZ && typeHasZ(g.wkbType)) anyZ = true;

@@ -3,6 +3,7 @@ import gdal from 'gdal-async';
 import { defineStage, permanentError } from '@coremachine/core-machine';
 import {
   autoChunkSize,
+  collidingFieldNames,
   columnsOf,
   describeSrs,
   flatType,
@@ -99,6 +100,15 @@ export const prepare = defineStage<Params>()({
       // local copy's file name says nothing.
       const layerName = layer.name === fileStem(src.path) ? fileStem(params.blob_name) : layer.name;
       const columns = columnsOf(layer);
+      // GDAL's PostgreSQL writer (every format but GeoPackage, which is read by column position)
+      // cannot keep two fields apart that differ only in case or beyond 63 bytes.
+      const clash = src.driver === 'GPKG' ? [] : collidingFieldNames(columns.map((c) => c.source));
+      if (clash.length)
+        throw permanentError(
+          'FIELD_NAMES_COLLIDE',
+          `${params.container_name}/${params.blob_name}: fields ${clash.map(([a, b]) => `"${a}" and "${b}"`).join(', ')} differ only in case or beyond their first 63 bytes, and cannot both be loaded; rename one of each pair`,
+          { file: `${params.container_name}/${params.blob_name}`, fields: clash },
+        );
       const declared = flatType(layer.geomType);
       // Unknown or collection types say nothing about the features: read their geometry types.
       const readGeometries = familyOf(declared) === null || declared === gdal.wkbGeometryCollection;
@@ -118,7 +128,9 @@ export const prepare = defineStage<Params>()({
           'NO_FEATURES',
           `${params.container_name}/${params.blob_name} (layer ${layerName}) has no features`,
         );
-      const types = readGeometries ? scanLayer(layer, plan.featureCount, true) : null;
+      const types = readGeometries
+        ? scanLayer(layer, plan.featureCount, true, `${params.container_name}/${params.blob_name}`)
+        : null;
       const sourceGeometry = planGeometry(
         types ? types.geometryTypes : [declared],
         typeHasZ(layer.geomType) || !!types?.anyZ,
