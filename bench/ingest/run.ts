@@ -8,7 +8,8 @@
  * process's JIT are then warm for every contender alike); the job is timed from submit
  * until the completion time the ledger records for it (same machine, same clock; no polling delay).
  *
- *   source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N] [--rounds N]
+ *   source scripts/env.sh && cd bench && node --import tsx ingest/run.ts [--points 1000000] [--polygons 100000] [--chunk-size N] [--rounds N] [--local-copy-max-bytes N]
+ *     [--data-dir DIR]
  *
  * The three sizes of the targets (>= 1.0x /vsiaz/ at 100,000 polygons, >= 1.5x at 1,000,000 points
  * and at 1,000,000 polygons), one run each:
@@ -19,7 +20,7 @@
  * Needs PostgreSQL (DATABASE_URL) and Azurite (started if not running).
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,11 @@ const POINTS = arg('points', 1_000_000);
 const POLYGONS = arg('polygons', 100_000);
 /** `--chunk-size N` passes chunk_size to the job (default: auto). */
 const CHUNK_SIZE = arg('chunk-size', 0);
+/**
+ * `--local-copy-max-bytes N` sets the job's `localCopyMaxBytes` (sources up to N bytes are read
+ * from a worker's local copy, larger ones in place through /vsiaz/; default: the job's default).
+ */
+const LOCAL_COPY_MAX = arg('local-copy-max-bytes', -1);
 /** `--rounds N`: N alternating timed rounds of the three loads, medians reported (default 3). */
 const ROUNDS = Math.max(1, arg('rounds', 3));
 const median = (xs: number[]) => {
@@ -44,10 +50,18 @@ const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const dir = mkdtempSync(join(tmpdir(), 'cm-bench-ingest-'));
+/**
+ * `--data-dir DIR` keeps the generated GeoPackages in DIR (as `<name>-<n>.gpkg`) and reuses them
+ * in later runs (default: a temporary folder, removed at the end).
+ */
+const dataDirIndex = process.argv.indexOf('--data-dir');
+const DATA_DIR = dataDirIndex > 0 ? process.argv[dataDirIndex + 1] : undefined;
+const dir = DATA_DIR ?? mkdtempSync(join(tmpdir(), 'cm-bench-ingest-'));
 
 /** Writes a CSV of WKT rows and converts it to a GeoPackage with ogr2ogr (C speed). */
 async function makeGpkg(name: string, n: number, wkt: (i: number) => string): Promise<string> {
+  const kept = join(dir, `${name}-${n}.gpkg`);
+  if (DATA_DIR && existsSync(kept)) return kept;
   const csv = join(dir, `${name}.csv`);
   const out = createWriteStream(csv);
   out.write('id,name,value,wkt\n');
@@ -77,7 +91,10 @@ async function makeGpkg(name: string, n: number, wkt: (i: number) => string): Pr
     '-gt',
     '100000',
   ]);
-  return gpkg;
+  rmSync(csv, { force: true });
+  if (!DATA_DIR) return gpkg;
+  renameSync(gpkg, kept);
+  return kept;
 }
 
 const pt = (i: number) =>
@@ -96,7 +113,15 @@ async function main() {
   const schema = `bench_${randomBytes(3).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   await pool.query(`create schema "${schema}"`);
-  const tm = await createTestMachine({ plugins: [ingestVector], services: { vector: { schemas: [schema] } } });
+  const tm = await createTestMachine({
+    plugins: [ingestVector],
+    services: {
+      vector: {
+        schemas: [schema],
+        ...(LOCAL_COPY_MAX >= 0 ? { localCopyMaxBytes: LOCAL_COPY_MAX } : {}),
+      },
+    },
+  });
   const rows: string[] = [];
   try {
     for (const [name, n, wkt] of [
@@ -205,7 +230,7 @@ async function main() {
     await pool.end();
     await storage.deleteContainer(container).catch(() => {});
     await azurite.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!DATA_DIR) rmSync(dir, { recursive: true, force: true });
   }
   console.log(rows.join('\n'));
 }
