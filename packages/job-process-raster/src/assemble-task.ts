@@ -4,9 +4,8 @@ import { gdalTaskError, useStorageForGdal } from '@coremachine/geo';
 import { assembleCog, cogCreationOptions, type Compression, type Resampling } from '@coremachine/geo/raster';
 import { vsiazPath } from '@coremachine/storage';
 import { z } from 'zod';
-import { checkedCog, cogResult, registerCogItem, type CreateCogOutput } from './create-cog-task.ts';
+import { checkedCog, cogResult, publishCog, type CreateCogOutput } from './create-cog-task.ts';
 import { deleteTmpPrefix, tiledAssembly, writeCategorySidecar, type TiledAssembly } from './tiled.ts';
-import { COG_CONTENT_TYPE } from './tiles.ts';
 
 export { tiledAssembly };
 
@@ -84,39 +83,30 @@ async function assemble(input: AssembleTaskInput, ctx: AssembleContext, started:
   const sidecar = await writeCategorySidecar(local, tiled.category_names);
   const checked = await checkedCog(local, label);
   ctx.progress(0.9, 'uploading');
-  await storage.ensureContainer(input.output_container);
-  // The sidecar first: the COG is registered (and read back by GDAL) only once it is in place.
-  const sidecars: string[] = [];
-  if (sidecar) {
-    const blob = `${input.output_blob_name}.aux.xml`;
-    await storage.uploadFile(input.output_container, blob, sidecar, {
-      contentType: 'application/xml',
-      signal: ctx.signal,
-    });
-    sidecars.push(blob);
-  }
-  const bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
-    contentType: COG_CONTENT_TYPE,
-    signal: ctx.signal,
+  const published = await publishCog(ctx, {
+    container: input.output_container,
+    blob: input.output_blob_name,
+    local,
+    sidecars: sidecar ? [{ file: sidecar, blob: `${input.output_blob_name}.aux.xml` }] : [],
+    collection: input.collection,
   });
   ctx.log.info('COG assembled from windows', {
     cog: `${input.output_container}/${input.output_blob_name}`,
     windows: tiled.windows.length,
-    bytes,
+    bytes: published.bytes,
     options: creationOptions,
   });
-  const stac = await registerCogItem(ctx, input.output_container, input.output_blob_name, input.collection);
   return cogResult({
     settings: input,
     cogUrl: storage.blobUrl(input.output_container, input.output_blob_name),
     source: { blob: input.source_blob, container: input.source_container },
     reprojected: tiled.reprojected,
-    sidecars,
+    sidecars: published.sidecars,
     collar: tiled.collar,
     made: checked,
-    bytes,
+    bytes: published.bytes,
     started,
-    stacItemId: stac?.id ?? null,
+    stacItemId: published.stacItemId,
   });
 }
 

@@ -117,6 +117,67 @@ export async function registerCogItem(
   });
 }
 
+/**
+ * Uploads a finished COG, its sidecars first (the COG is registered, and read back by GDAL, only
+ * once they are in place), then registers its STAC item. The uploads stage blocks and commit the
+ * block list at the end, so a crash mid-upload leaves no partial blob. When the task is aborted
+ * as an upload commits, or the registration fails, what this call committed is removed again
+ * (only blobs whose ETag changed: an earlier COG of the same name is not this task's to remove);
+ * a retry writes it anew. Shared by the single task and the tiled assembly.
+ */
+export async function publishCog(
+  ctx: Pick<TaskContext<unknown>, 'services' | 'db' | 'signal'>,
+  cog: {
+    container: string;
+    blob: string;
+    local: string;
+    sidecars: ReadonlyArray<{ file: string; blob: string }>;
+    collection: string;
+  },
+): Promise<{ bytes: number; sidecars: string[]; stacItemId: string | null }> {
+  const { storage } = ctx.services;
+  await storage.ensureContainer(cog.container);
+  const written = [...cog.sidecars.map((s) => s.blob), cog.blob];
+  const versionOf = async (blob: string) => {
+    const st = await storage.stat(cog.container, blob);
+    return st.exists ? st.etag : null;
+  };
+  const before = new Map<string, string | null>();
+  for (const blob of written) before.set(blob, await versionOf(blob));
+  const removeWritten = async () => {
+    for (const blob of written) {
+      const now = await versionOf(blob).catch(() => null);
+      if (now !== null && now !== before.get(blob)) await storage.delete(cog.container, blob).catch(() => false);
+    }
+  };
+  const sidecars: string[] = [];
+  let bytes: number;
+  try {
+    for (const { file, blob } of cog.sidecars) {
+      await storage.uploadFile(cog.container, blob, file, { contentType: 'application/xml', signal: ctx.signal });
+      sidecars.push(blob);
+    }
+    bytes = await storage.uploadFile(cog.container, cog.blob, cog.local, {
+      contentType: COG_CONTENT_TYPE,
+      signal: ctx.signal,
+    });
+    ctx.signal.throwIfAborted();
+  } catch (err) {
+    // An upload cut off leaves only uncommitted blocks (no blob), but one that committed as the
+    // abort landed (or a sidecar before it) is a blob.
+    if (ctx.signal.aborted) {
+      await removeWritten();
+      throw ctx.signal.reason;
+    }
+    throw err;
+  }
+  const stac = await registerCogItem(ctx, cog.container, cog.blob, cog.collection).catch(async (err: unknown) => {
+    await removeWritten();
+    throw err;
+  });
+  return { bytes, sidecars, stacItemId: stac?.id ?? null };
+}
+
 /** The `create_cog` result, the same from the single task and the tiled assembly. */
 export function cogResult(o: {
   settings: Pick<
@@ -224,75 +285,29 @@ async function writeCog(
     const checked = await checkedCog(local, label);
     ctx.signal.throwIfAborted();
     ctx.progress(0.9, 'uploading');
-    await storage.ensureContainer(input.output_container);
-    // Sidecars first: the COG is registered (and read back by GDAL) only once they are in place.
-    const sidecars: string[] = [];
-    const sidecarFiles = made.sidecars.map((file) => ({
-      file,
-      blob: `${input.output_blob_name}${file.slice(local.length)}`,
-    }));
-    const written = [...sidecarFiles.map((s) => s.blob), input.output_blob_name];
-    const versionOf = async (blob: string) => {
-      const st = await storage.stat(input.output_container, blob);
-      return st.exists ? st.etag : null;
-    };
-    // What is there before this upload (an earlier COG of the same name is not this task's to remove).
-    const before = new Map<string, string | null>();
-    for (const blob of written) before.set(blob, await versionOf(blob));
-    // Removes what this task committed (its ETag is not the one seen before the upload).
-    const removeWritten = async () => {
-      for (const blob of written) {
-        const now = await versionOf(blob).catch(() => null);
-        if (now !== null && now !== before.get(blob))
-          await storage.delete(input.output_container, blob).catch(() => false);
-      }
-    };
-    let bytes: number;
-    try {
-      for (const { file, blob } of sidecarFiles) {
-        await storage.uploadFile(input.output_container, blob, file, {
-          contentType: 'application/xml',
-          signal: ctx.signal,
-        });
-        sidecars.push(blob);
-      }
-      bytes = await storage.uploadFile(input.output_container, input.output_blob_name, local, {
-        contentType: COG_CONTENT_TYPE,
-        signal: ctx.signal,
-      });
-      ctx.signal.throwIfAborted();
-    } catch (err) {
-      // Aborted: an upload cut off leaves only uncommitted blocks (no blob), but one that
-      // committed as the abort landed (or a sidecar before it) is a blob.
-      if (ctx.signal.aborted) {
-        await removeWritten();
-        throw ctx.signal.reason;
-      }
-      throw err;
-    }
+    const published = await publishCog(ctx, {
+      container: input.output_container,
+      blob: input.output_blob_name,
+      local,
+      sidecars: made.sidecars.map((file) => ({ file, blob: `${input.output_blob_name}${file.slice(local.length)}` })),
+      collection: 'cogs',
+    });
     ctx.log.info('COG written', {
       cog: `${input.output_container}/${input.output_blob_name}`,
-      bytes,
+      bytes: published.bytes,
       options: made.creationOptions,
     });
-    // A COG whose registration fails does not stay behind (a retry writes it again).
-    const stac = await registerCogItem(ctx, input.output_container, input.output_blob_name, 'cogs').catch(
-      async (err: unknown) => {
-        await removeWritten();
-        throw err;
-      },
-    );
     return cogResult({
       settings: input,
       cogUrl: storage.blobUrl(input.output_container, input.output_blob_name),
       source: { blob: input.blob_name, container: input.container_name },
       reprojected: made.reprojected,
-      sidecars,
+      sidecars: published.sidecars,
       collar: { mask: made.collar.mask, nodata: nodataToJson(made.collar.nodata) },
       made: checked,
-      bytes,
+      bytes: published.bytes,
       started,
-      stacItemId: stac?.id ?? null,
+      stacItemId: published.stacItemId,
     });
   });
 }

@@ -31,18 +31,24 @@ afterAll(async () => {
 });
 
 describe('process_raster leaves nothing behind', () => {
-  it('a COG whose STAC registration fails is removed: the job fails naming the cause, no blob in the output container', async () => {
-    const blob = `${prefix}/dem.tif`;
-    await storage.uploadFile('bronze', blob, fx.demUtm(dir));
-    const job = await tm.submitAndWait('process_raster', { blob_name: blob }, { timeoutMs: 120_000 });
-    expect(job.status).toBe('failed');
-    // A database error, not a missing blob (it was read as GDAL's "does not exist" before).
-    expect(job.error).toMatchObject({ code: 'TASK_ERROR', stage: 'create_cog' });
-    expect(job.error?.message).toContain('does not exist');
-    const failed = (await tm.tasks(job.id)).filter((t) => t.status === 'failed');
-    expect(failed.map((t) => t.attempts)).toEqual([2]);
-    const left: string[] = [];
-    for await (const b of storage.list('silver', { prefix: `${prefix}/` })) left.push(b.name);
-    expect(left).toEqual([]);
-  });
+  it.each([
+    ['the single task', {}],
+    ['the tiled assembly', { tiled_threshold_mb: 0, window_size: 128 }],
+  ])(
+    '%s: a COG whose STAC registration fails is removed, the job fails naming the cause, no blob left',
+    async (_, extra) => {
+      const blob = `${prefix}/${randomBytes(3).toString('hex')}/dem.tif`;
+      await storage.uploadFile('bronze', blob, fx.demUtm(dir));
+      const job = await tm.submitAndWait('process_raster', { blob_name: blob, ...extra }, { timeoutMs: 120_000 });
+      expect(job.status).toBe('failed');
+      // A database error, not a missing blob (it was read as GDAL's "does not exist" before).
+      expect(job.error).toMatchObject({ code: 'TASK_ERROR', stage: 'create_cog' });
+      expect(job.error?.message).toContain('does not exist');
+      const failed = (await tm.tasks(job.id)).filter((t) => t.status === 'failed');
+      expect(failed.map((t) => t.attempts)).toEqual([2]);
+      const left: string[] = [];
+      for await (const b of storage.list('silver', { prefix: blob.replace(/dem\.tif$/, '') })) left.push(b.name);
+      expect(left).toEqual([]);
+    },
+  );
 });
