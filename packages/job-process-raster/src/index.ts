@@ -42,6 +42,7 @@ export default defineJob({
   description: 'Validate a raster, then reproject it into a Cloud-Optimized GeoTIFF in the silver container',
   parameters,
   stages: [validate, windows, createCog],
+  services: ['storage'],
   result,
   aggregate: async (ctx) => {
     const [v] = await ctx.tasks('validate');
