@@ -215,16 +215,26 @@ function featureText(c: Collection, columns: TableColumn[]): string {
     || coalesce(st_asgeojson(${in4326(c)}, 9), 'null') || ',"properties":' || ${props} || '}'`;
 }
 
+/** Where a feature's text (featureText) starts in a page's comma-joined texts. */
+const FEATURE_START = ',{"type":"Feature","id":';
+
 /** The one-time filter of a statement reading `c`: no row once the table is not the cached one. */
 const versionFilter = (c: Collection, param: string) =>
   `${tableVersionSql(`to_regclass(${quoteLiteral(tableSql(c))})`)} = ${param}`;
 
+/** The statement names of the query texts seen (a page's text is the same for each request of its kind). */
+const statementNames = new Map<string, string>();
+
 /** A named (prepared once per connection) statement for a query text. */
-const named = (text: string, values: unknown[]): QueryConfig => ({
-  name: `cmf_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`,
-  text,
-  values,
-});
+const named = (text: string, values: unknown[]): QueryConfig => {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    if (statementNames.size >= 1000) statementNames.clear();
+    name = `cmf_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+};
 
 function openapi(base: string) {
   const p = (name: string, schema: object, description: string, inPath = false, extra: object = {}) => ({
@@ -545,10 +555,10 @@ export function featuresRoutes(deps: {
       );
 
     /**
-     * The page as one row: `f` the features' JSON texts joined by commas (PostgreSQL builds the
-     * whole array's text, so the client parses one value, not a row per feature), `n` the rows
-     * read (limit + 1 of them, to know whether a next page exists) and `k` the key of the page's
-     * last feature (for the `next` link). No row when the table is not the cached one.
+     * The page as one row: `f` the JSON texts of the rows read joined by commas (PostgreSQL
+     * builds the whole array's text, so the client parses one value, not a row per feature), `n`
+     * the rows read (limit + 1 of them, to know whether a next page exists) and `k` the key of
+     * the page's last feature (for the `next` link). No row when the table is not the cached one.
      */
     const read = async (c: Collection) => {
       const columns = await columnsOf(c);
@@ -583,11 +593,9 @@ export function featuresRoutes(deps: {
         ? `${tableSql(c)} t where t.${key} = any(array(select k.${key} from ${tableSql(c)} k
              where ${where.join(' and ')} ${page}))`
         : `(select * from ${tableSql(c)} k where ${where.join(' and ')} ${page}) t`;
-      const text = `select string_agg(p.f, ',' order by p.n) filter (where p.n <= ${pageSize}) as f,
-          count(*)::int as n, max(p.k) filter (where p.n = ${pageSize}) as k
-        from (select ${featureText(c, columns)} as f, t.${key}::text as k,
-                     row_number() over (order by t.${key}) as n
-                from ${rowsOf}) p`;
+      // The rows in key order, aggregated in that order (no window, no sort in the aggregates).
+      const text = `select string_agg(p.f, ',') as f, count(*)::int as n, (array_agg(p.k))[${pageSize}] as k
+        from (select ${featureText(c, columns)} as f, t.${key}::text as k from ${rowsOf} order by t.${key}) p`;
       // Pages without filters are prepared statements (parsed and planned once per connection);
       // filtered ones are planned for their values.
       const { rows } = await pool.query<{ f: string | null; n: number; k: string | null }>(
@@ -631,7 +639,11 @@ export function featuresRoutes(deps: {
       links,
     };
     // The features are JSON text from PostgreSQL, written as they are (not parsed and re-encoded).
-    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${rows[0]?.f ?? ''}]}`;
+    // The row read past the page is cut off at its start: `,{"type":"Feature","id":` is found
+    // nowhere else (quotes inside JSON strings are escaped).
+    let f = rows[0]?.f ?? '';
+    if (more) f = f.slice(0, f.lastIndexOf(FEATURE_START));
+    const text = `${JSON.stringify(head).slice(0, -1)},"features":[${f}]}`;
     sendText(res, 200, text, 'application/geo+json');
   }
 
