@@ -5,6 +5,13 @@ import { copyListed, ensureInventory, INVENTORY_TABLE } from './inventory.ts';
 import type { Params } from './parameters.ts';
 import { splitListing } from './split-listing.ts';
 
+/**
+ * Blobs per List Blobs request. Smaller than the service's 5,000 so that fewer records are
+ * alive (the page being parsed, the one ahead, the one being copied) at each young-generation
+ * collection, which keeps the worker's heap from growing with the listing.
+ */
+export const LISTING_PAGE_SIZE = 1000;
+
 export const listOutput = z.object({
   /** Blobs returned by the listing (under the prefix). */
   blobs_listed: z.number().int(),
@@ -56,6 +63,7 @@ export const listBlobs = defineStage<Params>()({
           split: ctx.params.split_by_directory === true,
           includeMetadata: true,
           includeTags: ctx.params.include_tags === true,
+          pageSize: LISTING_PAGE_SIZE,
           signal: ctx.signal,
         },
         stats,
