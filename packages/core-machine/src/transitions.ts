@@ -84,6 +84,19 @@ export async function closeStages(client: PoolClient, deps: TransitionDeps, stag
   );
 }
 
+/** A stopped job's queued tasks never run (`cancelled`) and its open stage closes as `stage`; the tasks dropped. */
+async function dropOpenWork(db: Queryable, t: Tables, jobId: string, stage: 'failed' | 'cancelled'): Promise<number> {
+  const tasks = await db.query(
+    `UPDATE ${t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
+    [jobId],
+  );
+  await db.query(
+    `UPDATE ${t.stages} SET status = $2, completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
+    [jobId, stage],
+  );
+  return tasks.rowCount ?? 0;
+}
+
 /**
  * Fails a job that is still running: records the error, cancels its queued tasks and closes
  * its open stage. Returns false when the job had already settled (nothing done).
@@ -95,14 +108,7 @@ export async function failJob(db: Queryable, t: Tables, jobId: string, error: St
     [jobId, JSON.stringify(error)],
   );
   if (!rowCount) return false;
-  await db.query(
-    `UPDATE ${t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
-    [jobId],
-  );
-  await db.query(
-    `UPDATE ${t.stages} SET status = 'failed', completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
-    [jobId],
-  );
+  await dropOpenWork(db, t, jobId, 'failed');
   await addEvent(db, t, jobId, 'job_failed', {
     stage: null,
     taskId: error.taskId ?? null,
@@ -128,16 +134,9 @@ export async function cancelJob(engine: Engine, jobId: string): Promise<JobView>
       [jobId],
     );
     if (!rowCount) return;
-    const tasks = await client.query(
-      `UPDATE ${t.tasks} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'queued'`,
-      [jobId],
-    );
-    await client.query(
-      `UPDATE ${t.stages} SET status = 'cancelled', completed_at = now() WHERE job_id = $1 AND status = 'processing'`,
-      [jobId],
-    );
+    const dropped = await dropOpenWork(client, t, jobId, 'cancelled');
     await addEvent(client, t, jobId, 'job_cancelled', {
-      message: `cancelled; ${tasks.rowCount} queued task(s) dropped`,
+      message: `cancelled; ${dropped} queued task(s) dropped`,
     });
   });
   return requireJob(engine, jobId);

@@ -178,17 +178,7 @@ class AzureBlobStorage implements BlobStorage {
     // One page per budgeted call; a retried page resumes from the last continuation token.
     let continuationToken: string | undefined;
     for (;;) {
-      const next = await this.#run(`listing ${container}`, options.signal, ({ signal }) =>
-        client
-          .listBlobsFlat({
-            prefix: options.prefix || undefined,
-            includeMetadata: options.includeMetadata ?? false,
-            includeTags: options.includeTags ?? false,
-            abortSignal: signal,
-          })
-          .byPage({ maxPageSize, ...(continuationToken ? { continuationToken } : {}) })
-          .next(),
-      ).catch((err: unknown) => this.#notFound(err, container));
+      const next = await this.#sdkFlatPage(client, container, options, maxPageSize, continuationToken);
       if (next.done) return;
       yield next.value.segment.blobItems.map((b) => toBlobInfo(b, options));
       continuationToken = next.value.continuationToken;
