@@ -67,17 +67,22 @@ const cases: FreezeCase[] = [
   },
 ];
 
-describe.each(cases)('a frozen storage endpoint ($name)', (c) => {
-  let pgi: PgInstance;
-  let azurite: AzuriteHandle;
-  let storage: BlobStorage;
+/** One case's own PostgreSQL, Azurite (40 blobs under freeze/) and server processes (an API + worker, a worker). */
+async function startStack(c: FreezeCase) {
   const servers: ServerProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'cm-fault-storage-'));
-
-  beforeAll(async () => {
-    pgi = await startPostgres();
+  const pgi: PgInstance = await startPostgres();
+  let azurite: AzuriteHandle | undefined;
+  const close = async () => {
+    if (azurite?.pid) process.kill(azurite.pid, 'SIGCONT');
+    for (const s of servers) s.child.kill('SIGKILL');
+    await azurite?.stop();
+    await pgi.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
     azurite = await ensureAzurite({ port: await freePort(), location: join(dir, 'azurite') });
-    storage = createStorage(parseStorageConfig({ kind: 'azurite', endpoint: azurite.endpoint }));
+    const storage: BlobStorage = createStorage(parseStorageConfig({ kind: 'azurite', endpoint: azurite.endpoint }));
     await storage.ensureContainer('bronze');
     await Promise.all(
       Array.from({ length: BLOBS }, (_, i) =>
@@ -93,15 +98,10 @@ describe.each(cases)('a frozen storage endpoint ($name)', (c) => {
     };
     servers.push(await startServerProcess({ ...env, CM_ROLE: 'all', CM_API_PORT: '0' }));
     servers.push(await startServerProcess({ ...env, CM_ROLE: 'worker' }));
-  }, 120_000);
-
-  afterAll(async () => {
-    if (azurite?.pid) process.kill(azurite.pid, 'SIGCONT');
-    for (const s of servers) s.child.kill('SIGKILL');
-    await azurite?.stop();
-    await pgi?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  } catch (err) {
+    await close();
+    throw err;
+  }
 
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${servers[0]!.url}/api/v1${path}`, {
@@ -126,15 +126,31 @@ describe.each(cases)('a frozen storage endpoint ($name)', (c) => {
       c.settleMs,
       `job ${jobId} settled`,
     );
-  interface Event {
-    kind: string;
-    at: string;
-    message: string | null;
-  }
+  return { azurite: azurite!, servers, api, health, settled, close };
+}
 
-  it(
-    'no process exits, /health answers within 2 s, storage calls end within their budget, the jobs complete after SIGCONT',
-    async () => {
+interface Event {
+  kind: string;
+  at: string;
+  message: string | null;
+}
+
+// Both cases at once, each on its own infrastructure: the file takes as long as the 60 s one.
+describe('a frozen storage endpoint', () => {
+  const stacks = new Map<string, Awaited<ReturnType<typeof startStack>>>();
+  beforeAll(async () => {
+    const started = await Promise.allSettled(cases.map(async (c) => stacks.set(c.name, await startStack(c))));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([...stacks.values()].map((s) => s.close()));
+  });
+
+  it.concurrent.each(cases)(
+    '$name: no process exits, /health answers within 2 s, storage calls end within their budget, the jobs complete after SIGCONT',
+    async (c) => {
+      const { azurite, servers, api, health, settled } = stacks.get(c.name)!;
       // Before: healthy, and a summary runs in well under a second.
       expect((await health()).status).toBe(200);
       const before = await api('POST', '/jobs', {
@@ -211,6 +227,6 @@ describe.each(cases)('a frozen storage endpoint ($name)', (c) => {
       ]);
       expect(servers.map((p) => p.output()).join('')).not.toMatch(/UNCAUGHT|unhandled/i);
     },
-    c.freezeMs + c.settleMs + 60_000,
+    Math.max(...cases.map((c) => c.freezeMs + c.settleMs)) + 60_000,
   );
 });
