@@ -17,11 +17,13 @@ import {
   compressionProblem,
   isEngineeringCrs,
   nodataSchema,
+  categoryNamesOf,
   nodataToJson,
   openRaster,
   planGrid,
   rasterError,
   RESAMPLINGS,
+  setCategoryNames,
   splitGrid,
   windowExtent,
   uncompressedBytes,
@@ -202,7 +204,7 @@ export async function planTiling(opts: PlanTilingOptions): Promise<TilingPlan> {
       tmp_container: config.tmpContainer,
       warp_memory_mb: config.warpMemoryMb,
       window_count: Math.ceil(planned.grid.width / side) * Math.ceil(planned.grid.height / side),
-      category_names: categoryNamesOf(ds),
+      category_names: bandCategoryNames(ds),
     };
   } catch (err) {
     if (isCoreMachineError(err)) throw err;
@@ -216,14 +218,9 @@ export async function planTiling(opts: PlanTilingOptions): Promise<TilingPlan> {
  * Category names (GDAL CategoryNames, e.g. land-cover class labels) of each band, [] for a band
  * without; [] when no band has any.
  */
-export function categoryNamesOf(ds: gdal.Dataset): string[][] {
-  const out: string[][] = [];
-  for (const band of ds.bands) {
-    band.getMetadata(); // loads a PAM sidecar (.aux.xml), where the names usually are
-    const names = band.categoryNames ?? [];
-    out.push(names.some((c) => c) ? names : []);
-  }
-  return out.some((n) => n.length) ? out : [];
+function bandCategoryNames(ds: gdal.Dataset): string[][] {
+  const names = categoryNamesOf(ds);
+  return names.some((n) => n.length) ? names : [];
 }
 
 /**
@@ -236,8 +233,7 @@ export async function writeCategorySidecar(file: string, names: readonly string[
   if (!names.some((n) => n.length)) return null;
   const ds = await gdal.openAsync(file);
   try {
-    const n = Math.min(names.length, ds.bands.count());
-    for (let i = 1; i <= n; i++) if (names[i - 1]!.length) ds.bands.get(i).categoryNames = [...names[i - 1]!];
+    setCategoryNames(ds, names);
   } finally {
     ds.close();
   }

@@ -213,7 +213,7 @@ export async function createCog(opts: CreateCogOptions): Promise<CreateCogResult
 const WARP_MEMORY_MB = 128;
 
 /** Category names (GDAL CategoryNames, e.g. land-cover class labels) of each band; [] for a band without. */
-function categoryNamesOf(from: gdal.Dataset): string[][] {
+export function categoryNamesOf(from: gdal.Dataset): string[][] {
   const out: string[][] = [];
   for (const band of from.bands) {
     band.getMetadata(); // loads a PAM sidecar, where the names usually are
@@ -224,7 +224,7 @@ function categoryNamesOf(from: gdal.Dataset): string[][] {
 }
 
 /** Sets the category names of {@link categoryNamesOf} on the bands of `to`. */
-function setCategoryNames(to: gdal.Dataset, names: readonly string[][]): void {
+export function setCategoryNames(to: gdal.Dataset, names: readonly string[][]): void {
   const n = Math.min(names.length, to.bands.count());
   for (let i = 1; i <= n; i++) if (names[i - 1]!.length) to.bands.get(i).categoryNames = names[i - 1]!;
 }

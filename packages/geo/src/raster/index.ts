@@ -4,7 +4,7 @@
  */
 export { validateRaster } from './validate.ts';
 export type { ValidateRasterOptions } from './validate.ts';
-export { createCog, cogCreationOptions } from './cog.ts';
+export { createCog, cogCreationOptions, categoryNamesOf, setCategoryNames } from './cog.ts';
 export type { CreateCogOptions, CreateCogResult } from './cog.ts';
 export { checkCog } from './cog-check.ts';
 export type { CogCheck } from './cog-check.ts';
